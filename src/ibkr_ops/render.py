@@ -1,0 +1,147 @@
+"""Deployment → the complete, deterministic set of files a gateway host receives.
+
+Pure: no host, no disk writes except ``write_tree`` (used by ``invoke render``). The installer
+compares these bytes with checksums read from the host, so the same inputs must always give
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.settings import Deployment
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+UNIT_DIR = "/etc/systemd/system"
+UNITS = (
+    "xvfb.service",
+    "ibkr-gateway.service",
+    "ibkr-gateway-restart.service",
+    "ibkr-gateway-restart.timer",
+    "ibkr-health-check.service",
+    "ibkr-health-check.timer",
+)
+# Units `systemctl enable` acts on; the two oneshot services are started by their timers.
+ENABLED_UNITS = ("xvfb.service", "ibkr-gateway.service", "ibkr-gateway-restart.timer",
+                 "ibkr-health-check.timer")
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """One file on the host: where, what, and who may read it."""
+
+    path: str
+    content: bytes
+    mode: int
+    owner: str = "root"
+    group: str = "root"
+    secret: bool = False
+
+    @property
+    def is_unit(self) -> bool:
+        return self.path.startswith(UNIT_DIR + "/")
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - INI and unit files, not HTML
+    )
+
+
+def render_template(name: str, **context: object) -> str:
+    """Render one template; a missing variable is an OpsError naming the template and variable."""
+    try:
+        return _environment().get_template(name).render(**context)
+    except jinja2.UndefinedError as exc:
+        raise OpsError(f"template {name}: {exc.message}") from None
+    except jinja2.TemplateNotFound:
+        raise OpsError(f"template {name} is missing from {TEMPLATES}") from None
+
+
+def restart_calendar(d: Deployment) -> str:
+    """The timer's OnCalendar= value, in the deployment's time zone so DST needs no care."""
+    return f"Mon..Fri {d.restart_time} {d.timezone}"
+
+
+def _twelve_hour(hour: int, minute: int) -> str:
+    suffix = "AM" if hour < 12 else "PM"
+    return f"{(hour % 12) or 12:02d}:{minute:02d} {suffix}"
+
+
+def auto_restart_time(d: Deployment) -> str:
+    """IBC's AutoRestartTime: the minute after the timer, where an IBC RESTART leaves it."""
+    hour, minute = d.restart_hour_minute
+    total = (hour * 60 + minute + 1) % (24 * 60)
+    return _twelve_hour(total // 60, total % 60)
+
+
+def env_file_text(d: Deployment) -> str:
+    """credentials.env as the host keeps it: every setting, so `migrate` can read it back."""
+    lines = ["# ibkr-ops deployment settings and credentials. Mode 0600, root only.",
+             "# Rewritten by `invoke install`; edit the operator's copy, not this one."]
+    lines += [f"{key}={_env_quote(value)}" for key, value in d.env_items()]
+    return "\n".join(lines) + "\n"
+
+
+def _env_quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "._-/:,@+" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render(d: Deployment) -> list[ManagedFile]:
+    """Every managed file for a deployment, sorted by path."""
+    context = {
+        "d": d,
+        "restart_calendar": restart_calendar(d),
+        "auto_restart_time": auto_restart_time(d),
+        "memory_high_mb": d.memory_max_mb * 3 // 4,
+    }
+    files = [
+        ManagedFile("/etc/ibkr/config.ini", render_template("config.ini.j2", **context).encode(),
+                    0o600, d.service_user, d.service_user, secret=True),
+        ManagedFile("/etc/ibkr/credentials.env", env_file_text(d).encode(), 0o600, secret=True),
+        ManagedFile("/etc/needrestart/conf.d/ibkr-ops.conf",
+                    render_template("needrestart.conf.j2", **context).encode(), 0o644),
+    ]
+    files += [ManagedFile(f"{UNIT_DIR}/{unit}",
+                          render_template(f"{unit}.j2", **context).encode(), 0o644)
+              for unit in UNITS]
+    return sorted(files, key=lambda f: f.path)
+
+
+def write_tree(files: Iterable[ManagedFile], out: Path) -> list[Path]:
+    """Write files under ``out`` (host paths made relative), all or nothing."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    written: list[Path] = []
+    try:
+        for f in files:
+            target = staging / f.path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, f.mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(f.content)
+            os.chmod(target, f.mode)
+            written.append(out / f.path.lstrip("/"))
+        if out.exists():
+            if any(out.iterdir()):
+                raise OpsError(f"{out} exists and is not empty; give a new or empty directory")
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return written
+

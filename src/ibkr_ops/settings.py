@@ -1,0 +1,353 @@
+"""A deployment's inputs (credentials.env plus task options) as one frozen, validated value.
+
+Everything downstream (render, install, migrate) takes a ``Deployment`` and nothing else, so
+validation happens once, before any host is touched. The same keys are written back to the
+host's ``/etc/ibkr/credentials.env``, which is how ``migrate`` reads a deployment as it stands.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal, cast
+
+from ibkr_ops.errors import UsageError
+from ibkr_ops.host.envfile import parse_env, read_env_file
+
+TradingMode = Literal["paper", "live"]
+TwofaAction = Literal["exit", "restart"]
+RestartMode = Literal["auto", "warm", "cold"]
+ExistingSession = Literal["primary", "primaryoverride", "secondary", "manual"]
+
+DEFAULT_PORTS: Final = {"paper": 4002, "live": 4001}
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class Secret:
+    """A string that never shows itself in repr, str, f-strings or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value, for the one place that must write it (a 0600 file)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Blackout:
+    """A weekly window in which the daily restart must not run (local time of the deployment)."""
+
+    days: tuple[str, ...]
+    start: str
+    end: str
+
+    def __str__(self) -> str:
+        return f"{','.join(self.days)} {self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything a host receives, validated. Secrets are ``Secret`` so they cannot leak by repr."""
+
+    username: str
+    password: Secret = field(repr=False)
+    trading_mode: TradingMode
+    tws_major_vrsn: str
+    discord_webhook_url: Secret | None = field(default=None, repr=False)
+    api_port: int = 4002
+    api_host: str = "127.0.0.1"
+    read_only_api: bool = True
+    trusted_ips: tuple[str, ...] = ("127.0.0.1",)
+    service_user: str = "trader"
+    restart_time: str = "16:30"
+    timezone: str = "America/New_York"
+    restart_mode: RestartMode = "auto"
+    blackouts: tuple[Blackout, ...] = ()
+    twofa_timeout_action: TwofaAction = "exit"
+    existing_session_action: ExistingSession = "primary"
+    memory_max_mb: int = 2048
+    command_server_port: int = 7462
+    health_client_id: int = 999
+    display: str = ":1"
+
+    @property
+    def is_live(self) -> bool:
+        return self.trading_mode == "live"
+
+    @property
+    def home(self) -> str:
+        return f"/home/{self.service_user}"
+
+    @property
+    def gateway_dir(self) -> str:
+        return f"{self.home}/Jts/ibgateway/{self.tws_major_vrsn}"
+
+    @property
+    def restart_hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.restart_time.split(":")
+        return int(hour), int(minute)
+
+    def env_items(self) -> list[tuple[str, str]]:
+        """The deployment as credentials.env keys, in the template's order (secrets revealed)."""
+        return [(spec.key, spec.dump(getattr(self, spec.attr))) for spec in _SPECS
+                if getattr(self, spec.attr) is not None]
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spec:
+    key: str
+    attr: str
+    hint: str
+
+    def dump(self, value: object) -> str:
+        if isinstance(value, Secret):
+            return value.reveal()
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, tuple):
+            return (";" if self.attr == "blackouts" else ",").join(str(v) for v in value)
+        return str(value)
+
+
+_SPECS: Final = (
+    _Spec("IBKR_USERNAME", "username", "your IBKR login name"),
+    _Spec("IBKR_PASSWORD", "password", "your IBKR password"),
+    _Spec("IBKR_TRADING_MODE", "trading_mode", "paper or live"),
+    _Spec("TWS_MAJOR_VRSN", "tws_major_vrsn", "digits, e.g. 1030 for Gateway 10.30.x"),
+    _Spec("DISCORD_WEBHOOK_URL", "discord_webhook_url",
+          "https://discord.com/api/webhooks/ID/TOKEN"),
+    _Spec("IBKR_API_PORT", "api_port", "a TCP port, 1024-65535"),
+    _Spec("IBKR_API_HOST", "api_host", "the address bots connect to, e.g. 127.0.0.1"),
+    _Spec("IBKR_READ_ONLY_API", "read_only_api", "yes or no"),
+    _Spec("IBKR_TRUSTED_IPS", "trusted_ips", "comma-separated IP addresses"),
+    _Spec("IBKR_SERVICE_USER", "service_user", "a Linux user name, e.g. trader"),
+    _Spec("IBKR_RESTART_TIME", "restart_time", "HH:MM, 24-hour"),
+    _Spec("IBKR_TIMEZONE", "timezone", "an IANA zone, e.g. America/New_York"),
+    _Spec("IBKR_RESTART_MODE", "restart_mode", "auto, warm or cold"),
+    _Spec("IBKR_RESTART_BLACKOUTS", "blackouts", "e.g. 'Mon..Fri 09:00-16:15; Sun 17:00-18:00'"),
+    _Spec("IBKR_TWOFA_TIMEOUT_ACTION", "twofa_timeout_action", "exit or restart"),
+    _Spec("IBKR_EXISTING_SESSION_ACTION", "existing_session_action",
+          "primary, primaryoverride, secondary or manual"),
+    _Spec("IBKR_MEMORY_MAX_MB", "memory_max_mb", "megabytes, at least 768"),
+    _Spec("IBKR_COMMAND_SERVER_PORT", "command_server_port", "a TCP port, 1024-65535"),
+    _Spec("IBKR_HEALTH_CLIENT_ID", "health_client_id", "an API clientId your bots never use"),
+    _Spec("IBKR_DISPLAY", "display", "an X display such as :1 (not :0 on WSL)"),
+)
+KEYS: Final = tuple(spec.key for spec in _SPECS)
+REQUIRED: Final = ("IBKR_USERNAME", "IBKR_PASSWORD", "IBKR_TRADING_MODE", "TWS_MAJOR_VRSN")
+_BY_KEY: Final = {spec.key: spec for spec in _SPECS}
+_Bad = Callable[[str, str], UsageError]
+
+
+def load_deployment(path: Path, overrides: Mapping[str, str] | None = None) -> Deployment:
+    """Read a credentials file (which must be 0600) and apply task options on top of it."""
+    return deployment_from_env(read_env_file(path), overrides, source=str(path))
+
+
+def parse_deployment(text: str, overrides: Mapping[str, str] | None = None,
+                     source: str = "credentials") -> Deployment:
+    """Like ``load_deployment`` for text already in memory (migrate never writes it to disk)."""
+    return deployment_from_env(parse_env(text, source), overrides, source=source)
+
+
+def deployment_from_env(values: Mapping[str, str], overrides: Mapping[str, str] | None = None,
+                        source: str = "credentials") -> Deployment:
+    """Validate KEY=VALUE pairs into a ``Deployment``; the first problem is one UsageError."""
+    merged = {**values, **(overrides or {})}
+    for key in merged:
+        if key not in _BY_KEY:
+            close = [k for k in KEYS if k.split("_")[-1] == key.split("_")[-1]]
+            tip = f" (did you mean {close[0]}?)" if close else f"; known keys: {', '.join(KEYS)}"
+            raise UsageError(f"{source}: unknown key {key}{tip}")
+    for key in REQUIRED:
+        if not merged.get(key, "").strip():
+            raise UsageError(f"{source}: {key} is missing; set it to {_BY_KEY[key].hint}")
+
+    def bad(key: str, why: str) -> UsageError:
+        return UsageError(f"{source}: {key} {why}; set it to {_BY_KEY[key].hint}")
+
+    kwargs: dict[str, object] = {}
+    for key, raw in merged.items():
+        value = raw.strip()
+        if value == "" and key not in REQUIRED:
+            continue
+        kwargs[_BY_KEY[key].attr] = _convert(key, value, bad)
+    kwargs.setdefault("api_port", DEFAULT_PORTS[cast(str, kwargs["trading_mode"])])
+    deployment = Deployment(**kwargs)  # type: ignore[arg-type]
+    _cross_check(deployment, bad)
+    return deployment
+
+
+def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR0912
+    if key in ("IBKR_PASSWORD", "DISCORD_WEBHOOK_URL"):
+        if key == "DISCORD_WEBHOOK_URL":
+            _check_webhook(value, bad)
+        return Secret(value)
+    if key == "IBKR_USERNAME":
+        if re.search(r"\s", value):
+            raise bad(key, "contains whitespace")
+        return value
+    if key == "IBKR_TRADING_MODE":
+        return _choice(key, value.lower(), ("paper", "live"), bad)
+    if key == "TWS_MAJOR_VRSN":
+        if not re.fullmatch(r"\d{3,4}", value):
+            raise bad(key, f"is not a major version number ({value[:20]!r})")
+        return value
+    if key in ("IBKR_API_PORT", "IBKR_COMMAND_SERVER_PORT"):
+        return _int(key, value, 1024, 65535, bad)
+    if key == "IBKR_HEALTH_CLIENT_ID":
+        return _int(key, value, 1, 2**31 - 1, bad)
+    if key == "IBKR_MEMORY_MAX_MB":
+        return _int(key, value, 768, 65536, bad)
+    if key == "IBKR_API_HOST":
+        return _ip(key, value, bad)
+    if key == "IBKR_TRUSTED_IPS":
+        return tuple(_ip(key, item.strip(), bad) for item in value.split(",") if item.strip())
+    if key == "IBKR_READ_ONLY_API":
+        return _bool(key, value, bad)
+    if key == "IBKR_SERVICE_USER":
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,30}", value) or value == "root":
+            raise bad(key, f"is not a usable service user ({value[:32]!r})")
+        return value
+    if key == "IBKR_RESTART_TIME":
+        return _hhmm(key, value, bad)
+    if key == "IBKR_TIMEZONE":
+        if not re.fullmatch(r"[A-Za-z]+(?:/[A-Za-z0-9_+-]+)+|UTC", value):
+            raise bad(key, f"is not an IANA time zone ({value[:40]!r})")
+        return value
+    if key == "IBKR_RESTART_MODE":
+        return _choice(key, value.lower(), ("auto", "warm", "cold"), bad)
+    if key == "IBKR_RESTART_BLACKOUTS":
+        return tuple(_blackout(key, item.strip(), bad) for item in value.split(";") if item.strip())
+    if key == "IBKR_TWOFA_TIMEOUT_ACTION":
+        return _choice(key, value.lower(), ("exit", "restart"), bad)
+    if key == "IBKR_EXISTING_SESSION_ACTION":
+        return _choice(key, value.lower(), ("primary", "primaryoverride", "secondary", "manual"),
+                       bad)
+    if key == "IBKR_DISPLAY":
+        if not re.fullmatch(r":\d{1,3}", value) or value == ":0":
+            raise bad(key, f"is not a free X display ({value[:10]!r})")
+        return value
+    raise AssertionError(key)  # every key in _SPECS is handled above
+
+
+def _choice(key: str, value: str, options: tuple[str, ...], bad: _Bad) -> str:
+    if value not in options:
+        raise bad(key, f"is {value[:20]!r}, not one of {', '.join(options)}")
+    return value
+
+
+def _int(key: str, value: str, low: int, high: int, bad: _Bad) -> int:
+    if not re.fullmatch(r"\d+", value) or not low <= int(value) <= high:
+        raise bad(key, f"is {value[:20]!r}, not a number from {low} to {high}")
+    return int(value)
+
+
+def _bool(key: str, value: str, bad: _Bad) -> bool:
+    lowered = value.lower()
+    if lowered in ("yes", "true", "1", "on"):
+        return True
+    if lowered in ("no", "false", "0", "off"):
+        return False
+    raise bad(key, f"is {value[:20]!r}, not yes or no")
+
+
+def _ip(key: str, value: str, bad: _Bad) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise bad(key, f"has {value[:40]!r}, which is not an IP address") from None
+
+
+def _hhmm(key: str, value: str, bad: _Bad) -> str:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value)
+    if not match:
+        raise bad(key, f"is {value[:20]!r}, not a 24-hour HH:MM time")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _days(key: str, spec: str, bad: _Bad) -> tuple[str, ...]:
+    days: list[str] = []
+    for part in spec.split(","):
+        first, _, last = part.partition("..")
+        if first not in _DAYS or (last and last not in _DAYS):
+            raise bad(key, f"has day {part[:12]!r}; use Mon..Sun names")
+        start, end = _DAYS.index(first), _DAYS.index(last or first)
+        if end < start:
+            raise bad(key, f"has day range {part!r} running backwards")
+        days.extend(_DAYS[start:end + 1])
+    return tuple(dict.fromkeys(days))
+
+
+def _blackout(key: str, item: str, bad: _Bad) -> Blackout:
+    match = re.fullmatch(r"(\S+)\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})", item)
+    if not match:
+        raise bad(key, f"has {item[:40]!r}, not 'DAYS HH:MM-HH:MM'")
+    start, end = _hhmm(key, match[2], bad), _hhmm(key, match[3], bad)
+    if end <= start:
+        raise bad(key, f"has window {item[:40]!r} ending before it starts")
+    return Blackout(_days(key, match[1], bad), start, end)
+
+
+def _check_webhook(value: str, bad: _Bad) -> None:
+    key = "DISCORD_WEBHOOK_URL"
+    parts = urllib.parse.urlsplit(value)
+    host = parts.hostname or ""
+    loopback = _is_loopback(host)
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
+        raise bad(key, "must use https (plain http only to a loopback relay)")
+    if not loopback and host not in ("discord.com", "discordapp.com", "ptb.discord.com",
+                                     "canary.discord.com"):
+        raise bad(key, "is not a Discord webhook URL")
+    if not re.fullmatch(r"/api(?:/v\d+)?/webhooks/\d+/[A-Za-z0-9_.-]+/?", parts.path):
+        raise bad(key, "does not have the /api/webhooks/ID/TOKEN form")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cross_check(d: Deployment, bad: _Bad) -> None:
+    if d.command_server_port == d.api_port:
+        raise bad("IBKR_COMMAND_SERVER_PORT", "equals the API port")
+    if "127.0.0.1" not in d.trusted_ips:
+        raise bad("IBKR_TRUSTED_IPS", "must include 127.0.0.1 (the health check connects there)")
+
+
+def describe(d: Deployment) -> dict[str, str]:
+    """A printable view of a deployment with the secrets masked (for --dry-run and reports)."""
+    out: dict[str, str] = {}
+    for spec in _SPECS:
+        value = getattr(d, spec.attr)
+        if value is None:
+            continue
+        out[spec.key] = "********" if isinstance(value, Secret) else spec.dump(value)
+    return out
+
+

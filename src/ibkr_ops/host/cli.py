@@ -1,0 +1,103 @@
+"""Command lines of the host tools: parse options, call the modules, print, pick the exit code.
+
+Exit codes (contract): 0 success/healthy, 1 unhealthy or failed, 2 bad usage or settings.
+Every error is one line on stderr; a traceback in front of a user is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.host import config as host_config
+from ibkr_ops.host import health, journal
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the usage block too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
+def _client_id(text: str) -> int:
+    if not text.isdigit() or int(text) >= 2**31:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a clientId (0-2147483647)")
+    return int(text)
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH",
+                        help=f"installed settings (default {host_config.DEFAULT_PATH}, if present)")
+
+
+def _guarded(prog: str, body: Callable[[], int]) -> int:
+    """Run a command body; an OpsError becomes one line and its exit code."""
+    try:
+        return body()
+    except OpsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def health_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-health-check`: exit 0 healthy, 1 unhealthy, 2 bad usage or settings."""
+    parser = _Parser(prog="ibkr-health-check",
+                     description="Check the Gateway layer by layer: service, display, process, "
+                                 "port, API login, memory.")
+    parser.add_argument("--host", help="API host (default from the settings, 127.0.0.1)")
+    parser.add_argument("--port", type=_port, help="API port (default from the settings)")
+    parser.add_argument("--timeout", type=_seconds, metavar="S",
+                        help="seconds the API handshake and login may take")
+    parser.add_argument("--client-id", type=_client_id, metavar="N",
+                        help="clientId of the probe; pick one your bot never uses")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    _config_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        config = host_config.load_default(args.config)
+        overrides = {"api_host": args.host, "api_port": args.port,
+                     "health_timeout_s": args.timeout, "health_client_id": args.client_id}
+        config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
+                                                if v is not None})
+        report = health.run(config)
+        priority = {health.OK: journal.INFO, health.WARN: journal.WARNING}.get(
+            report.status, journal.ERR)
+        journal.send("ibkr-health-check", report.summary(), priority,
+                     ibkr_healthy=str(int(report.healthy)))
+        if not journal.stdout_is_journal():
+            print(json.dumps(report.to_dict()) if args.json else _table(report))
+        return 0 if report.healthy else 1
+
+    return _guarded(parser.prog, body)
+
+
+def _table(report: health.Report) -> str:
+    rows = [f"{c.name:<8} {c.status:<4} {c.ms:7.1f} ms  {c.detail}" for c in report.checks]
+    verdict = "healthy" if report.healthy else "UNHEALTHY"
+    return "\n".join([*rows, f"{verdict} ({report.elapsed_ms:.0f} ms)"])

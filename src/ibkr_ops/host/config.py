@@ -1,0 +1,176 @@
+"""Installed settings of the host-side tools: `/etc/ibkr/ops.json` (mode 0644, no secrets).
+
+The operator side builds a `HostConfig` from the deployment settings and writes `to_json()`;
+the host tools read it back with `HostConfig.load()`. Every field has a safe default so a
+host (or a developer's machine) without the file still gets sensible behaviour.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ibkr_ops.errors import UsageError
+
+DEFAULT_PATH = Path("/etc/ibkr/ops.json")
+
+TRADING_MODES = ("paper", "live")
+RESTART_MODES = ("auto", "warm", "cold")
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Everything the health check, pre-restart check, restart runner and notifier need."""
+
+    trading_mode: str = "paper"
+    api_host: str = "127.0.0.1"
+    api_port: int = 4002
+    # High on purpose: bots use small ids; 326 ("in use") makes the probe try the next ones.
+    health_client_id: int = 999
+    health_timeout_s: float = 10.0
+    gateway_unit: str = "ibkr-gateway.service"
+    display_unit: str = "xvfb.service"
+    display: str = ":1"
+    service_user: str = "trader"
+    memory_ceiling_mb: int = 1536
+    memory_warn_ratio: float = 0.85
+    command_server_host: str = "127.0.0.1"
+    command_server_port: int = 7462
+    # auto: warm Monday to Friday, cold on the first restart after Sunday 01:00 ET.
+    restart_mode: str = "auto"
+    warm_restart_timeout_s: float = 300.0
+    cold_restart_timeout_s: float = 600.0
+    market_timezone: str = "America/New_York"
+    # Refuse restarts this many minutes before the open, so the Gateway is back in time.
+    pre_open_guard_min: int = 10
+    # Extra refusals, e.g. "Mon..Fri 20:00-21:00", "Sun 18:00-02:00", "* 00:15-01:45" (market tz).
+    blackout_windows: tuple[str, ...] = ()
+    # Ad-hoc NYSE closures (YYYY-MM-DD) that no rule predicts, e.g. a national day of mourning.
+    extra_holidays: tuple[str, ...] = ()
+    notify_timeout_s: float = 20.0
+    hostname: str = ""
+    state_dir: str = "/var/lib/ibkr-ops"
+    log_dir: str = "/var/log/ibkr"
+    credentials_file: str = "/etc/ibkr/credentials.env"
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_values(self)
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_PATH) -> HostConfig:
+        """Read and validate a settings file; any problem is a UsageError naming the key."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read settings {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"settings {path} are not UTF-8 text") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(
+                f"settings {path} line {exc.lineno}: invalid JSON ({exc.msg})"
+            ) from None
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "settings") -> HostConfig:
+        """Build from parsed JSON: unknown keys and wrong types are errors, lists become tuples."""
+        if not isinstance(data, dict):
+            raise UsageError(f"{source}: expected a JSON object at the top level")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"{source}: unknown key {unknown[0]!r}; remove it or fix its spelling")
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
+        try:
+            return cls(**values)
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+
+    def to_json(self) -> str:
+        """Stable, human-readable JSON for `/etc/ibkr/ops.json` (sorted keys, trailing newline)."""
+        data = {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def load_default(path: str | None) -> HostConfig:
+    """The settings for a run: an explicit path must exist; the default path may be absent."""
+    if path is not None:
+        return HostConfig.load(path)
+    if DEFAULT_PATH.exists():
+        return HostConfig.load(DEFAULT_PATH)
+    return HostConfig()
+
+
+def _check_types(config: HostConfig) -> None:
+    hints = typing.get_type_hints(HostConfig)
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        expected = hints[f.name]
+        if not _is_instance(value, expected):
+            raise UsageError(
+                f"{f.name} must be {_describe(expected)}, not {type(value).__name__}"
+            )
+
+
+def _is_instance(value: Any, expected: Any) -> bool:
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if typing.get_origin(expected) is tuple:
+        (item,) = {a for a in typing.get_args(expected) if a is not Ellipsis}
+        return isinstance(value, tuple) and all(_is_instance(v, item) for v in value)
+    return isinstance(value, expected)
+
+
+def _describe(expected: Any) -> str:
+    if typing.get_origin(expected) is tuple:
+        return "a list of strings"
+    names = {int: "an integer", float: "a number", str: "a string"}
+    return names.get(expected, str(expected))
+
+
+def _check_values(c: HostConfig) -> None:
+    _choice("trading_mode", c.trading_mode, TRADING_MODES)
+    _choice("restart_mode", c.restart_mode, RESTART_MODES)
+    for name in ("api_port", "command_server_port"):
+        if not 1 <= getattr(c, name) <= 65535:
+            raise UsageError(f"{name} must be a TCP port (1-65535)")
+    if c.api_port == c.command_server_port:
+        raise UsageError("command_server_port must differ from api_port")
+    if not 0 <= c.health_client_id < 2**31:
+        raise UsageError("health_client_id must be between 0 and 2147483647")
+    for name in ("health_timeout_s", "warm_restart_timeout_s", "cold_restart_timeout_s",
+                 "notify_timeout_s", "memory_ceiling_mb"):
+        if getattr(c, name) <= 0:
+            raise UsageError(f"{name} must be greater than 0")
+    if not 0 < c.memory_warn_ratio <= 1:
+        raise UsageError("memory_warn_ratio must be in (0, 1]")
+    if not 0 <= c.pre_open_guard_min <= 240:
+        raise UsageError("pre_open_guard_min must be between 0 and 240")
+    if not c.display.startswith(":") or not c.display[1:].isdigit():
+        raise UsageError(f"display must look like ':1', not {c.display!r}")
+    # Imported here: the calendar code is only needed to validate and by the pre-restart check.
+    from ibkr_ops.host import market  # noqa: PLC0415
+
+    market.check_timezone(c.market_timezone)
+    for window in c.blackout_windows:
+        market.parse_window(window)
+    for day in c.extra_holidays:
+        market.parse_day(day, "extra_holidays")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")

@@ -1,0 +1,234 @@
+"""Layered health check of the Gateway: service, display, process, port, API, memory.
+
+Each layer answers one question and reports ok/warn/fail/skip with its time, so a failure
+names the layer at fault. The `api` layer is the one a port check cannot replace: a
+Gateway can accept TCP and still never answer, which strands a trading bot.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.host import ibapi, proc, systemd
+from ibkr_ops.host.config import HostConfig
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+LAYERS = ("service", "display", "process", "port", "api", "memory")
+# Addresses that mean "this machine" when given as the API host (no socket binds here).
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Check:
+    """One layer's verdict."""
+
+    name: str
+    status: str
+    detail: str
+    ms: float
+
+
+@dataclass(frozen=True)
+class Report:
+    """All layers of one run, plus what the API probe learned."""
+
+    checks: tuple[Check, ...]
+    elapsed_ms: float
+    server_version: int | None = None
+    accounts: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    @property
+    def status(self) -> str:
+        """Overall: fail if any layer failed, else warn if any warned, else ok."""
+        statuses = {c.status for c in self.checks}
+        return FAIL if FAIL in statuses else WARN if WARN in statuses else OK
+
+    def problems(self) -> list[Check]:
+        return [c for c in self.checks if c.status in (FAIL, WARN)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` object of the command-line contract."""
+        return {
+            "healthy": self.healthy,
+            "checks": [{"name": c.name, "status": c.status, "detail": c.detail,
+                        "ms": round(c.ms, 1)} for c in self.checks],
+            "server_version": self.server_version,
+            "accounts": list(self.accounts),
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+    def summary(self) -> str:
+        """One line for the journal: the verdict, every layer's status, the problems' details."""
+        head = "healthy" if self.healthy else "UNHEALTHY"
+        layers = " ".join(f"{c.name}={c.status}" for c in self.checks)
+        issues = "; ".join(f"{c.name}: {c.detail}" for c in self.problems())
+        return f"{head}: {layers} ({self.elapsed_ms:.0f} ms)" + (f" - {issues}" if issues else "")
+
+
+@dataclass
+class _Run:
+    """Facts one layer learns and a later layer uses."""
+
+    config: HostConfig
+    units: dict[str, systemd.UnitState] = field(default_factory=dict)
+    units_error: str = ""
+    pid: int | None = None
+    port_open: bool = False
+    api: ibapi.ApiStatus | None = None
+
+
+def run(config: HostConfig) -> Report:
+    """Run every layer in order against the Gateway the settings describe."""
+    started = time.monotonic()
+    state = _Run(config)
+    on_systemd = systemd.is_systemd_host()
+    if on_systemd:
+        try:
+            found = systemd.show_units(config.gateway_unit, config.display_unit)
+            state.units = {config.gateway_unit: found[0], config.display_unit: found[1]}
+        except OpsError as exc:
+            state.units_error = str(exc)
+    layers: list[Callable[[_Run], tuple[str, str]]] = [
+        _service if on_systemd else _not_systemd,
+        _display if on_systemd else _not_systemd,
+        _process, _port, _api, _memory,
+    ]
+    checks = tuple(_timed(name, layer, state) for name, layer in zip(LAYERS, layers, strict=True))
+    return Report(
+        checks=checks,
+        elapsed_ms=(time.monotonic() - started) * 1000,
+        server_version=state.api.server_version if state.api else None,
+        accounts=state.api.accounts if state.api else (),
+    )
+
+
+def _timed(name: str, layer: Callable[[_Run], tuple[str, str]], state: _Run) -> Check:
+    start = time.monotonic()
+    status, detail = layer(state)
+    return Check(name, status, detail, (time.monotonic() - start) * 1000)
+
+
+def _not_systemd(_: _Run) -> tuple[str, str]:
+    return SKIP, "not a systemd host"
+
+
+def _unit(state: _Run, name: str) -> tuple[str, str] | systemd.UnitState:
+    if state.units_error:
+        return FAIL, state.units_error
+    return state.units[name]
+
+
+def _service(state: _Run) -> tuple[str, str]:
+    unit = _unit(state, state.config.gateway_unit)
+    if isinstance(unit, tuple):
+        return unit
+    return (OK if unit.active else FAIL), unit.describe()
+
+
+def _display(state: _Run) -> tuple[str, str]:
+    unit = _unit(state, state.config.display_unit)
+    if isinstance(unit, tuple):
+        return unit
+    if not unit.active:
+        return FAIL, unit.describe()
+    answer = x_display_answers(state.config.display, timeout=2.0)
+    if answer is None:
+        return FAIL, f"{unit.name} is active but display {state.config.display} does not answer"
+    return OK, f"display {state.config.display} answers ({answer})"
+
+
+def x_display_answers(display: str, timeout: float) -> str | None:
+    """Send the X11 connection setup and read the reply; None when nothing answers.
+
+    Any reply (success, failed, authenticate) proves the server is up and serving; the
+    verdict is returned for the detail line.
+    """
+    number = display.lstrip(":").split(".")[0]
+    setup = b"l\0" + (11).to_bytes(2, "little") + bytes(8)
+    # Xvfb listens on the abstract socket (reachable under PrivateTmp=) and the path socket.
+    path = f"/tmp/.X11-unix/X{number}"  # noqa: S108 - X11's fixed socket location
+    for address in ("\0" + path, path):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(address)
+                sock.sendall(setup)
+                reply = sock.recv(1)
+        except OSError:
+            continue
+        if reply:
+            return {0: "refused the connection", 1: "accepted", 2: "wants authentication"}.get(
+                reply[0], "answered")
+    return None
+
+
+def _process(state: _Run) -> tuple[str, str]:
+    config = state.config
+    unit = state.units.get(config.gateway_unit)
+    if unit is not None and unit.control_group:
+        state.pid = proc.largest_in_cgroup(unit.control_group)
+        where = f"in {unit.name}"
+    elif config.api_host not in _LOCAL_HOSTS:
+        return SKIP, f"API host {config.api_host} is not this machine"
+    else:
+        state.pid = proc.listener_pid(config.api_port)
+        where = f"listening on port {config.api_port}"
+    if state.pid is None:
+        return FAIL, f"no Gateway process {where}"
+    return OK, f"pid {state.pid} ({proc.name(state.pid)}) {where}"
+
+
+def _port(state: _Run) -> tuple[str, str]:
+    config = state.config
+    address = f"{config.api_host}:{config.api_port}"
+    try:
+        with socket.create_connection((config.api_host, config.api_port),
+                                      timeout=min(config.health_timeout_s, 3.0)):
+            state.port_open = True
+    except TimeoutError:
+        return FAIL, f"{address}: no answer to the TCP connect"
+    except OSError as exc:
+        return FAIL, f"{address}: {exc.strerror or exc}"
+    return OK, f"{address} accepts TCP"
+
+
+def _api(state: _Run) -> tuple[str, str]:
+    config = state.config
+    if not state.port_open:
+        return SKIP, "not tried: the port is closed"
+    try:
+        state.api = ibapi.probe(config.api_host, config.api_port, config.health_client_id,
+                                config.health_timeout_s)
+    except ibapi.ProbeError as exc:
+        return FAIL, f"{exc} (timeout {config.health_timeout_s:g} s)"
+    api = state.api
+    detail = f"server version {api.server_version}, accounts {','.join(api.accounts)}"
+    if api.client_id != config.health_client_id:
+        detail += f", clientId {config.health_client_id} in use so used {api.client_id}"
+    if api.notices:
+        return WARN, f"{detail}; Gateway says: {api.notices[-1]}"
+    return OK, detail
+
+
+def _memory(state: _Run) -> tuple[str, str]:
+    config = state.config
+    rss = proc.rss_bytes(state.pid) if state.pid is not None else None
+    if rss is None:
+        return SKIP, "no process to measure"
+    used, ceiling = rss / _MB, config.memory_ceiling_mb
+    detail = f"{used:.0f} MB resident of a {ceiling} MB ceiling"
+    if used >= ceiling:
+        return FAIL, detail
+    if used >= ceiling * config.memory_warn_ratio:
+        return WARN, f"{detail} (warning from {config.memory_warn_ratio:.0%})"
+    return OK, detail

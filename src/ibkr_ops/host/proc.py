@@ -1,0 +1,91 @@
+"""Find the Gateway's process and read its memory and age from /proc (Linux only).
+
+On a systemd host the Gateway is the largest process in its unit's cgroup (the JVM, not
+IBC's shell wrappers); elsewhere, e.g. a simulator on a developer machine, it is whoever
+listens on the API port.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_LISTEN = "0A"
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def listener_pid(port: int) -> int | None:
+    """PID of the process with a listening TCP socket on `port` (any address), if visible."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == _LISTEN and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    if not inodes:
+        return None
+    for pid in _pids():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(_readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def largest_in_cgroup(control_group: str) -> int | None:
+    """The process with the largest resident set in a cgroup v2 group (and its children)."""
+    root = Path("/sys/fs/cgroup") / control_group.lstrip("/")
+    pids: list[int] = []
+    for procs in root.rglob("cgroup.procs"):
+        try:
+            pids += [int(p) for p in procs.read_text().split()]
+        except OSError:
+            continue
+    sizes = [(rss_bytes(pid) or 0, pid) for pid in pids]
+    return max(sizes)[1] if sizes else None
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size, or None when the process is gone."""
+    try:
+        resident = Path(f"/proc/{pid}/statm").read_text().split()[1]
+    except (OSError, IndexError):
+        return None
+    return int(resident) * _PAGE
+
+
+def uptime_s(pid: int) -> float | None:
+    """Seconds since the process started, or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return None
+    # Field 22 (starttime, clock ticks since boot) counted after the ")" closing comm.
+    start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def name(pid: int) -> str:
+    """Short command name (`java`, `python3`), or "?" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def _pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""

@@ -1,0 +1,91 @@
+"""The few systemd queries the host tools make, through `systemctl` (no D-Bus bindings).
+
+One `systemctl show` call answers for several units at once, so a health check costs a
+single process start for all its systemd layers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ibkr_ops.errors import OpsError
+
+_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "ControlGroup",
+               "ActiveEnterTimestamp")
+
+
+def is_systemd_host() -> bool:
+    """sd_booted(3): systemd is PID 1 exactly when /run/systemd/system/ exists."""
+    return Path("/run/systemd/system").is_dir()
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """A unit as `systemctl show` reports it; `active_since` is epoch seconds or None."""
+
+    name: str
+    load_state: str
+    active_state: str
+    sub_state: str
+    main_pid: int
+    control_group: str
+    active_since: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.active_state == "active"
+
+    def describe(self) -> str:
+        if self.load_state != "loaded":
+            return f"{self.name} is {self.load_state}"
+        return f"{self.name} {self.active_state} ({self.sub_state})"
+
+
+def show_units(*units: str, timeout: float = 5.0) -> list[UnitState]:
+    """State of each unit, in the order given."""
+    try:
+        out = subprocess.run(
+            ["systemctl", "show", "--timestamp=unix", "-p", ",".join(_PROPERTIES), "--", *units],
+            capture_output=True, text=True, timeout=timeout, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise OpsError(f"systemctl show failed: {exc}") from None
+    blocks = [b for b in out.split("\n\n") if b.strip()]
+    if len(blocks) != len(units):
+        raise OpsError(f"systemctl show answered for {len(blocks)} of {len(units)} units")
+    return [_parse(name, block) for name, block in zip(units, blocks, strict=True)]
+
+
+def parse_show(text: str) -> dict[str, str]:
+    """KEY=VALUE lines of `systemctl show` into a dict."""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def _parse(name: str, block: str) -> UnitState:
+    props = parse_show(block)
+    stamp = props.get("ActiveEnterTimestamp", "")
+    return UnitState(
+        name=props.get("Id") or name,
+        load_state=props.get("LoadState", "unknown"),
+        active_state=props.get("ActiveState", "unknown"),
+        sub_state=props.get("SubState", "unknown"),
+        main_pid=int(props.get("MainPID") or 0),
+        control_group=props.get("ControlGroup", ""),
+        active_since=float(stamp[1:]) if stamp.startswith("@") else None,
+    )
+
+
+def restart_unit(unit: str, timeout: float) -> None:
+    """`systemctl restart UNIT`, waiting for the start job (bounded by `timeout`)."""
+    try:
+        result = subprocess.run(["systemctl", "restart", "--", unit], capture_output=True,
+                                text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise OpsError(f"systemctl restart {unit} did not finish in {timeout:.0f} s") from None
+    except OSError as exc:
+        raise OpsError(f"systemctl restart {unit} failed: {exc}") from None
+    if result.returncode != 0:
+        reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
+        raise OpsError(f"systemctl restart {unit} failed: {reason[0]}")

@@ -1,1 +1,11 @@
-"""sim"""
+"""Simulated IB Gateway + IBC for offline tests of deployments and trading bots.
+
+Standard library only: it runs inside a sandbox guest with plain ``python3`` (as a copied
+package, ``python3 -m ibkr_ops.sim``, or the zipapp the simulated installer embeds).
+
+- ``cli``: ``ibkr-gateway-sim`` (run, ``ctl``, ``logins``).
+- ``gateway``: the process: login lifecycle, API server, IBC command server, faults.
+- ``protocol``: TWS API framing. ``config``: settings and faults. ``logins``: login record
+  (format in its docstring). ``javacli``: the simulated installation's ``bin/java``.
+- ``artifacts``: the simulated Gateway installer and the simulated IBC zip.
+"""

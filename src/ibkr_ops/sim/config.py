@@ -1,0 +1,293 @@
+"""The simulator's settings: IBC's config.ini, the simulator's own knobs and its faults.
+
+Sources, later ones winning: built-in defaults, ``<install dir>/sim.properties`` (written by
+the simulated installer), ``IBKR_GATEWAY_SIM_*`` environment variables, then the command line
+(or, under IBC, the ``-D`` properties and arguments ``ibcstart.sh`` passes to "java").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import os
+import re
+from pathlib import Path
+
+# IBC's ErrorCodes as the shell sees them (value % 256).
+EXIT_INI_MISSING = 1103 % 256
+EXIT_INVALID_TRADING_MODE = 1104 % 256
+EXIT_INVALID_SETTING = 1105 % 256
+EXIT_2FA_TIMEOUT = 1111 % 256
+EXIT_LOGIN_DIALOG_TIMEOUT = 1112 % 256
+
+FAULTS: dict[str, bool] = {
+    # name -> takes a numeric value
+    "hang": False,
+    "slow-handshake": True,
+    "crash-after": True,
+    "reject-login": False,
+    "twofa-timeout": False,
+    "leak": True,
+    "existing-session": False,
+    "no-login-dialog": False,
+}
+
+ENV_PREFIX = "IBKR_GATEWAY_SIM_"
+
+
+class ConfigError(Exception):
+    """A setting the simulator cannot run with; ``exit_code`` is what the process returns."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def parse_fault(spec: str) -> tuple[str, float | None]:
+    """``slow-handshake=2.5`` -> ("slow-handshake", 2.5); ``hang`` -> ("hang", None)."""
+    name, sep, raw = spec.strip().partition("=")
+    name = name.strip().lower()
+    if name not in FAULTS:
+        raise ConfigError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+    if FAULTS[name]:
+        if not sep:
+            raise ConfigError(f"fault {name} needs a value: {name}=NUMBER")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"fault {name}: {raw!r} is not a number") from None
+        if value < 0:
+            raise ConfigError(f"fault {name}: the value must not be negative")
+        return name, value
+    if sep:
+        raise ConfigError(f"fault {name} takes no value")
+    return name, None
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """IBC's config.ini (a Java properties file, ``key=value``); raises ConfigError if unusable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f'ini file "{path}" either does not exist, or is a directory.  quitting...',
+            EXIT_INI_MISSING) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f'ini file "{path}" either does not exist, or is a directory.  quitting...',
+            EXIT_INI_MISSING) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read ini file {path}: {exc.strerror}", EXIT_INI_MISSING) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"malformed ini file {path}: not UTF-8 text", EXIT_INVALID_SETTING) from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#!":
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip() or "\0" in stripped:
+            raise ConfigError(
+                f"malformed ini file {path} line {number}: expected Setting=value",
+                EXIT_INVALID_SETTING)
+        values[key.strip()] = value.strip()
+    return values
+
+
+def _yes(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.lower()
+    if lowered in ("yes", "true"):
+        return True
+    if lowered in ("no", "false"):
+        return False
+    return default
+
+
+def _int(settings: dict[str, str], key: str, default: int) -> int:
+    value = settings.get(key, "")
+    if value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"invalid value for {key}: {value!r} is not a whole number",
+                          EXIT_INVALID_SETTING) from None
+
+
+_TIME_12H = re.compile(r"^(\d{1,2}):(\d{2}) ?([AaPp][Mm])$")
+
+
+def parse_restart_time(value: str) -> dt.time | None:
+    """IBC's ``hh:mm AM`` (AutoRestartTime); None when malformed (IBC only logs it)."""
+    match = _TIME_12H.match(value.strip())
+    if not match:
+        return None
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if not (1 <= hour <= 12 and 0 <= minute <= 59):
+        return None
+    hour %= 12
+    if match.group(3).lower() == "pm":
+        hour += 12
+    return dt.time(hour, minute)
+
+
+def account_ids(login_id: str, mode: str, count: int = 1) -> list[str]:
+    """Stable simulated account ids: ``DU…`` for paper, ``U…`` for live."""
+    digest = hashlib.sha256(f"{login_id}/{mode}".encode()).hexdigest()
+    base = int(digest[:12], 16) % 9_000_000 + 1_000_000
+    prefix = "DU" if mode == "paper" else "U"
+    return [f"{prefix}{base + i}" for i in range(count)]
+
+
+def user_dir_name(login_id: str) -> str:
+    """The per-user settings folder name the Gateway keeps under its settings directory."""
+    digest = hashlib.sha256(login_id.encode()).digest()
+    return "".join(chr(ord("a") + b % 26) for b in digest[:20])
+
+
+@dataclasses.dataclass
+class SimConfig:
+    """Everything one simulated Gateway process needs."""
+
+    port: int | None = None
+    host: str = "127.0.0.1"
+    login_id: str = "simuser"
+    password: str = ""
+    trading_mode: str = "paper"
+    accounts: list[str] = dataclasses.field(default_factory=list)
+    read_only_api: bool = False
+    command_server_port: int = 0
+    control_from: list[str] = dataclasses.field(default_factory=list)
+    bind_address: str = ""
+    command_prompt: str = ""
+    suppress_info: bool = True
+    auto_restart_time: str = ""
+    second_factor_timeout: float = 180.0
+    relogin_after_2fa_timeout: bool = False
+    login_dialog_timeout: float = 60.0
+    existing_session_action: str = "manual"
+    ini_path: Path | None = None
+    # simulator knobs
+    login_delay: float = 0.0
+    second_factor: str = "auto"  # auto | manual | off
+    second_factor_delay: float = 1.0
+    restart_delay: float | None = None  # None: at the next minute, as IBC's RESTART does
+    restart_mode: str = "inprocess"  # inprocess | exit (under ibcstart.sh)
+    faults: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    control_port: int = 0
+    control_host: str = "127.0.0.1"
+    settings_dir: Path = dataclasses.field(default_factory=lambda: default_settings_dir())
+    logins_file: Path | None = None
+    restart_dir: str | None = None  # -Drestart=<dir>: a warm start
+    session_id: str = ""
+    headless: bool = False
+    ibc_mode: bool = False
+
+    @property
+    def api_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 4002 if self.trading_mode == "paper" else 4001
+
+    @property
+    def logins_path(self) -> Path:
+        return self.logins_file or self.settings_dir / "ibkr-gateway-sim-logins.jsonl"
+
+    @property
+    def user_dir(self) -> Path:
+        return self.settings_dir / user_dir_name(self.login_id)
+
+    def apply_ini(self, path: Path) -> None:
+        """Take the IBC settings the simulator honours from ``path``."""
+        settings = read_properties(path)
+        self.ini_path = path
+        self.login_id = settings.get("IbLoginId", "") or self.login_id
+        self.password = settings.get("IbPassword", "")
+        mode = settings.get("TradingMode", "").lower()
+        if mode:
+            self.set_trading_mode(mode)
+        port = _int(settings, "OverrideTwsApiPort", 0)
+        if port:
+            self.port = port
+        self.read_only_api = _yes(settings.get("ReadOnlyApi"), self.read_only_api)
+        self.command_server_port = _int(settings, "CommandServerPort", 0)
+        self.control_from = [h.strip() for h in settings.get("ControlFrom", "").split(",")
+                             if h.strip()]
+        self.bind_address = settings.get("BindAddress", "")
+        self.command_prompt = settings.get("CommandPrompt", "")
+        self.suppress_info = _yes(settings.get("SuppressInfoMessages"), True)
+        self.auto_restart_time = settings.get("AutoRestartTime", "")
+        self.second_factor_timeout = float(_int(settings, "SecondFactorAuthenticationTimeout", 180))
+        self.login_dialog_timeout = float(_int(settings, "LoginDialogDisplayTimeout", 60))
+        relogin = settings.get("ReloginAfterSecondFactorAuthenticationTimeout", "")
+        self.relogin_after_2fa_timeout = _yes(relogin, False)
+        self.existing_session_action = (settings.get("ExistingSessionDetectedAction", "")
+                                        or "manual").lower()
+
+    def set_trading_mode(self, mode: str) -> None:
+        if mode.lower() not in ("live", "paper"):
+            raise ConfigError(f"Invalid Trading Mode argument or .ini file setting: {mode}",
+                              EXIT_INVALID_TRADING_MODE)
+        self.trading_mode = mode.lower()
+
+    def apply_env(self, env: dict[str, str] | os._Environ[str]) -> None:
+        """``IBKR_GATEWAY_SIM_*`` variables (they pass through IBC's scripts to "java")."""
+        for key, raw in env.items():
+            if key.startswith(ENV_PREFIX):
+                self.apply_knob(key[len(ENV_PREFIX):].lower(), raw)
+
+    def apply_knob(self, name: str, raw: str) -> None:
+        """One simulator setting by name (environment, sim.properties)."""
+        name = name.replace("-", "_")
+        try:
+            if name == "login_delay":
+                self.login_delay = float(raw)
+            elif name == "second_factor":
+                self.set_second_factor(raw)
+            elif name == "second_factor_delay":
+                self.second_factor_delay = float(raw)
+            elif name == "restart_delay":
+                self.restart_delay = float(raw) if raw.strip() else None
+            elif name == "faults":
+                for spec in raw.split(","):
+                    if spec.strip():
+                        fault, value = parse_fault(spec)
+                        self.faults[fault] = value
+            elif name == "control_port":
+                self.control_port = int(raw)
+            elif name == "control_host":
+                self.control_host = raw
+            elif name == "logins":
+                self.logins_file = Path(raw) if raw else None
+            elif name == "api_host":
+                self.host = raw
+            elif name == "accounts":
+                self.accounts = [a.strip() for a in raw.split(",") if a.strip()]
+        except ValueError:
+            raise ConfigError(f"simulator setting {name}: bad value {raw!r}") from None
+
+    def set_second_factor(self, raw: str) -> None:
+        value = raw.strip().lower()
+        if value not in ("auto", "manual", "off"):
+            raise ConfigError(f"second factor must be auto, manual or off, not {raw!r}")
+        self.second_factor = value
+
+    def finish(self) -> None:
+        """Fill the derived values once every source has been applied."""
+        if not self.accounts:
+            self.accounts = account_ids(self.login_id, self.trading_mode)
+        if not (0 < self.api_port < 65536):
+            raise ConfigError(f"API port {self.api_port} is out of range")
+        if self.command_server_port and self.command_server_port == self.api_port:
+            raise ConfigError("CommandServerPort must not be the API port", EXIT_INVALID_SETTING)
+
+
+def default_settings_dir() -> Path:
+    """Where a stand-alone simulator keeps its settings (IBC passes ``-DjtsConfigDir``)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "ibkr-gateway-sim"

@@ -1,0 +1,919 @@
+"""The simulated IB Gateway + IBC: login lifecycle, API server, command server, faults.
+
+Log lines go to stdout as IBC writes them (``yyyy-MM-dd HH:mm:ss:SSS IBC: message``) and use
+IBC's own wording where IBC has one: ``Starting session: …``, ``Re-starting session``,
+``Second Factor Authentication initiated``, ``Login has completed``, ``Login failed``,
+``Exiting after error with exit code=…``. Lines about the simulation itself say ``SIM:``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from . import logins, protocol
+from .config import (
+    EXIT_2FA_TIMEOUT,
+    EXIT_LOGIN_DIALOG_TIMEOUT,
+    ConfigError,
+    SimConfig,
+    parse_fault,
+    parse_restart_time,
+)
+
+# Simulated holdings per account: (conId, symbol, exchange, position, avgCost, marketPrice).
+POSITIONS = [
+    (265598, "AAPL", "NASDAQ", 100.0, 150.25, 190.10),
+    (272093, "MSFT", "NASDAQ", 50.0, 310.50, 415.30),
+]
+CASH = 250_000.0
+SUMMARY_CURRENCY_TAGS = (
+    "NetLiquidation", "TotalCashValue", "SettledCash", "AccruedCash", "BuyingPower",
+    "EquityWithLoanValue", "PreviousDayEquityWithLoanValue", "GrossPositionValue",
+    "RegTEquity", "RegTMargin", "SMA", "InitMarginReq", "MaintMarginReq", "AvailableFunds",
+    "ExcessLiquidity", "FullInitMarginReq", "FullMaintMarginReq", "FullAvailableFunds",
+    "FullExcessLiquidity", "LookAheadInitMarginReq", "LookAheadMaintMarginReq",
+    "LookAheadAvailableFunds", "LookAheadExcessLiquidity", "HighestSeverity",
+    "DayTradesRemaining", "Leverage",
+)
+FARM_MESSAGES = (
+    (2104, "Market data farm connection is OK:usfarm"),
+    (2106, "HMDS data farm connection is OK:ushmds"),
+    (2158, "Sec-def data farm connection is OK:secdefnj"),
+)
+MSG_326 = "Unable to connect as the client id is already in use. Retry with a unique client id."
+MSG_1100 = "Connectivity between IB and Trader Workstation has been lost."
+
+
+class Gateway:
+    """One simulated Gateway process; ``await run()`` returns its exit status."""
+
+    def __init__(self, config: SimConfig, out: Callable[[str], None] | None = None) -> None:
+        self.cfg = config
+        self._out = out or _print
+        self.instance = uuid.uuid4().hex
+        self.state = "starting"
+        self.clients: dict[int, ClientSession] = {}
+        self.next_order_id = 1
+        self.faults: dict[str, float | None] = dict(config.faults)
+        self.connected_to_ib = False
+        self.logged_in = False
+        self.login_count = 0
+        self.connections = 0
+        self._exit: asyncio.Future[int] | None = None
+        self._restart: asyncio.Event | None = None
+        self._approve: asyncio.Event | None = None
+        self._api_server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._leak: list[bytearray] = []
+        self._leak_task: asyncio.Task[None] | None = None
+        self._restart_pending = False
+        self._stopping = False
+        self._warm = config.restart_dir is not None
+
+    # ---------------------------------------------------------------- logging
+    def log(self, message: str) -> None:
+        stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S:%f")[:-3]
+        self._out(f"{stamp} IBC: {message}")
+
+    def sim(self, message: str) -> None:
+        stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S:%f")[:-3]
+        self._out(f"{stamp} SIM: {message}")
+
+    # ---------------------------------------------------------------- lifecycle
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._exit = loop.create_future()
+        self._restart = asyncio.Event()
+        self._approve = asyncio.Event()
+        for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._on_signal, code)
+        try:
+            self._preflight()
+        except ConfigError as exc:
+            self._error(str(exc))
+            return exc.exit_code
+        self.log("Starting Gateway")
+        self.log(f"TWS Settings directory is: {self.cfg.settings_dir}")
+        if self.cfg.ini_path:
+            self.log(f"using default settings provider: ini file is {self.cfg.ini_path}")
+        self.sim(f"pid {os.getpid()}, trading mode {self.cfg.trading_mode}, "
+                 f"API port {self.cfg.api_port}, accounts {','.join(self.cfg.accounts)}")
+        try:
+            await self._start_command_server()
+            await self._start_control_server()
+        except ConfigError as exc:
+            self._error(str(exc))
+            await self._shutdown()
+            return exc.exit_code
+        for name, value in list(self.faults.items()):
+            self._arm(name, value)
+        self._spawn(self._lifecycle())
+        code = await self._exit
+        await self._shutdown()
+        return code
+
+    def _preflight(self) -> None:
+        if not self.cfg.headless:
+            check_display(os.environ.get("DISPLAY", ""))
+        self.cfg.settings_dir.mkdir(parents=True, exist_ok=True)
+        jts = self.cfg.settings_dir / "jts.ini"
+        if not jts.exists():
+            jts.write_text("[IBGateway]\nApiOnly=true\n\n[Logon]\nLocale=en\n"
+                           "SupportsSSL=gdc1.ibllc.com:4000,true\n")
+        # Fail at once on a busy API port instead of after the login.
+        probe = socket.socket(_family(self.cfg.host), socket.SOCK_STREAM)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((self.cfg.host, self.cfg.api_port))
+        except OSError as exc:
+            raise ConfigError(f"API port {self.cfg.host}:{self.cfg.api_port} is not available: "
+                              f"{exc.strerror}", 1) from None
+        finally:
+            probe.close()
+
+    def _error(self, message: str) -> None:
+        print(f"ibkr-gateway-sim: error: {message}", file=sys.stderr, flush=True)
+        self.log(f"ERROR: {message}")
+
+    def finish(self, code: int) -> None:
+        if self._exit is not None and not self._exit.done():
+            self._exit.set_result(code)
+
+    def _on_signal(self, code: int) -> None:
+        self.sim(f"terminated by signal (exit status {code})")
+        self.finish(code)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self._error(f"internal error: {exc!r}")
+            self.finish(1)
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        await self._close_api()
+        self._logout("shutdown")
+        for server in self._servers:
+            server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _lifecycle(self) -> None:
+        assert self._restart is not None
+        while True:
+            if not await self._login():
+                return
+            if not await self._open_api():
+                return
+            self._spawn(self._auto_restart())
+            await self._restart.wait()
+            self._restart.clear()
+            self._restart_pending = False
+            self.sim("warm restart: closing the API and logging out")
+            await self._close_api()
+            self._logout("restart")
+            if self.cfg.restart_mode == "exit":
+                self._write_autorestart()
+                self.sim("exiting for ibcstart.sh to relaunch with -Drestart")
+                self.finish(0)
+                return
+            self._warm = True
+
+    async def _login(self) -> bool:
+        """Cold or warm login; False when the process should not go on (exit already set)."""
+        assert self._approve is not None
+        self.state = "login"
+        while True:
+            if self._warm:
+                self.log("Re-starting session")
+                self._consume_autorestart()
+                await asyncio.sleep(self.cfg.login_delay)
+                return self._logged_in(warm=True)
+            timeout = self.cfg.login_dialog_timeout
+            self.log("Starting session: will exit if login dialog is not displayed within "
+                     f"{int(timeout)} seconds")
+            if "no-login-dialog" in self.faults:
+                await asyncio.sleep(timeout)
+                self.log("IBC closing after TWS/Gateway failed to display login dialog")
+                self.log(f"Exiting after error with exit code={1112}")
+                self.finish(EXIT_LOGIN_DIALOG_TIMEOUT)
+                return False
+            self.log("Login dialog WINDOW_OPENED: LoginState is LOGGED_OUT")
+            self.log(f"Setting Trading mode = {self.cfg.trading_mode}")
+            self.log("Setting user name")
+            self.log("Setting password")
+            self.log("Login attempt: 1")
+            self.log("Click button: Log In")
+            await asyncio.sleep(self.cfg.login_delay)
+            if "reject-login" in self.faults or (not self.cfg.password and self.cfg.ibc_mode):
+                self.state = "login-failed"
+                self.log("Login failed")
+                self.log("Login error message: Unrecognized Username or Password")
+                return False
+            if self.cfg.second_factor == "off":
+                return self._logged_in(warm=False)
+            self.state = "second-factor"
+            self._approve.clear()
+            self.log("Second Factor Authentication initiated")
+            started = time.monotonic()
+            if self.cfg.second_factor == "auto" and "twofa-timeout" not in self.faults:
+                self._spawn(self._auto_approve(self.cfg.second_factor_delay))
+            try:
+                await asyncio.wait_for(self._approve.wait(), self.cfg.second_factor_timeout)
+            except TimeoutError:
+                pass
+            else:
+                return self._logged_in(warm=False)
+            self.log(f"Duration since login: {int(time.monotonic() - started)} seconds")
+            if self.cfg.relogin_after_2fa_timeout:
+                self.log("Re-login after second factor authentication timeout in 5 second")
+                await asyncio.sleep(5)
+                continue
+            self.log("IBC closing because login has not completed after Second Factor "
+                     "Authentication")
+            self.log("Exiting after error with exit code=1111")
+            self.finish(EXIT_2FA_TIMEOUT)
+            return False
+
+    async def _auto_approve(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self.state == "second-factor" and "twofa-timeout" not in self.faults:
+            self.sim("second factor approved (automatically)")
+            self.approve()
+
+    def approve(self) -> bool:
+        if self.state != "second-factor" or self._approve is None:
+            return False
+        self._approve.set()
+        return True
+
+    def _logged_in(self, warm: bool) -> bool:
+        self.state = "logged-in"
+        self.logged_in = True
+        self.connected_to_ib = True
+        self.login_count += 1
+        self.log("Login has completed")
+        for account in self.cfg.accounts:
+            logins.record(self.cfg.logins_path, "login", account=account,
+                          user=self.cfg.login_id, mode=self.cfg.trading_mode, warm=warm,
+                          instance=self.instance, api_port=self.cfg.api_port)
+        if "existing-session" in self.faults:
+            self._spawn(self._existing_session())
+        return True
+
+    def _logout(self, reason: str) -> None:
+        if not self.logged_in:
+            return
+        self.logged_in = False
+        self.connected_to_ib = False
+        for account in self.cfg.accounts:
+            logins.record(self.cfg.logins_path, "logout", account=account,
+                          user=self.cfg.login_id, mode=self.cfg.trading_mode, reason=reason,
+                          instance=self.instance, api_port=self.cfg.api_port)
+
+    async def _existing_session(self) -> None:
+        """Another login took this user's session: the API stays up but IB is gone."""
+        await asyncio.sleep(0)
+        if not self.logged_in:
+            return
+        self.log("detected dialog entitled: Existing session detected; event=Activated")
+        self.log("End this session and let the other session proceed (scenario 2)")
+        self._logout("existing-session")
+        self.state = "session-lost"
+        for client in list(self.clients.values()):
+            client.send(protocol.error(-1, 1100, MSG_1100, client.version))
+
+    def _consume_autorestart(self) -> None:
+        """The real Gateway deletes the autorestart file it was relaunched for."""
+        name = self.cfg.restart_dir or ""
+        if not name:
+            return
+        path = self.cfg.settings_dir / name / "autorestart"
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    def _write_autorestart(self) -> None:
+        folder = self.cfg.user_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "autorestart").write_text(f"{int(time.time())}\n")
+        self.log(f"Auto-restart file written: {folder / 'autorestart'}")
+
+    async def _auto_restart(self) -> None:
+        """AutoRestartTime from config.ini: a daily warm restart at that local time."""
+        value = self.cfg.auto_restart_time
+        if not value:
+            return
+        at = parse_restart_time(value)
+        if at is None:
+            self.log(f"Invalid AutoRestartTime setting: '{value}' (ignored)")
+            return
+        self.log(f"Setting auto-restart time to {at.strftime('%I:%M %p')}")
+        now = dt.datetime.now()
+        target = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+        if target <= now:
+            target += dt.timedelta(days=1)
+        await asyncio.sleep((target - now).total_seconds())
+        self.request_restart("AutoRestartTime")
+
+    def request_restart(self, why: str) -> None:
+        if self._restart is not None and self.logged_in:
+            self.sim(f"restart requested ({why})")
+            self._restart.set()
+
+    # ---------------------------------------------------------------- faults
+    def set_fault(self, spec: str) -> str:
+        name, value = parse_fault(spec)
+        self.faults[name] = value
+        self._arm(name, value)
+        self.sim(f"fault on: {spec}")
+        return name
+
+    def clear_fault(self, name: str | None) -> None:
+        names = list(self.faults) if not name else [name]
+        for item in names:
+            self.faults.pop(item, None)
+            if item == "leak" and self._leak_task is not None:
+                self._leak_task.cancel()
+                self._leak_task = None
+                self._leak.clear()
+        self.sim(f"faults cleared: {', '.join(names) or 'none'}")
+
+    def _arm(self, name: str, value: float | None) -> None:
+        if name == "crash-after":
+            self._spawn(self._crash(value or 0.0))
+        elif name == "leak":
+            if self._leak_task is not None:
+                self._leak_task.cancel()
+            self._leak_task = asyncio.ensure_future(self._leak_memory(value or 0.0))
+            self._tasks.add(self._leak_task)
+            self._leak_task.add_done_callback(self._task_done)
+        elif name == "existing-session" and self.logged_in:
+            self._spawn(self._existing_session())
+        elif name == "twofa-timeout" and self.state == "second-factor":
+            pass  # the pending automatic approval checks the fault before approving
+
+    async def _crash(self, after: float) -> None:
+        await asyncio.sleep(after)
+        self.sim(f"crash-after={after:g}: killing the process (SIGKILL)")
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    async def _leak_memory(self, mb_per_minute: float) -> None:
+        """Grow the resident set by touching fresh pages, like the Gateway's slow leak."""
+        step = 0.25
+        chunk = int(mb_per_minute * 1024 * 1024 / 60 * step)
+        while chunk > 0:
+            self._leak.append(bytearray(b"\x01") * chunk)
+            await asyncio.sleep(step)
+
+    # ---------------------------------------------------------------- API server
+    async def _open_api(self) -> bool:
+        try:
+            self._api_server = await asyncio.start_server(
+                self._serve_api, self.cfg.host, self.cfg.api_port, reuse_address=True, backlog=128)
+        except OSError as exc:
+            self._error(f"API port {self.cfg.host}:{self.cfg.api_port} is not available: "
+                        f"{exc.strerror}")
+            self.finish(1)
+            return False
+        self.log("Performing port configuration")
+        self.log(f"TWS API socket port is already set to {self.cfg.api_port}")
+        if self.cfg.read_only_api:
+            self.log("Read-Only API checkbox is already set to: true")
+        self.log("Configuration tasks completed")
+        self.sim(f"API listening on {self.cfg.host}:{self.cfg.api_port}")
+        return True
+
+    async def _close_api(self) -> None:
+        server, self._api_server = self._api_server, None
+        if server is not None:
+            server.close()
+        for client in list(self.clients.values()) + list(ClientSession.pending(self)):
+            client.close()
+        self.clients.clear()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2)
+
+    async def _serve_api(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        session = ClientSession(self, reader, writer)
+        self.connections += 1
+        try:
+            await session.serve()
+        except (ConnectionError, asyncio.IncompleteReadError, protocol.ProtocolError):
+            pass
+        finally:
+            session.close()
+
+    # ---------------------------------------------------------------- IBC command server
+    async def _start_command_server(self) -> None:
+        port = self.cfg.command_server_port
+        if not port:
+            self.log("CommandServer is not started because the port is not configured")
+            return
+        host = self.cfg.bind_address or None
+        self.log(f"CommandServer is starting with port {port}")
+        try:
+            server = await asyncio.start_server(self._serve_commands, host, port,
+                                                reuse_address=True, backlog=5)
+        except OSError as exc:
+            raise ConfigError(f"CommandServerPort {port} is not available: {exc.strerror}",
+                              1) from None
+        self._servers.append(server)
+        self._listen_addresses = {str(s.getsockname()[0]) for s in server.sockets}
+        self.log(f"CommandServer listening on address: {host or 'all addresses'} port: {port}")
+        if self.cfg.control_from:
+            self.log(f"CommandServer: ControlFrom setting = {','.join(self.cfg.control_from)}")
+        self.log("CommandServer started and is ready to accept commands")
+
+    def _permitted(self, peer: str, local: str) -> bool:
+        """IBC's isPermittedClient: the listening address, loopback, or a ControlFrom entry."""
+        try:
+            address = ipaddress.ip_address(peer.split("%", maxsplit=1)[0])
+        except ValueError:
+            return False
+        if address.is_loopback or (address.version == 6 and address.ipv4_mapped is not None
+                                   and address.ipv4_mapped.is_loopback):
+            return True
+        if peer == local:
+            return True
+        plain = str(address.ipv4_mapped) if address.version == 6 and address.ipv4_mapped else peer
+        for entry in self.cfg.control_from:
+            if entry.lower() in (peer.lower(), plain.lower()):
+                return True
+            with contextlib.suppress(OSError):
+                if plain in socket.gethostbyname_ex(entry)[2]:
+                    return True
+        return False
+
+    async def _serve_commands(self, reader: asyncio.StreamReader,
+                              writer: asyncio.StreamWriter) -> None:
+        peer = str(writer.get_extra_info("peername")[0])
+        local = str(writer.get_extra_info("sockname")[0])
+        if not self._permitted(peer, local):
+            self.log(f"CommandServer denied access to: {peer}")
+            writer.close()
+            return
+        self.log(f"CommandServer accepted connection from: {peer}")
+        newline = b"\n"
+
+        async def reply(line: str) -> None:
+            writer.write(line.encode() + newline)
+            await writer.drain()
+
+        try:
+            if not self.cfg.suppress_info:
+                await reply("INFO IBC Command Server")
+            if self.cfg.command_prompt:
+                writer.write(self.cfg.command_prompt.encode())
+            async for raw in _lines(reader):
+                command = raw
+                if command == "":
+                    continue
+                self.log(f"CommandServer received command: {command}")
+                verb = command.upper()
+                if verb == "EXIT":
+                    await reply("OK Goodbye")
+                    break
+                if verb == "STOP":
+                    if self._stopping:
+                        await reply("ERROR STOP already in progress")
+                        break
+                    if not self.cfg.suppress_info:
+                        await reply("INFO Closing IBC")
+                    await reply("OK Shutting down: STOP command")
+                    writer.close()
+                    if not self.logged_in:
+                        self.log("Login has not completed: exiting immediately")
+                    self._stopping = True
+                    self.finish(0)
+                    return
+                if verb in ("RESTART", "PAUSE"):
+                    await self._command_restart(verb, reply)
+                    break
+                if verb == "ENABLEAPI":
+                    await reply("ERROR ENABLEAPI is not valid for the IB Gateway")
+                elif verb in ("RECONNECTDATA", "RECONNECTACCOUNT"):
+                    await reply("OK ")
+                    if verb == "RECONNECTACCOUNT":
+                        self._reconnect_account()
+                else:
+                    await reply("ERROR Command invalid")
+                    self.log(f"CommandServer: invalid command received: {command}")
+                if self.cfg.command_prompt:
+                    writer.write(self.cfg.command_prompt.encode())
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _command_restart(self, verb: str, reply: Callable[[str], object]) -> None:
+        self.log(f"RestartTask: pauseOnly = {str(verb == 'PAUSE').lower()}")
+        self.log(f"RestartTask: verb = {verb}")
+        if self._restart_pending:
+            self.log(f"{verb} already in progress")
+            await reply(f"ERROR {verb} already in progress")  # type: ignore[misc]
+            return
+        self._restart_pending = True
+        if verb == "PAUSE":
+            if not self.cfg.suppress_info:
+                await reply("INFO Pausing TWS")  # type: ignore[misc]
+            sid = self.cfg.session_id
+            (self.cfg.settings_dir / f"PAUSE{sid}").touch()
+        elif not self.cfg.suppress_info:
+            await reply("INFO Restarting TWS")  # type: ignore[misc]
+        await reply(f"OK {verb} in progress")  # type: ignore[misc]
+        while dt.datetime.now().second >= 58:
+            await asyncio.sleep(0.2)
+        now = dt.datetime.now()
+        action = (now + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+        label = action.strftime("%I:%M %p")
+        self.log(f"Setting auto-restart time to {label}")
+        await reply(f"OK {verb} at {label}")  # type: ignore[misc]
+        if self.cfg.restart_delay is not None:
+            delay = self.cfg.restart_delay
+        else:
+            delay = (action - dt.datetime.now()).total_seconds()
+        self._spawn(self._delayed_restart(max(0.0, delay), verb))
+
+    async def _delayed_restart(self, delay: float, verb: str) -> None:
+        await asyncio.sleep(delay)
+        if self.logged_in:
+            self.request_restart(f"{verb} command")
+        else:
+            self._restart_pending = False
+
+    def _reconnect_account(self) -> None:
+        """Ctrl-Alt-R: a lost session (existing-session fault cleared) comes back."""
+        if self.state == "session-lost" and "existing-session" not in self.faults:
+            self.state = "logged-in"
+            self._logged_in(warm=True)
+            for client in list(self.clients.values()):
+                client.send(protocol.error(-1, 1102, "Connectivity between IB and Trader "
+                                           "Workstation has been restored - data maintained.",
+                                           client.version))
+
+    # ---------------------------------------------------------------- control server
+    async def _start_control_server(self) -> None:
+        port = self.cfg.control_port
+        if not port:
+            return
+        try:
+            server = await asyncio.start_server(self._serve_control, self.cfg.control_host, port,
+                                                reuse_address=True)
+        except OSError as exc:
+            raise ConfigError(f"control port {port} is not available: {exc.strerror}", 1) from None
+        self._servers.append(server)
+        self.sim(f"control port listening on {self.cfg.control_host}:{port}")
+
+    async def _serve_control(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        try:
+            async for line in _lines(reader):
+                if not line.strip():
+                    continue
+                answer = self.control(line.strip())
+                writer.write(answer.encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def control(self, line: str) -> str:
+        """One control command (see cli.CONTROL_HELP); returns the reply line."""
+        verb, _, arg = line.partition(" ")
+        verb = verb.upper()
+        arg = arg.strip()
+        try:
+            if verb == "STATUS":
+                return "OK " + json.dumps(self.status(), sort_keys=True)
+            if verb == "APPROVE":
+                if self.approve():
+                    self.sim("second factor approved (control command)")
+                    return "OK approved"
+                return f"ERROR no second-factor prompt is pending (state {self.state})"
+            if verb == "FAULT":
+                if not arg:
+                    return "ERROR usage: FAULT NAME[=VALUE]"
+                return f"OK fault {self.set_fault(arg)} on"
+            if verb == "CLEAR":
+                self.clear_fault(arg or None)
+                return "OK cleared"
+            if verb == "RESTART":
+                if not self.logged_in:
+                    return "ERROR not logged in"
+                self.request_restart("control command")
+                return "OK restarting"
+            if verb == "STOP":
+                self.finish(0)
+                return "OK stopping"
+        except ConfigError as exc:
+            return f"ERROR {exc}"
+        return "ERROR unknown command; use STATUS, APPROVE, FAULT, CLEAR, RESTART or STOP"
+
+    def status(self) -> dict[str, object]:
+        return {
+            "pid": os.getpid(),
+            "state": self.state,
+            "logged_in": self.logged_in,
+            "warm": self._warm,
+            "trading_mode": self.cfg.trading_mode,
+            "accounts": self.cfg.accounts,
+            "api_port": self.cfg.api_port,
+            "api_open": self._api_server is not None,
+            "clients": sorted(self.clients),
+            "connections": self.connections,
+            "logins": self.login_count,
+            "faults": {k: v for k, v in self.faults.items()},
+            "leaked_mb": round(sum(len(b) for b in self._leak) / 1048576, 1),
+        }
+
+
+class ClientSession:
+    """One API connection."""
+
+    _pending: dict[int, set[ClientSession]] = {}
+
+    def __init__(self, gateway: Gateway, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.gw = gateway
+        self.reader = reader
+        self.writer = writer
+        self.version = protocol.SERVER_VERSION
+        self.client_id: int | None = None
+        self._closed = False
+        ClientSession._pending.setdefault(id(gateway), set()).add(self)
+
+    @classmethod
+    def pending(cls, gateway: Gateway) -> list[ClientSession]:
+        return list(cls._pending.get(id(gateway), ()))
+
+    def send(self, data: bytes) -> None:
+        if not self._closed and not self.writer.is_closing():
+            self.writer.write(data)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        ClientSession._pending.get(id(self.gw), set()).discard(self)
+        if self.client_id is not None and self.gw.clients.get(self.client_id) is self:
+            del self.gw.clients[self.client_id]
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+    async def serve(self) -> None:
+        gw = self.gw
+        if "hang" in gw.faults:
+            while await self.reader.read(65536):
+                pass
+            return
+        prefix = await self.reader.readexactly(4)
+        if prefix != protocol.API_PREFIX:
+            return
+        low, high = protocol.parse_version_range(
+            (await protocol.read_message(self.reader)).decode("utf-8", "replace"))
+        self.version = protocol.choose_version(low, high)
+        delay = gw.faults.get("slow-handshake")
+        if "slow-handshake" in gw.faults and delay:
+            await asyncio.sleep(delay)
+        self.send(protocol.encode(self.version, protocol.connection_time()))
+        while True:
+            fields = protocol.decode_fields(await protocol.read_message(self.reader))
+            if not fields:
+                continue
+            if self.client_id is None:
+                if fields[0] == "71":
+                    if not self._start_api(fields):
+                        await self.writer.drain()
+                        return
+                continue
+            self._handle(fields)
+            await self.writer.drain()
+
+    def _start_api(self, fields: list[str]) -> bool:
+        gw = self.gw
+        try:
+            client_id = int(fields[2])
+        except (IndexError, ValueError):
+            return False
+        if client_id in gw.clients:
+            gw.sim(f"API client id {client_id} already in use: error 326")
+            self.send(protocol.error(-1, 326, MSG_326, self.version))
+            return False
+        self.client_id = client_id
+        gw.clients[client_id] = self
+        self.send(protocol.encode(15, 1, ",".join(gw.cfg.accounts)))
+        self.send(protocol.encode(9, 1, gw.next_order_id))
+        if gw.connected_to_ib:
+            for code, text in FARM_MESSAGES:
+                self.send(protocol.error(-1, code, text, self.version))
+        else:
+            self.send(protocol.error(-1, 1100, MSG_1100, self.version))
+        return True
+
+    def _handle(self, fields: list[str]) -> None:  # noqa: PLR0912
+        gw = self.gw
+        msg = fields[0]
+        if msg == "17":  # reqManagedAccts
+            self.send(protocol.encode(15, 1, ",".join(gw.cfg.accounts)))
+        elif msg == "8":  # reqIds
+            self.send(protocol.encode(9, 1, gw.next_order_id))
+        elif not gw.connected_to_ib:
+            return  # requests that need IB's servers go unanswered while disconnected
+        elif msg == "49":  # reqCurrentTime
+            self.send(protocol.encode(49, 1, int(time.time())))
+        elif msg == "61":  # reqPositions
+            for account in gw.cfg.accounts:
+                for con_id, symbol, _exch, pos, cost, _price in POSITIONS:
+                    self.send(protocol.encode(61, 3, account, con_id, symbol, "STK", "", 0.0, "",
+                                              "", "", "USD", symbol, "NMS", pos, cost))
+            self.send(protocol.encode(62, 1))
+        elif msg in ("5", "16"):  # reqOpenOrders, reqAllOpenOrders
+            self.send(protocol.encode(53, 1))
+        elif msg == "99":  # reqCompletedOrders
+            self.send(protocol.encode(102))
+        elif msg == "6" and len(fields) >= 4:  # reqAccountUpdates
+            if fields[2] == "1":
+                self._account_updates(fields[3] or gw.cfg.accounts[0])
+        elif msg == "76" and len(fields) >= 4:  # reqAccountUpdatesMulti
+            req_id, account = fields[2], fields[3]
+            for acct in ([account] if account and account != "All" else gw.cfg.accounts):
+                for tag, value, currency in _account_values():
+                    self.send(protocol.encode(73, 1, req_id, acct, "", tag, value, currency))
+            self.send(protocol.encode(74, 1, req_id))
+        elif msg == "7" and len(fields) >= 3:  # reqExecutions
+            self.send(protocol.encode(55, 1, fields[2]))
+        elif msg == "62" and len(fields) >= 5:  # reqAccountSummary
+            self._account_summary(fields[2], fields[4])
+        elif msg == "3" and len(fields) >= 2:  # placeOrder
+            self._reject_order(fields[1])
+        elif msg == "1" and len(fields) >= 3:  # reqMktData
+            self.send(protocol.error(int(fields[2]), 354,
+                                     "Requested market data is not subscribed.", self.version))
+        elif msg == "9" and len(fields) >= 3:  # reqContractDetails
+            self.send(protocol.error(int(fields[2]), 200,
+                                     "No security definition has been found for the request",
+                                     self.version))
+
+    def _account_updates(self, account: str) -> None:
+        for tag, value, currency in _account_values():
+            self.send(protocol.encode(6, 2, tag, value, currency, account))
+        for con_id, symbol, exch, pos, cost, price in POSITIONS:
+            value = round(pos * price, 2)
+            pnl = round(value - pos * cost, 2)
+            self.send(protocol.encode(7, 8, con_id, symbol, "STK", "", 0.0, "", "", exch, "USD",
+                                      symbol, "NMS", pos, price, value, cost, pnl, 0.0, account))
+        self.send(protocol.encode(8, 1, time.strftime("%H:%M")))
+        self.send(protocol.encode(54, 1, account))
+
+    def _account_summary(self, req_id: str, tags: str) -> None:
+        wanted = {t.strip() for t in tags.split(",") if t.strip()}
+        values = {tag: (value, currency) for tag, value, currency in _account_values()}
+        for account in self.gw.cfg.accounts:
+            if "AccountType" in wanted:
+                self.send(protocol.encode(63, 1, req_id, account, "AccountType", "INDIVIDUAL", ""))
+            for tag in SUMMARY_CURRENCY_TAGS:
+                if tag in wanted and tag in values:
+                    value, currency = values[tag]
+                    self.send(protocol.encode(63, 1, req_id, account, tag, value, currency))
+        self.send(protocol.encode(64, 1, req_id))
+
+    def _reject_order(self, raw_id: str) -> None:
+        try:
+            order_id = int(raw_id)
+        except ValueError:
+            return
+        self.gw.next_order_id = max(self.gw.next_order_id, order_id + 1)
+        if self.gw.cfg.read_only_api:
+            text = ("Error validating request.-'bN' : cause - The API interface is currently "
+                    "in Read-Only mode.")
+            self.send(protocol.error(order_id, 321, text, self.version))
+        else:
+            self.send(protocol.error(order_id, 201, "Order rejected - reason:the simulated "
+                                     "Gateway does not execute orders", self.version))
+
+
+def _account_values() -> list[tuple[str, str, str]]:
+    stock = sum(pos * price for _c, _s, _e, pos, _cost, price in POSITIONS)
+    net = CASH + stock
+    rows = [
+        ("NetLiquidation", net), ("TotalCashValue", CASH), ("SettledCash", CASH),
+        ("AccruedCash", 0.0), ("BuyingPower", net * 4), ("EquityWithLoanValue", net),
+        ("PreviousDayEquityWithLoanValue", net), ("GrossPositionValue", stock),
+        ("RegTEquity", net), ("RegTMargin", stock / 2), ("SMA", net / 2),
+        ("InitMarginReq", stock / 4), ("MaintMarginReq", stock / 4),
+        ("AvailableFunds", net - stock / 4), ("ExcessLiquidity", net - stock / 4),
+        ("FullInitMarginReq", stock / 4), ("FullMaintMarginReq", stock / 4),
+        ("FullAvailableFunds", net - stock / 4), ("FullExcessLiquidity", net - stock / 4),
+        ("LookAheadInitMarginReq", stock / 4), ("LookAheadMaintMarginReq", stock / 4),
+        ("LookAheadAvailableFunds", net - stock / 4),
+        ("LookAheadExcessLiquidity", net - stock / 4),
+    ]
+    values = [(tag, f"{value:.2f}", "USD") for tag, value in rows]
+    values += [("HighestSeverity", "0", ""), ("DayTradesRemaining", "-1", ""),
+               ("Leverage", f"{stock / net:.2f}", ""), ("AccountType", "INDIVIDUAL", "")]
+    return values
+
+
+async def _lines(reader: asyncio.StreamReader):  # type: ignore[no-untyped-def]
+    """Lines as Java's readLine splits them: LF, CR or CRLF; the terminator dropped."""
+    buffer = b""
+    skip_lf = False
+    while True:
+        chunk = await reader.read(4096)
+        if not chunk:
+            if buffer:
+                yield buffer.decode("utf-8", "replace")
+            return
+        buffer += chunk
+        while buffer:
+            if skip_lf and buffer.startswith(b"\n"):
+                buffer = buffer[1:]
+            skip_lf = False
+            match = re.search(b"[\r\n]", buffer)
+            if match is None:
+                break
+            cut = match.start()
+            line, terminator, buffer = buffer[:cut], buffer[cut:cut + 1], buffer[cut + 1:]
+            skip_lf = terminator == b"\r"
+            yield line.decode("utf-8", "replace")
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def check_display(display: str) -> None:
+    """Java's AWT fails without an X server; so does the simulated Gateway."""
+    message = ("Can't connect to X11 window server using '{}' as the value of the DISPLAY "
+               "variable.")
+    if not display:
+        raise ConfigError("No X11 DISPLAY variable was set, but this program performed an "
+                          "operation which requires it.", 1)
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        raise ConfigError(message.format(display), 1)
+    targets: list[tuple[socket.AddressFamily, object]] = []
+    if host in ("", "unix"):
+        targets.append((socket.AF_UNIX, f"\0/tmp/.X11-unix/X{number}"))
+        targets.append((socket.AF_UNIX, f"/tmp/.X11-unix/X{number}"))
+    else:
+        targets.append((socket.AF_INET, (host, 6000 + int(number))))
+    for family, address in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(2)
+        try:
+            sock.connect(address)  # type: ignore[arg-type]
+        except OSError:
+            continue
+        finally:
+            sock.close()
+        return
+    raise ConfigError(message.format(display), 1)
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def main_async(config: SimConfig) -> int:
+    """Run one simulated Gateway to completion."""
+    return asyncio.run(Gateway(config).run())
+
+
+def load_sim_properties(path: Path, config: SimConfig) -> None:
+    """``key=value`` simulator defaults written by the simulated installer."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.strip().startswith("#"):
+            config.apply_knob(key.strip(), value.strip())

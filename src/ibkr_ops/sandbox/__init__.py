@@ -1,0 +1,19 @@
+"""Sandbox hosts: real systemd machines on one box, booted with systemd-nspawn.
+
+Each guest is a Debian 12 system with systemd as PID 1 and sshd, on its own copy-on-write
+root, network namespace and cgroup. Entry points: `up`, `down`, `reboot`, `guests` (how to
+reach each one) and `ssh_config_path`; `ibkr_ops.sandbox.connect.connection` gives a Fabric
+connection that refuses unknown host keys.
+"""
+
+from __future__ import annotations
+
+from ibkr_ops.sandbox.ops import Guest, down, guests, names_for, reboot, up
+from ibkr_ops.sandbox.paths import layout
+
+__all__ = ["Guest", "down", "guests", "names_for", "reboot", "ssh_config_path", "up"]
+
+
+def ssh_config_path() -> str:
+    """The ssh_config file with one `Host NAME` block per guest (for `ssh -F` and Fabric)."""
+    return str(layout().ssh_config)

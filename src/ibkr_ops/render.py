@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 
 from ibkr_ops.errors import OpsError
+from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -100,6 +101,15 @@ def _env_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def host_config(d: Deployment) -> HostConfig:
+    """The host tools' view of a deployment (/etc/ibkr/ops.json): no secrets in it."""
+    return HostConfig(
+        trading_mode=d.trading_mode, api_host=d.api_host, api_port=d.api_port,
+        health_client_id=d.health_client_id, display=d.display, service_user=d.service_user,
+        memory_ceiling_mb=d.memory_max_mb, command_server_port=d.command_server_port,
+        restart_mode=d.restart_mode, blackout_windows=d.blackouts)
+
+
 def render(d: Deployment) -> list[ManagedFile]:
     """Every managed file for a deployment, sorted by path."""
     context = {
@@ -112,6 +122,7 @@ def render(d: Deployment) -> list[ManagedFile]:
         ManagedFile("/etc/ibkr/config.ini", render_template("config.ini.j2", **context).encode(),
                     0o600, d.service_user, d.service_user, secret=True),
         ManagedFile("/etc/ibkr/credentials.env", env_file_text(d).encode(), 0o600, secret=True),
+        ManagedFile("/etc/ibkr/ops.json", host_config(d).to_json().encode(), 0o644),
         ManagedFile("/etc/needrestart/conf.d/ibkr-ops.conf",
                     render_template("needrestart.conf.j2", **context).encode(), 0o644),
     ]

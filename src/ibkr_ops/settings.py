@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final, Literal, cast
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.host import market
 from ibkr_ops.host.envfile import parse_env, read_env_file
 
 TradingMode = Literal["paper", "live"]
@@ -24,7 +25,6 @@ RestartMode = Literal["auto", "warm", "cold"]
 ExistingSession = Literal["primary", "primaryoverride", "secondary", "manual"]
 
 DEFAULT_PORTS: Final = {"paper": 4002, "live": 4001}
-_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class Secret:
@@ -52,18 +52,6 @@ class Secret:
 
 
 @dataclass(frozen=True)
-class Blackout:
-    """A weekly window in which the daily restart must not run (local time of the deployment)."""
-
-    days: tuple[str, ...]
-    start: str
-    end: str
-
-    def __str__(self) -> str:
-        return f"{','.join(self.days)} {self.start}-{self.end}"
-
-
-@dataclass(frozen=True)
 class Deployment:
     """Everything a host receives, validated. Secrets are ``Secret`` so they cannot leak by repr."""
 
@@ -80,7 +68,7 @@ class Deployment:
     restart_time: str = "16:30"
     timezone: str = "America/New_York"
     restart_mode: RestartMode = "auto"
-    blackouts: tuple[Blackout, ...] = ()
+    blackouts: tuple[str, ...] = ()
     twofa_timeout_action: TwofaAction = "exit"
     existing_session_action: ExistingSession = "primary"
     memory_max_mb: int = 2048
@@ -126,7 +114,7 @@ class _Spec:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, tuple):
-            return (";" if self.attr == "blackouts" else ",").join(str(v) for v in value)
+            return ("; " if self.attr == "blackouts" else ",").join(value)
         return str(value)
 
 
@@ -145,7 +133,8 @@ _SPECS: Final = (
     _Spec("IBKR_RESTART_TIME", "restart_time", "HH:MM, 24-hour"),
     _Spec("IBKR_TIMEZONE", "timezone", "an IANA zone, e.g. America/New_York"),
     _Spec("IBKR_RESTART_MODE", "restart_mode", "auto, warm or cold"),
-    _Spec("IBKR_RESTART_BLACKOUTS", "blackouts", "e.g. 'Mon..Fri 09:00-16:15; Sun 17:00-18:00'"),
+    _Spec("IBKR_RESTART_BLACKOUTS", "blackouts",
+          "';'-separated windows, e.g. 'Mon..Fri 16:00-16:20; Sun 17:00-18:00'"),
     _Spec("IBKR_TWOFA_TIMEOUT_ACTION", "twofa_timeout_action", "exit or restart"),
     _Spec("IBKR_EXISTING_SESSION_ACTION", "existing_session_action",
           "primary, primaryoverride, secondary or manual"),
@@ -233,8 +222,10 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
     if key == "IBKR_RESTART_TIME":
         return _hhmm(key, value, bad)
     if key == "IBKR_TIMEZONE":
-        if not re.fullmatch(r"[A-Za-z]+(?:/[A-Za-z0-9_+-]+)+|UTC", value):
-            raise bad(key, f"is not an IANA time zone ({value[:40]!r})")
+        try:
+            market.check_timezone(value)
+        except UsageError:
+            raise bad(key, f"is not a known IANA time zone ({value[:40]!r})") from None
         return value
     if key == "IBKR_RESTART_MODE":
         return _choice(key, value.lower(), ("auto", "warm", "cold"), bad)
@@ -287,27 +278,12 @@ def _hhmm(key: str, value: str, bad: _Bad) -> str:
     return f"{int(match[1]):02d}:{match[2]}"
 
 
-def _days(key: str, spec: str, bad: _Bad) -> tuple[str, ...]:
-    days: list[str] = []
-    for part in spec.split(","):
-        first, _, last = part.partition("..")
-        if first not in _DAYS or (last and last not in _DAYS):
-            raise bad(key, f"has day {part[:12]!r}; use Mon..Sun names")
-        start, end = _DAYS.index(first), _DAYS.index(last or first)
-        if end < start:
-            raise bad(key, f"has day range {part!r} running backwards")
-        days.extend(_DAYS[start:end + 1])
-    return tuple(dict.fromkeys(days))
-
-
-def _blackout(key: str, item: str, bad: _Bad) -> Blackout:
-    match = re.fullmatch(r"(\S+)\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})", item)
-    if not match:
-        raise bad(key, f"has {item[:40]!r}, not 'DAYS HH:MM-HH:MM'")
-    start, end = _hhmm(key, match[2], bad), _hhmm(key, match[3], bad)
-    if end <= start:
-        raise bad(key, f"has window {item[:40]!r} ending before it starts")
-    return Blackout(_days(key, match[1], bad), start, end)
+def _blackout(key: str, item: str, bad: _Bad) -> str:
+    try:
+        market.parse_window(item)
+    except UsageError:
+        raise bad(key, f"has {item[:40]!r}, not 'DAYS HH:MM-HH:MM'") from None
+    return item
 
 
 def _check_webhook(value: str, bad: _Bad) -> None:

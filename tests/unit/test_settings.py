@@ -52,7 +52,7 @@ EXPECTED = {
     "service_user_root": "IBKR_SERVICE_USER",
     "twofa_bad": "IBKR_TWOFA_TIMEOUT_ACTION",
     "blackout_bad": "IBKR_RESTART_BLACKOUTS",
-    "blackout_backwards": "IBKR_RESTART_BLACKOUTS",
+    "blackout_empty": "IBKR_RESTART_BLACKOUTS",
     "memory_small": "IBKR_MEMORY_MAX_MB",
     "command_port_clash": "IBKR_COMMAND_SERVER_PORT equals the API port",
     "display_zero": "IBKR_DISPLAY",

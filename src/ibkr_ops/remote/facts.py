@@ -1,0 +1,170 @@
+"""What a host is and has, gathered in one SSH round trip and parsed without a connection.
+
+The script is plain POSIX sh (a bare server may lack everything else) and prints one
+``KEY value`` line per fact; ``parse_facts`` is pure, so the plan can be tested on text.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ibkr_ops.errors import OpsError
+
+# What the Gateway, IBC's scripts and the host tools need on the host (Debian/Ubuntu names).
+REQUIRED_PACKAGES = ("xvfb", "xterm", "unzip", "curl", "netcat-openbsd", "python3", "procps",
+                     "tzdata")
+MIN_MEMORY_MB = 2048
+WARN_MEMORY_MB = 4096
+MIN_DISK_MB = 1024
+WSL_SYSTEMD_FIX = ("add to /etc/wsl.conf:  [boot]  systemd=true  then run `wsl.exe --shutdown` "
+                   "in Windows and open the distribution again")
+
+_SCRIPT = r"""
+echo "ARCH $(uname -m)"
+if [ -d /run/systemd/system ]; then echo "SYSTEMD 1"; else echo "SYSTEMD 0"; fi
+echo "KERNEL $(cat /proc/sys/kernel/osrelease 2>/dev/null)"
+. /etc/os-release 2>/dev/null && echo "OS $ID $VERSION_ID"
+echo "MEM_KB $(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+echo "DISK_KB $(df -Pk / | awk 'NR==2 {print $4}')"
+echo "UID $(id -u)"
+echo "PRIV $PRIV"
+echo "PYTHON $(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"
+for p in $PACKAGES; do
+  s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
+  case "$s" in *" installed") echo "PKG $p 1";; *) echo "PKG $p 0";; esac
+done
+id -u "$SERVICE_USER" >/dev/null 2>&1 && echo "USER 1" || echo "USER 0"
+for f in $FILES; do
+  [ -f "$f" ] && echo "SUM $f $(sha256sum "$f" | cut -d' ' -f1)"
+done
+[ -f /opt/ibc/.ibkr-ops-source ] && echo "IBC $(cat /opt/ibc/.ibkr-ops-source)"
+if [ -d "$GATEWAY_DIR/jars" ]; then
+  echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
+fi
+for u in $UNITS; do
+  e=$(systemctl is-enabled "$u" 2>/dev/null); a=$(systemctl is-active "$u" 2>/dev/null)
+  echo "UNIT $u ${e:-none} ${a:-none}"
+done
+echo "MAINPID $(systemctl show -p MainPID --value ibkr-gateway.service 2>/dev/null)"
+"""
+
+
+def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
+                  gateway_dir: str) -> str:
+    """The one shell command that prints every fact (run as root, or with sudo when allowed)."""
+    env = {
+        "PACKAGES": " ".join(REQUIRED_PACKAGES),
+        "FILES": " ".join(files),
+        "UNITS": " ".join(units),
+        "SERVICE_USER": service_user,
+        "GATEWAY_DIR": gateway_dir,
+    }
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    body = shlex.quote(_SCRIPT)
+    return (f"if [ \"$(id -u)\" = 0 ]; then env PRIV=root {assigns} sh -c {body}; "
+            f"elif sudo -n true 2>/dev/null; then sudo -n env PRIV=sudo {assigns} sh -c {body}; "
+            f"else env PRIV=none {assigns} sh -c {body}; fi")
+
+
+@dataclass
+class Facts:
+    """A host as ``facts_command`` saw it."""
+
+    arch: str = ""
+    systemd: bool = False
+    kernel: str = ""
+    os: str = ""
+    memory_mb: int = 0
+    disk_mb: int = 0
+    uid: int = -1
+    privilege: str = "none"
+    python: str = ""
+    packages: dict[str, bool] = field(default_factory=dict)
+    user_exists: bool = False
+    checksums: dict[str, str] = field(default_factory=dict)
+    ibc_source: str | None = None
+    gateway_source: str | None = None
+    units: dict[str, tuple[str, str]] = field(default_factory=dict)
+    gateway_pid: int = 0
+
+    @property
+    def is_wsl(self) -> bool:
+        return "microsoft" in self.kernel.lower() or "wsl" in self.kernel.lower()
+
+    @property
+    def missing_packages(self) -> list[str]:
+        return [p for p in REQUIRED_PACKAGES if not self.packages.get(p, False)]
+
+
+def _int(value: str) -> int:
+    return int(value) if value.isdigit() else 0
+
+
+_SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "ARCH": ("arch", str),
+    "SYSTEMD": ("systemd", lambda v: v == "1"),
+    "KERNEL": ("kernel", str),
+    "OS": ("os", str),
+    "MEM_KB": ("memory_mb", lambda v: _int(v) // 1024),
+    "DISK_KB": ("disk_mb", lambda v: _int(v) // 1024),
+    "UID": ("uid", _int),
+    "PRIV": ("privilege", str),
+    "PYTHON": ("python", str),
+    "USER": ("user_exists", lambda v: v == "1"),
+    "IBC": ("ibc_source", str),
+    "GATEWAY": ("gateway_source", str),
+    "MAINPID": ("gateway_pid", _int),
+}
+
+
+def parse_facts(text: str) -> Facts:
+    """Parse the script's output; unknown lines are ignored so old hosts stay readable."""
+    f = Facts()
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ")
+        rest = rest.strip()
+        parts = rest.split()
+        if key in _SCALARS:
+            attr, convert = _SCALARS[key]
+            setattr(f, attr, convert(rest))
+        elif key == "PKG" and len(parts) == 2:
+            f.packages[parts[0]] = parts[1] == "1"
+        elif key == "SUM" and len(parts) == 2:
+            f.checksums[parts[0]] = parts[1]
+        elif key == "UNIT" and len(parts) == 3:
+            f.units[parts[0]] = (parts[1], parts[2])
+    return f
+
+
+def preflight(f: Facts) -> list[str]:
+    """Refuse hosts the stack cannot run on (OpsError); return warnings for the report."""
+    if f.arch not in ("x86_64", "amd64"):
+        raise OpsError(f"architecture {f.arch or 'unknown'} is not supported: IBC and IB Gateway "
+                       "are built for x86_64 only; use an x86_64 server")
+    if not f.systemd:
+        if f.is_wsl:
+            raise OpsError(f"WSL without systemd: {WSL_SYSTEMD_FIX}")
+        raise OpsError("systemd is not running as PID 1 (no /run/systemd/system); use a host "
+                       "booted with systemd")
+    if f.privilege == "none":
+        raise OpsError(f"user (uid {f.uid}) is neither root nor allowed passwordless sudo; "
+                       "connect as root or add a NOPASSWD sudoers rule")
+    if f.memory_mb < MIN_MEMORY_MB:
+        raise OpsError(f"{f.memory_mb} MB of RAM; the Gateway needs at least {MIN_MEMORY_MB} MB")
+    if f.disk_mb < MIN_DISK_MB:
+        raise OpsError(f"only {f.disk_mb} MB free on /; free at least {MIN_DISK_MB} MB")
+    if not f.packages:
+        raise OpsError("no dpkg on this host: only Debian 12 and Ubuntu 24.04 are supported")
+    if not f.python and f.packages.get("python3", False):
+        raise OpsError("python3 is installed but does not run; repair it "
+                       "(apt-get install --reinstall python3)")
+    warnings = []
+    if f.memory_mb < WARN_MEMORY_MB:
+        warnings.append(f"{f.memory_mb} MB of RAM: below {WARN_MEMORY_MB} MB the Gateway may run "
+                        "short during the day")
+    if f.is_wsl:
+        warnings.append("WSL: timers do not fire while Windows sleeps or the distribution is "
+                        "stopped; see the README's WSL section")
+    return warnings

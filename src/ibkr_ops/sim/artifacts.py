@@ -1,0 +1,231 @@
+"""Build the simulated IB Gateway installer and the simulated IBC distribution.
+
+- ``ibgateway-stable-standalone-linux-x64.sh`` (IB's download name): a shell installer taking
+  install4j's unattended flags ``-q -dir DIR``. It lays out Gateway 10.30 (``TWS_MAJOR_VRSN``
+  1030) as the offline installer does: ``jars/*.jar``, ``ibgateway.vmoptions`` (``-Xmx768m``),
+  ``.install4j/`` (``i4jruntime.jar``, ``inst_jre.cfg`` naming ``DIR/jre``), the ``ibgateway``
+  launcher, and ``jre/bin/java``, which answers like Java 17 and runs the simulator. The
+  "jar" ``jars/jts4launch-1030.jar`` is a zipapp of ``ibkr_ops.sim`` (stdlib only), so the
+  guest needs nothing but ``python3``. Simulator defaults go in ``DIR/sim.properties``.
+- ``IBCLinux-3.24.1-sim.zip``: laid out like IBC's Linux zip (``gatewaystart.sh``,
+  ``scripts/ibcstart.sh``, ``scripts/displaybannerandlaunch.sh``, ``commandsend.sh``, …) with
+  scripts written for this project that take the same arguments and variables. No part of
+  IBC is included. As in IBC's zip, the scripts carry no execute bit.
+- ``manifest.json``: names and versions of the above.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+GATEWAY_VERSION = "10.30.1"
+TWS_MAJOR_VRSN = "1030"
+INSTALLER_NAME = "ibgateway-stable-standalone-linux-x64.sh"
+IBC_VERSION = "3.24.1"
+IBC_ZIP_NAME = f"IBCLinux-{IBC_VERSION}-sim.zip"
+GATEWAY_JAR = f"jts4launch-{TWS_MAJOR_VRSN}.jar"
+PAYLOAD_MARK = "__IBKR_OPS_SIM_PAYLOAD_BELOW__"
+_EPOCH = (2025, 1, 1, 0, 0, 0)  # fixed zip timestamps: the artifacts are reproducible
+
+ZIPAPP_MAIN = """\
+import sys
+
+from ibkr_ops.sim.cli import main
+
+sys.exit(main())
+"""
+
+
+def _package_sources() -> dict[str, bytes]:
+    """``ibkr_ops/sim/*.py`` plus a stub ``ibkr_ops/__init__.py`` (the real one may grow)."""
+    sim_dir = Path(__file__).resolve().parent
+    files = {"ibkr_ops/__init__.py": b'"""ibkr-ops (simulator only)."""\n'}
+    for path in sorted(sim_dir.glob("*.py")):
+        files[f"ibkr_ops/sim/{path.name}"] = path.read_bytes()
+    files["__main__.py"] = ZIPAPP_MAIN.encode()
+    return files
+
+
+def build_zipapp() -> bytes:
+    """A zipapp of the simulator, runnable as ``python3 FILE`` (and a valid jar file)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(_info("META-INF/MANIFEST.MF"), "Manifest-Version: 1.0\n")
+        for name, data in _package_sources().items():
+            archive.writestr(_info(name), data)
+    return b"#!/usr/bin/env python3\n" + buffer.getvalue()
+
+
+def _info(name: str, mode: int = 0o644) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def _small_jar(note: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(_info("META-INF/MANIFEST.MF"), f"Manifest-Version: 1.0\nX-Note: {note}\n")
+    return buffer.getvalue()
+
+
+JAVA_SCRIPT = f"""\
+#!/bin/bash
+# Simulated Java 17 runtime of the simulated IB Gateway (ibkr-ops). It runs the simulator,
+# keeping this file's path as the process name so `pgrep -f java.*config.ini` and
+# `pgrep -fa ibgateway` find it as they find the real Gateway.
+here=$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)
+install=$(cd "$here/../.." && pwd)
+python=/usr/bin/python3
+if [[ ! -x $python ]]; then
+    python=$(command -v python3) || {{ echo "java (simulated): python3 not found" >&2; exit 1; }}
+fi
+exec -a "$0" "$python" -I "$install/jars/{GATEWAY_JAR}" --as-java --install-dir "$install" \\
+    --java-home "$(dirname "$here")" "$@"
+"""
+
+LAUNCHER_SCRIPT = """\
+#!/bin/bash
+# IB's own launcher in the simulated installation: the simulated Gateway runs under IBC.
+echo "ibgateway (simulated): start the Gateway through IBC (gatewaystart.sh / ibcstart.sh)" >&2
+exit 1
+"""
+
+VMOPTIONS = """\
+# IB Gateway JVM options (simulated installation; the heap is what the real installer sets)
+-Xmx768m
+-XX:+UseG1GC
+-XX:MaxGCPauseMillis=200
+-XX:ParallelGCThreads=20
+-XX:ConcGCThreads=5
+-XX:InitiatingHeapOccupancyPercent=70
+-Dinstaller.uuid=00000000-0000-0000-0000-000000000000
+-DvmOptionsPath=ibgateway.vmoptions
+-Dsun.awt.nopixfmt=true
+-Dsun.java2d.noddraw=true
+-Dswing.boldMetal=false
+-Dsun.locale.formatasdefault=true
+"""
+
+SIM_PROPERTIES = """\
+# Defaults of the simulated Gateway (ibkr-ops); IBKR_GATEWAY_SIM_* variables override them.
+# login_delay=0            seconds from the login dialog to the login
+# second_factor=auto       auto | manual (control command APPROVE) | off
+# second_factor_delay=1    seconds until an automatic approval
+# restart_delay=           seconds from a RESTART command to the restart (empty: next minute)
+# control_port=0           control commands (STATUS, APPROVE, FAULT …) on 127.0.0.1:PORT
+# faults=                  e.g. leak=50,slow-handshake=2
+# logins=                  login record file (default <settings>/ibkr-gateway-sim-logins.jsonl)
+"""
+
+INSTALLER_HEAD = f"""\
+#!/bin/bash
+# Simulated IB Gateway {GATEWAY_VERSION} offline installer for Linux (ibkr-ops test artifact).
+# Takes install4j's unattended flags: -q (required) and -dir DIR (default
+# ~/Jts/ibgateway/{TWS_MAJOR_VRSN}); -varfile, -overwrite, -console and -Dname=value are accepted
+# and ignored. IBKR_GATEWAY_SIM_* variables set at install time become the defaults in
+# DIR/sim.properties. Needs bash, tar, gzip, base64 and python3 (to run).
+set -euo pipefail
+quiet=
+dir="$HOME/Jts/ibgateway/{TWS_MAJOR_VRSN}"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        -q) quiet=1 ;;
+        -dir) [[ $# -ge 2 ]] || {{ echo "installer: -dir needs a directory" >&2; exit 1; }}
+              dir=$2; shift ;;
+        -varfile) shift ;;
+        -overwrite|-console|-c|-splash|-D*) ;;
+        -h|--help|-help) sed -n '2,7p' "$0"; exit 0 ;;
+        *) echo "installer: unknown option $1" >&2; exit 1 ;;
+    esac
+    shift
+done
+if [[ -z $quiet ]]; then
+    echo "installer: this simulated installer runs unattended only: give -q -dir DIR" >&2
+    exit 1
+fi
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+sed -n '/^{PAYLOAD_MARK}$/,$p' "$0" | tail -n +2 | base64 -d | tar -xz -C "$dir"
+echo "$dir/jre" > "$dir/.install4j/inst_jre.cfg"
+props="$dir/sim.properties"
+if [[ ! -e $props ]]; then
+    cp "$dir/.install4j/sim.properties.template" "$props"
+    for name in ${{!IBKR_GATEWAY_SIM_@}}; do
+        key=${{name#IBKR_GATEWAY_SIM_}}
+        printf '%s=%s\\n' "${{key,,}}" "${{!name}}" >> "$props"
+    done
+fi
+echo "IB Gateway {GATEWAY_VERSION} (simulated) installed in $dir"
+exit 0
+{PAYLOAD_MARK}
+"""
+
+
+def _tree() -> dict[str, tuple[bytes, int]]:
+    """Files of the installed Gateway (relative path -> content, mode)."""
+    return {
+        f"jars/{GATEWAY_JAR}": (build_zipapp(), 0o644),
+        f"jars/twslaunch-{TWS_MAJOR_VRSN}.jar": (_small_jar("simulated twslaunch"), 0o644),
+        "jars/locales.jar": (_small_jar("simulated locales"), 0o644),
+        "ibgateway.vmoptions": (VMOPTIONS.encode(), 0o644),
+        "ibgateway": (LAUNCHER_SCRIPT.encode(), 0o755),
+        ".install4j/i4jruntime.jar": (_small_jar("simulated install4j runtime"), 0o644),
+        ".install4j/sim.properties.template": (SIM_PROPERTIES.encode(), 0o644),
+        "jre/bin/java": (JAVA_SCRIPT.encode(), 0o755),
+        "jre/release": (b'JAVA_VERSION="17.0.10"\nIMPLEMENTOR="Eclipse Adoptium"\n', 0o644),
+    }
+
+
+def build_installer() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as archive:
+        for name, (data, mode) in sorted(_tree().items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = mode
+            info.mtime = int(time.mktime((*_EPOCH, 0, 0, -1)))
+            archive.addfile(info, io.BytesIO(data))
+    payload = base64.encodebytes(buffer.getvalue())
+    return INSTALLER_HEAD.encode() + payload
+
+
+def build_ibc_zip() -> bytes:
+    from . import ibcscripts
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in sorted(ibcscripts.FILES.items()):
+            archive.writestr(_info(name), text)
+        archive.writestr(_info("IBC.jar"), _small_jar("simulated IBC: the simulated Gateway "
+                                                      "contains IBC's role"))
+    return buffer.getvalue()
+
+
+def write_all(out: Path) -> dict[str, str]:
+    """Write the installer, the simulated IBC zip and manifest.json into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    installer = out / INSTALLER_NAME
+    installer.write_bytes(build_installer())
+    installer.chmod(0o755)
+    ibc_zip = out / IBC_ZIP_NAME
+    ibc_zip.write_bytes(build_ibc_zip())
+    manifest = {
+        "gateway_version": GATEWAY_VERSION,
+        "tws_major_vrsn": TWS_MAJOR_VRSN,
+        "installer": installer.name,
+        "installer_args": ["-q", "-dir", f"~/Jts/ibgateway/{TWS_MAJOR_VRSN}"],
+        "ibc_version": IBC_VERSION,
+        "ibc_zip": ibc_zip.name,
+        "simulated": True,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return {"installer": str(installer), "ibc_zip": str(ibc_zip),
+            "manifest": str(out / "manifest.json")}

@@ -1,0 +1,26 @@
+"""Simulator tasks: `invoke sim.artifacts --out DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Collection, Context, task
+from invoke.exceptions import Exit
+
+from ibkr_ops.sim import artifacts as sim_artifacts
+
+
+@task(help={"out": "directory to write the simulated Gateway installer and IBC zip into"})
+def artifacts(c: Context, out: str = "dist/sim") -> None:
+    """Write the simulated Gateway installer, the simulated IBC zip and manifest.json."""
+    try:
+        written = sim_artifacts.write_all(Path(out))
+    except OSError as exc:
+        raise Exit(f"error: cannot write the artifacts to {out}: {exc.strerror}", code=1) from None
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    print(f"Gateway {sim_artifacts.GATEWAY_VERSION} (TWS_MAJOR_VRSN={sim_artifacts.TWS_MAJOR_VRSN})")
+
+
+ns = Collection("sim")
+ns.add_task(artifacts)

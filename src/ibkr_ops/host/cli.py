@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import config as host_config
-from ibkr_ops.host import health, journal
+from ibkr_ops.host import health, journal, notify
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,3 +101,28 @@ def _table(report: health.Report) -> str:
     rows = [f"{c.name:<8} {c.status:<4} {c.ms:7.1f} ms  {c.detail}" for c in report.checks]
     verdict = "healthy" if report.healthy else "UNHEALTHY"
     return "\n".join([*rows, f"{verdict} ({report.elapsed_ms:.0f} ms)"])
+
+
+def notify_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-notify`: exit 0 when Discord confirmed delivery, 1 when not, 2 bad usage."""
+    parser = _Parser(prog="ibkr-notify",
+                     description="Post a message to the Discord webhook in DISCORD_WEBHOOK_URL "
+                                 "(environment or the credentials file).")
+    parser.add_argument("--level", choices=sorted(notify.COLOURS), default="info",
+                        help="embed colour and title (default info)")
+    parser.add_argument("message", metavar="MESSAGE", help="the text; - reads standard input")
+    _config_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        config = host_config.load_default(args.config)
+        text = sys.stdin.read() if args.message == "-" else args.message
+        try:
+            ids = notify.deliver(config, args.level, text)
+        except notify.WebhookError as exc:
+            journal.send("ibkr-notify", str(exc), journal.ERR)
+            raise
+        print(f"delivered ({len(ids)} message{'s' if len(ids) > 1 else ''})")
+        return 0
+
+    return _guarded(parser.prog, body)

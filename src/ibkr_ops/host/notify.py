@@ -1,0 +1,267 @@
+"""Discord webhook notifier: bounded in time, never leaks the webhook token or the password.
+
+A health check calls this on every state change, so it must give up within a bounded time
+whatever Discord does: 429s are honoured (`retry_after` / `Retry-After`), 5xx and timeouts
+are retried with capped backoff, 401/404 (bad or deleted webhook) stop at once with a clear
+message. Long texts are split over several messages and trimmed past a limit, never refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import random
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ibkr_ops import __version__
+from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.host.config import HostConfig
+from ibkr_ops.host.envfile import read_env_file
+
+COLOURS = {"info": 0x3498DB, "warning": 0xF1C40F, "error": 0xE74C3C}
+USER_AGENT = f"DiscordBot (https://pypi.org/project/ibkr-ops/, {__version__})"
+# Discord: description <= 4096 and <= 6000 characters per message over all embeds; leave
+# room for the title and footer.
+CHUNK = 3900
+MAX_PARTS = 5
+REDACTED = "[redacted]"
+_WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/(\d+)/([\w-]+)/?\Z")
+
+
+class WebhookError(OpsError):
+    """The message was not delivered; the text never contains the webhook URL."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard to try: at most `attempts` tries per message, all within `deadline_s`."""
+
+    deadline_s: float = 20.0
+    attempts: int = 5
+    backoff_s: float = 0.5
+    max_backoff_s: float = 4.0
+    request_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A checked webhook URL; `label` is safe to print (the id, never the token)."""
+
+    url: str
+    token: str
+    label: str
+
+
+def parse_webhook(url: str) -> Webhook:
+    """Check the URL's shape without ever echoing it (it contains the token)."""
+    parts = urlsplit(url.strip())
+    match = _WEBHOOK_PATH.match(parts.path)
+    if parts.scheme not in ("https", "http") or not parts.hostname or not match:
+        raise UsageError("DISCORD_WEBHOOK_URL is not a webhook URL "
+                         "(https://discord.com/api/webhooks/ID/TOKEN); the value is not shown")
+    if parts.scheme == "http" and not _private_ip(parts.hostname):
+        raise UsageError("DISCORD_WEBHOOK_URL must use https (http only to a private address)")
+    return Webhook(url.strip(), match[2], f"webhook {match[1]} at {parts.hostname}")
+
+
+def _private_ip(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret (longest first, so none survives in part)."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def split_text(text: str, size: int = CHUNK, max_parts: int = MAX_PARTS) -> list[str]:
+    """Pieces of at most `size` characters, cut at line ends where possible; past
+    `max_parts` the rest is dropped with a note saying how much."""
+    parts: list[str] = []
+    rest = text
+    while rest and len(parts) < max_parts:
+        if len(rest) <= size:
+            parts.append(rest)
+            rest = ""
+            break
+        cut = rest.rfind("\n", size // 2, size)
+        cut = cut if cut > 0 else size
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    if rest:
+        note = "\n… [trimmed: {} more characters]"
+        keep = max(size - len(note.format(len(text))), 0)
+        dropped = len(rest) + max(len(parts[-1]) - keep, 0)
+        parts[-1] = parts[-1][:keep] + note.format(dropped)
+    return parts or [""]
+
+
+def build_payloads(level: str, text: str, *, host: str, mode: str,
+                   now: dt.datetime) -> list[dict[str, Any]]:
+    """One Discord message per piece: an embed coloured by level, host/mode/time on each."""
+    if level not in COLOURS:
+        raise UsageError(f"level must be one of {', '.join(COLOURS)}, not {level!r}")
+    pieces = split_text(text.strip() or "(no text)")
+    stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
+    footer = f"{host} · {mode} · {now:%Y-%m-%d %H:%M:%S %Z}"
+    payloads = []
+    for number, piece in enumerate(pieces, start=1):
+        title = f"{level.upper()} · {host} · {mode}"
+        if len(pieces) > 1:
+            title += f" ({number}/{len(pieces)})"
+        payloads.append({
+            "username": "ibkr-ops",
+            "allowed_mentions": {"parse": []},
+            "embeds": [{"title": title[:256], "description": piece,
+                        "color": COLOURS[level], "timestamp": stamp,
+                        "footer": {"text": footer[:2048]}}],
+        })
+    return payloads
+
+
+def send(webhook: Webhook, payloads: list[dict[str, Any]], policy: Policy = Policy(), *,
+         sleep: Callable[[float], None] = time.sleep) -> list[str]:
+    """Deliver each payload in order within one deadline; return the message ids."""
+    deadline = time.monotonic() + policy.deadline_s
+    ids = []
+    for payload in payloads:
+        message_id, pause = _post(webhook, payload, policy, deadline, sleep)
+        ids.append(message_id)
+        if pause:
+            _wait(pause, deadline, webhook, sleep)
+    return ids
+
+
+def _post(webhook: Webhook, payload: dict[str, Any], policy: Policy, deadline: float,
+          sleep: Callable[[float], None]) -> tuple[str, float]:
+    """POST one message; return (id, seconds to pause before the next one)."""
+    # Imported here: urllib.request pulls in http, email and ssl (~20 ms), which a healthy
+    # health-check run never needs.
+    import http.client  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    body = json.dumps(payload).encode()
+    separator = "&" if "?" in webhook.url else "?"
+    request = urllib.request.Request(  # noqa: S310 - scheme checked by parse_webhook
+        webhook.url + separator + "wait=true", data=body, method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
+    problem = "no attempt made"
+    for attempt in range(policy.attempts):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            with urllib.request.urlopen(  # noqa: S310
+                    request, timeout=min(policy.request_timeout_s, remaining)) as response:
+                return _delivered(response.read(), response.headers)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                status, headers, text = exc.code, exc.headers, exc.read()
+            if status == 429:
+                problem = "rate limited by Discord (429)"
+                _wait(_retry_after(text, headers), deadline, webhook, sleep)
+                continue
+            if status < 500:
+                raise WebhookError(_refusal(webhook, status, text)) from None
+            problem = f"Discord answered {status}"
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            problem = f"no answer ({reason if isinstance(reason, str) else type(reason).__name__})"
+        backoff = min(policy.backoff_s * 2**attempt, policy.max_backoff_s)
+        if attempt + 1 < policy.attempts:
+            _wait(backoff * random.uniform(0.5, 1.0), deadline, webhook, sleep)  # noqa: S311
+    raise WebhookError(f"{webhook.label}: not delivered within {policy.deadline_s:g} s "
+                       f"and {policy.attempts} attempts; last: {problem}")
+
+
+def _delivered(raw: bytes, headers: Any) -> tuple[str, float]:
+    try:
+        message_id = str(json.loads(raw).get("id", "")) if raw else ""
+    except (ValueError, AttributeError):
+        message_id = ""
+    pause = 0.0
+    if headers.get("X-RateLimit-Remaining") == "0":
+        pause = _float(headers.get("X-RateLimit-Reset-After"))
+    return message_id, pause
+
+
+def _retry_after(raw: bytes, headers: Any) -> float:
+    """Seconds Discord asks us to wait: body `retry_after`, else the Retry-After header."""
+    try:
+        value = json.loads(raw).get("retry_after")
+    except (ValueError, AttributeError):
+        value = None
+    return _float(value if value is not None else headers.get("Retry-After"), default=1.0)
+
+
+def _float(value: object, default: float = 0.0) -> float:
+    try:
+        return max(float(value), 0.0)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+def _wait(seconds: float, deadline: float, webhook: Webhook,
+          sleep: Callable[[float], None]) -> None:
+    if time.monotonic() + seconds > deadline:
+        raise WebhookError(f"{webhook.label}: Discord asks to wait {seconds:.1f} s, "
+                           "past the notification deadline; not delivered")
+    sleep(seconds)
+
+
+def _refusal(webhook: Webhook, status: int, raw: bytes) -> str:
+    """The clear, final message for a 4xx Discord will keep answering."""
+    if status == 401:
+        return (f"{webhook.label}: Discord rejected the webhook token (401); "
+                "put a valid DISCORD_WEBHOOK_URL in the credentials file")
+    if status == 404:
+        return (f"{webhook.label}: webhook not found (404), it was probably deleted; "
+                "create a new one and update DISCORD_WEBHOOK_URL")
+    try:
+        detail = json.loads(raw).get("message", "")
+    except (ValueError, AttributeError):
+        detail = ""
+    return f"{webhook.label}: Discord refused the message ({status}{': ' if detail else ''}" \
+           f"{redact(str(detail), [webhook.token])})"
+
+
+def deliver(config: HostConfig, level: str, text: str, policy: Policy | None = None,
+            environ: dict[str, str] | None = None) -> list[str]:
+    """Send from a host: webhook and password from the environment or the credentials file.
+
+    The IBKR password is redacted from the text, as is the webhook token.
+    """
+    # An empty variable counts as unset, as it would for systemd's EnvironmentFile=.
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if v}
+    if "DISCORD_WEBHOOK_URL" not in env or "IBKR_PASSWORD" not in env:
+        try:
+            env = {**read_env_file(Path(config.credentials_file)), **env}
+        except UsageError as exc:
+            if "DISCORD_WEBHOOK_URL" not in env:
+                raise UsageError(f"no DISCORD_WEBHOOK_URL in the environment; {exc}") from None
+    url = env.get("DISCORD_WEBHOOK_URL", "")
+    if not url:
+        raise UsageError(f"no DISCORD_WEBHOOK_URL in the environment or {config.credentials_file}")
+    webhook = parse_webhook(url)
+    clean = redact(text, [env.get("IBKR_PASSWORD", ""), webhook.token, webhook.url])
+    from zoneinfo import ZoneInfo  # noqa: PLC0415 - only needed when a message goes out
+
+    payloads = build_payloads(level, clean, host=config.hostname or socket.gethostname(),
+                              mode=config.trading_mode,
+                              now=dt.datetime.now(ZoneInfo(config.market_timezone)))
+    return send(webhook, payloads, policy or Policy(deadline_s=config.notify_timeout_s))

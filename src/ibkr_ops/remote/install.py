@@ -1,0 +1,271 @@
+"""`invoke install` for one host: facts, plan, apply, wait for health, report.
+
+Order matters for "never half-configured": everything is uploaded and put in place (each file
+by rename) before any service is touched, so the running Gateway keeps running on complete
+old files until the new ones are all there, and a run cut short converges on the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
+from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
+from ibkr_ops.remote.hosts import open_host
+from ibkr_ops.remote.plan import DISPLAY_UNIT, GATEWAY_UNIT, Plan, make_plan
+from ibkr_ops.remote.primitives import Host
+from ibkr_ops.render import ENABLED_UNITS, ManagedFile, render
+from ibkr_ops.settings import Deployment
+
+Progress = Callable[[str], None]
+HEALTH = "/usr/local/bin/ibkr-health-check"
+NOTIFY = "/usr/local/bin/ibkr-notify"
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """How to run an install (sources of IBC and the Gateway, trust, dry run, waits)."""
+
+    ibc: IbcSource | None = None
+    gateway: GatewayInstaller | None = None
+    dry_run: bool = False
+    trust_new_host: bool = False
+    wait_s: float = 300.0
+    notify: bool = True
+
+
+@dataclass
+class HostReport:
+    """What happened on one host, for the summary table."""
+
+    host: str
+    items: list[tuple[str, str]] = field(default_factory=list)  # (item, changed|unchanged|...)
+    warnings: list[str] = field(default_factory=list)
+    diff: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    health: str = ""
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return any(status != "unchanged" for _, status in self.items)
+
+
+def desired_files(d: Deployment) -> list[ManagedFile]:
+    """Everything the host should hold: the rendered configuration and the host tools."""
+    return sorted(render(d) + host_tools(), key=lambda f: f.path)
+
+
+def gather(host: Host, d: Deployment, files: list[ManagedFile]) -> Facts:
+    """Read the host's facts in one round trip."""
+    command = facts_command([f.path for f in files], ENABLED_UNITS, d.service_user, d.gateway_dir)
+    result = host.conn.run(command, hide=True, warn=True, in_stream=False)
+    if not result.ok:
+        raise OpsError(f"reading the host's facts failed: {result.stderr.strip()[-200:]}")
+    return parse_facts(result.stdout)
+
+
+def install_host(spec: str, d: Deployment, options: InstallOptions,
+                 progress: Progress) -> HostReport:
+    """Install on one host; failures end up in the report, never as an exception."""
+    report = HostReport(host=spec)
+    started = time.monotonic()
+    host: Host | None = None
+    try:
+        conn = open_host(spec, trust_new_host=options.trust_new_host)
+        host = Host(conn, spec)
+        files = desired_files(d)
+        facts = gather(host, d, files)
+        report.warnings = preflight(facts)
+        host.sudo = facts.privilege == "sudo"
+        plan = make_plan(facts, files, options.ibc, options.gateway)
+        if not facts.gateway_source and options.gateway is None:
+            raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
+                           "give --gateway-installer PATH (the offline Linux installer)")
+        if facts.ibc_source is None and options.ibc is None:
+            raise OpsError("IBC is not installed in /opt/ibc; give --ibc-zip PATH or "
+                           "--ibc-version X.Y.Z")
+        report.items = plan_items(plan, dry_run=options.dry_run)
+        if options.dry_run:
+            report.diff = _diffs(host, plan, d)
+            report.health = "not checked (dry run)"
+            return report
+        apply(host, d, plan, progress)
+        report.health = wait_healthy(host, options.wait_s, progress)
+        if plan.changes_anything and options.notify:
+            notify(host, "info", f"ibkr-ops: installed and healthy ({d.trading_mode}, API port "
+                                 f"{d.api_port}); changed: {', '.join(changed_names(report))}")
+    except OpsError as exc:
+        report.error = str(exc)
+    except OSError as exc:  # the connection dropped mid-run
+        report.error = (f"connection lost ({exc.strerror or type(exc).__name__}); re-run: "
+                        "completed steps are kept and the rest is redone")
+    finally:
+        report.seconds = time.monotonic() - started
+        if host is not None:
+            with contextlib.suppress(OSError):
+                host.cleanup()
+            host.conn.close()
+    return report
+
+
+def changed_names(report: HostReport) -> list[str]:
+    return [name for name, status in report.items if status != "unchanged"]
+
+
+def plan_items(plan: Plan, *, dry_run: bool) -> list[tuple[str, str]]:
+    """The plan as report rows; a dry run says 'would change'."""
+    mark = "would change" if dry_run else "changed"
+    rows = [("packages" + (f" ({' '.join(plan.packages)})" if plan.packages else ""),
+             mark if plan.packages else "unchanged"),
+            ("service user", mark if plan.create_user else "unchanged"),
+            ("IBC", mark if plan.ibc else "unchanged"),
+            ("IB Gateway", mark if plan.gateway else "unchanged")]
+    rows += [(f.path, mark) for f in plan.files]
+    rows += [(f.path, "unchanged") for f in plan.unchanged_files]
+    rows.append(("units enabled", mark if plan.enable else "unchanged"))
+    action = f"{plan.gateway_action} ({plan.gateway_reason})" if plan.gateway_action else ""
+    rows.append((f"gateway {action}".rstrip(), mark if plan.gateway_action else "unchanged"))
+    return rows
+
+
+def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
+    """Carry out a plan; each step is safe to repeat if the run is cut short."""
+    user = shlex.quote(d.service_user)
+    if plan.packages:
+        progress(f"installing packages: {' '.join(plan.packages)}")
+        host.root("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+                  + " ".join(shlex.quote(p) for p in plan.packages), timeout=900)
+    if plan.create_user:
+        progress(f"creating service user {d.service_user}")
+        host.root(f"useradd --create-home --user-group --shell /bin/bash {user}")
+    host.root(f"install -d -m 0755 /etc/ibkr /var/lib/ibkr-ops /usr/local/lib/ibkr-ops && "
+              f"install -d -m 0750 -o {user} -g {user} /var/log/ibkr {shlex.quote(d.home)}/Jts")
+    if plan.ibc:
+        install_ibc(host, plan.ibc, progress)
+    if plan.gateway:
+        install_gateway(host, d, plan.gateway, progress)
+    for f in plan.files:
+        progress(f"writing {f.path}")
+        host.put_file(f.path, f.content, f.mode, f.owner, f.group)
+    if plan.daemon_reload:
+        host.root("systemctl daemon-reload")
+    if plan.enable:
+        progress(f"enabling {' '.join(plan.enable)}")
+        host.root("systemctl enable --quiet " + " ".join(plan.enable))
+    host.root("systemctl start ibkr-gateway-restart.timer ibkr-health-check.timer")
+    if plan.restart_display:
+        host.root(f"systemctl restart {DISPLAY_UNIT}")
+    if plan.gateway_action:
+        progress(f"{plan.gateway_action}ing the Gateway ({plan.gateway_reason})")
+        host.root(f"systemctl reset-failed {GATEWAY_UNIT} 2>/dev/null; "
+                  f"systemctl {plan.gateway_action} {GATEWAY_UNIT}")
+
+
+def install_ibc(host: Host, ibc: IbcSource, progress: Progress) -> None:
+    """Unpack IBC beside /opt/ibc, then swap directories: never a half-unpacked IBC."""
+    progress(f"installing IBC {ibc.version}")
+    if ibc.data is not None:
+        zip_path = host.upload(ibc.data, "ibc.zip")
+        fetch = ""
+    else:
+        zip_path = f"{host.tmpdir()}/ibc.zip"
+        fetch = (f"curl -fsSL --max-time 120 -o {shlex.quote(zip_path)} "
+                 f"{shlex.quote(ibc.url or '')} || {{ echo 'cannot download IBC {ibc.version} "
+                 "on the host (no access to github.com?); use --ibc-zip' >&2; exit 1; }; ")
+    new, old = "/opt/ibc.ibkr-ops-new", "/opt/ibc.ibkr-ops-old"
+    host.root(
+        f"set -e; {fetch}unzip -tq {shlex.quote(zip_path)} >/dev/null; rm -rf {new} {old}; "
+        f"mkdir -p {new}; unzip -q -o {shlex.quote(zip_path)} -d {new}; "
+        f"chmod -R u=rwX,go=rX {new}; chmod 0755 {new}/*.sh {new}/scripts/*.sh; "
+        f"printf '%s\\n' {shlex.quote(ibc.ident)} > {new}/.ibkr-ops-source; "
+        f"if [ -e /opt/ibc ]; then mv /opt/ibc {old}; fi; mv {new} /opt/ibc; rm -rf {old}",
+        timeout=300)
+
+
+def install_gateway(host: Host, d: Deployment, gateway: GatewayInstaller,
+                    progress: Progress) -> None:
+    """Run the install4j installer unattended as the service user; mark it complete last."""
+    progress(f"installing IB Gateway into {d.gateway_dir} (unattended)")
+    with gateway.path.open("rb") as handle:
+        staged = host.put_stream(handle, "gateway-installer.sh")
+    user, target = shlex.quote(d.service_user), shlex.quote(d.gateway_dir)
+    runnable = shlex.quote(f"{d.home}/.ibkr-ops-installer.sh")
+    host.root(
+        f"set -e; install -m 0700 -o {user} -g {user} {shlex.quote(staged)} {runnable}; "
+        f"rm -rf {target}; runuser -u {user} -- sh {runnable} -q -dir {target} >/dev/null; "
+        f"rm -f {runnable}; test -d {target}/jars || "
+        f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
+        f"printf '%s\\n' {shlex.quote(gateway.ident)} > {target}/.ibkr-ops-source; "
+        f"chown {user}:{user} {target}/.ibkr-ops-source",
+        timeout=900)
+
+
+def health(host: Host) -> tuple[bool, str]:
+    """Run the host's health check once: (healthy, one-line summary)."""
+    result = host.root(f"{HEALTH} --json", warn=True, timeout=60)
+    try:
+        data = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return False, (result.stderr or result.stdout).strip()[-200:] or "no output"
+    failing = [f"{c['name']}: {c['status']} {c.get('detail', '')}".strip()
+               for c in data.get("checks", []) if c.get("status") in ("fail", "warn")]
+    if data.get("healthy"):
+        accounts = ",".join(data.get("accounts") or [])
+        return True, f"healthy (accounts {accounts or '?'}, {data.get('elapsed_ms', '?')} ms)"
+    return False, "; ".join(failing) or "unhealthy"
+
+
+def wait_healthy(host: Host, wait_s: float, progress: Progress) -> str:
+    """Poll the health check until it passes, saying what is awaited; bounded."""
+    started = time.monotonic()
+    last_said = -10.0
+    while True:
+        ok, summary = health(host)
+        elapsed = time.monotonic() - started
+        if ok:
+            return summary
+        if elapsed > wait_s:
+            raise OpsError(f"not healthy after {wait_s:.0f} s: {summary}; see `invoke logs "
+                           f"--host {host.name}`")
+        if elapsed - last_said >= 10:
+            progress(f"waiting for the Gateway to log in and answer ({elapsed:.0f} s): {summary}")
+            last_said = elapsed
+        time.sleep(2)
+
+
+def notify(host: Host, level: str, message: str) -> None:
+    """Send a notification from the host (it holds the webhook); failures only warn."""
+    host.root(f"{NOTIFY} --level {shlex.quote(level)} {shlex.quote(message)}", warn=True,
+              timeout=90)
+
+
+def _diffs(host: Host, plan: Plan, d: Deployment) -> list[str]:
+    secrets = [d.password.reveal()]
+    if d.discord_webhook_url is not None:
+        secrets.append(d.discord_webhook_url.reveal())
+    out: list[str] = []
+    for f in plan.files:
+        if f.path.endswith(".zip"):
+            out.append(f"~ {f.path} (binary, {len(f.content)} bytes)")
+            continue
+        old = host.read_file(f.path)
+        before = _mask((old or b"").decode(errors="replace"), secrets).splitlines(keepends=True)
+        after = _mask(f.content.decode(errors="replace"), secrets).splitlines(keepends=True)
+        out += difflib.unified_diff(before, after, f"{f.path} (host)" if old else "/dev/null",
+                                    f"{f.path} (new)")
+    return out
+
+
+def _mask(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text

@@ -1,0 +1,70 @@
+"""Desired state and host facts → what to do. Pure, so every decision is testable without a host."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
+from ibkr_ops.remote.facts import Facts
+from ibkr_ops.render import ENABLED_UNITS, ManagedFile
+
+GATEWAY_UNIT = "ibkr-gateway.service"
+DISPLAY_UNIT = "xvfb.service"
+# Files the Gateway (or IBC) reads at start: a change needs a Gateway restart to take effect.
+_GATEWAY_INPUTS = ("/etc/ibkr/config.ini", f"/etc/systemd/system/{GATEWAY_UNIT}",
+                   f"/etc/systemd/system/{DISPLAY_UNIT}")
+
+
+@dataclass
+class Plan:
+    """Every action for one host, in the order they are applied."""
+
+    packages: list[str] = field(default_factory=list)
+    create_user: bool = False
+    ibc: IbcSource | None = None
+    gateway: GatewayInstaller | None = None
+    files: list[ManagedFile] = field(default_factory=list)
+    unchanged_files: list[ManagedFile] = field(default_factory=list)
+    daemon_reload: bool = False
+    enable: list[str] = field(default_factory=list)
+    restart_display: bool = False
+    gateway_action: str | None = None  # "restart" or "start"
+    gateway_reason: str = ""
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.packages or self.create_user or self.ibc or self.gateway or self.files
+                    or self.enable or self.gateway_action)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
+              gateway: GatewayInstaller | None) -> Plan:
+    """Compare what the host has with what it should have; ``None`` sources mean keep."""
+    plan = Plan(packages=facts.missing_packages, create_user=not facts.user_exists)
+    if ibc is not None and facts.ibc_source != ibc.ident:
+        plan.ibc = ibc
+    if gateway is not None and facts.gateway_source != gateway.ident:
+        plan.gateway = gateway
+    for f in files:
+        if facts.checksums.get(f.path) == sha256(f.content):
+            plan.unchanged_files.append(f)
+        else:
+            plan.files.append(f)
+    changed = {f.path for f in plan.files}
+    plan.daemon_reload = any(f.is_unit for f in plan.files)
+    plan.enable = [u for u in ENABLED_UNITS if facts.units.get(u, ("none", ""))[0] != "enabled"]
+    plan.restart_display = f"/etc/systemd/system/{DISPLAY_UNIT}" in changed
+    reasons = [p.rsplit("/", 1)[-1] for p in _GATEWAY_INPUTS if p in changed]
+    reasons += ["IBC"] if plan.ibc else []
+    reasons += ["Gateway installation"] if plan.gateway else []
+    active = facts.units.get(GATEWAY_UNIT, ("", "inactive"))[1] == "active"
+    if reasons and active:
+        plan.gateway_action, plan.gateway_reason = "restart", "changed: " + ", ".join(reasons)
+    elif not active:
+        plan.gateway_action, plan.gateway_reason = "start", "not running"
+    return plan

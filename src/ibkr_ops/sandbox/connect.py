@@ -21,7 +21,11 @@ def connection(name: str) -> fabric.Connection:
     where = layout()
     if name not in {guest.name for guest in guests(where)}:
         raise OpsError(f"no sandbox named {name}; start it with `invoke sandbox.up --name {name}`")
-    conn = fabric.Connection(name, config=fabric.Config(runtime_ssh_path=str(where.ssh_config)))
+    # Unattended use (installs, tests): commands never read this process's stdin.
+    config = fabric.Config(
+        runtime_ssh_path=str(where.ssh_config), overrides={"run": {"in_stream": False}}
+    )
+    conn = fabric.Connection(name, config=config)
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     conn.client.load_host_keys(str(where.known_hosts))
     return conn

@@ -19,6 +19,7 @@ from ibkr_ops.sandbox import cgroup, network, runtime, ssh
 from ibkr_ops.sandbox.paths import GuestPaths, Layout
 from ibkr_ops.sandbox.progress import say, wait_for
 from ibkr_ops.sandbox.records import GuestRecord, save
+from ibkr_ops.sandbox.supervisor import LOG_PREFIX as SUPERVISOR_LOG_PREFIX
 from ibkr_ops.sandbox.system import run
 
 #: nspawn refuses to clean up after a guest unless this is a writable tmpfs.
@@ -122,12 +123,13 @@ def _spawn_supervisor(name: str, files: GuestPaths) -> None:
 
 
 def console_tail(files: GuestPaths, lines: int = 8) -> str:
-    """The last lines of the guest's console log, for error messages."""
+    """The last lines of the guest's console log (not the supervisor's own), for errors."""
     try:
         text = files.console_log.read_text(errors="replace")
     except OSError:
         return "no console output"
-    kept = [line for line in text.splitlines() if line.strip()][-lines:]
+    kept = [line for line in text.splitlines()
+            if line.strip() and not line.startswith(SUPERVISOR_LOG_PREFIX)][-lines:]
     return " | ".join(kept) if kept else "no console output"
 
 

@@ -12,6 +12,7 @@ from ibkr_ops.sandbox.paths import RESOURCE_PREFIX
 from ibkr_ops.sandbox.system import run
 
 NETNS_DIR = Path("/run/netns")
+SYS_NET = Path("/sys/class/net")
 MAX_INDEX = 254
 
 
@@ -34,6 +35,11 @@ def guest_address(index: int) -> str:
 
 def host_address(index: int) -> str:
     return f"10.231.{index}.1"
+
+
+def slots_in_use() -> set[int]:
+    """Slots whose host link exists, whoever made it (another state directory, say)."""
+    return {i for i in range(1, MAX_INDEX + 1) if (SYS_NET / host_link(i)).exists()}
 
 
 def exists(name: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.sandbox import base, lifecycle, network, records, runtime, ssh, system
-from ibkr_ops.sandbox.paths import RESOURCE_PREFIX, Layout, check_name, layout
+from ibkr_ops.sandbox.paths import Layout, check_name, layout
 from ibkr_ops.sandbox.progress import say
 
 DEFAULT_PREFIX = "sbx"
@@ -95,7 +95,7 @@ def up(names: list[str], where: Layout | None = None) -> list[Guest]:
         ssh.ensure_client_key(where)
         for name in names:
             if name not in known:
-                used = {r.index for r in known.values()}
+                used = {r.index for r in known.values()} | network.slots_in_use()
                 known[name] = lifecycle.create(where, name, records.free_index(used))
         _refresh_ssh_files(where)
         failures = _start_all(where, [known[name] for name in names])
@@ -135,12 +135,10 @@ def _start_all(where: Layout, wanted: list[records.GuestRecord]) -> dict[str, st
 
 
 def _leftover_names(where: Layout) -> set[str]:
-    """Guests known by a directory or a network namespace, even half-made ones."""
-    names = {d.name for d in where.guests_dir.iterdir()} if where.guests_dir.is_dir() else set()
-    if network.NETNS_DIR.is_dir():
-        names |= {p.name.removeprefix(RESOURCE_PREFIX) for p in network.NETNS_DIR.iterdir()
-                  if p.name.startswith(RESOURCE_PREFIX)}
-    return names
+    """Guests known by a directory, including half-made ones without a record."""
+    if not where.guests_dir.is_dir():
+        return set()
+    return {d.name for d in where.guests_dir.iterdir() if d.is_dir()}
 
 
 def down(name: str | None = None, where: Layout | None = None) -> list[str]:

@@ -18,6 +18,7 @@ from ibkr_ops.sandbox import cgroup, network
 from ibkr_ops.sandbox.paths import Layout, check_name, layout
 
 REBOOT_STATUS = 133
+LOG_PREFIX = "[supervisor "
 
 
 def nspawn_argv(where: Layout, name: str) -> list[str]:
@@ -30,7 +31,7 @@ def nspawn_argv(where: Layout, name: str) -> list[str]:
 
 
 def _log(message: str) -> None:
-    print(f"[supervisor {time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
+    print(f"{LOG_PREFIX}{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
 
 
 def supervise(where: Layout, name: str) -> int:

@@ -59,9 +59,11 @@ def ensure_tools() -> None:
         raise OpsError(f"the sandbox needs the Debian packages {', '.join(missing)}: install them")
     say(f"installing missing host packages: {' '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    done = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *missing],
-        capture_output=True, text=True, env=env, check=False,
-    )
-    if done.returncode != 0 or missing_packages():
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    # A fresh machine may have no package lists yet: update once, then try again.
+    for argv in (install, ["apt-get", "update"], install):
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        if argv is install and done.returncode == 0:
+            break
+    if missing_packages():
         raise OpsError(f"could not install {' '.join(missing)}; run `{how}` and retry")

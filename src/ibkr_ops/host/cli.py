@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import config as host_config
-from ibkr_ops.host import health, journal, notify
+from ibkr_ops.host import health, journal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +76,9 @@ def health_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--client-id", type=_client_id, metavar="N",
                         help="clientId of the probe; pick one your bot never uses")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--notify", action="store_true",
+                        help="alert Discord when the status changed since the last --notify run "
+                             "(the health-check timer uses this)")
     _config_option(parser)
     args = parser.parse_args(argv)
 
@@ -86,10 +89,16 @@ def health_main(argv: Sequence[str] | None = None) -> int:
         config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
                                                 if v is not None})
         report = health.run(config)
+        line = report.summary()
+        if args.notify:
+            # Imported here: a run without --notify never loads the notifier.
+            from ibkr_ops.host import alerts  # noqa: PLC0415
+
+            outcome = alerts.on_report(config, report)
+            line += f" [{outcome}]" if outcome else ""
         priority = {health.OK: journal.INFO, health.WARN: journal.WARNING}.get(
             report.status, journal.ERR)
-        journal.send("ibkr-health-check", report.summary(), priority,
-                     ibkr_healthy=str(int(report.healthy)))
+        journal.send("ibkr-health-check", line, priority, ibkr_healthy=str(int(report.healthy)))
         if not journal.stdout_is_journal():
             print(json.dumps(report.to_dict()) if args.json else _table(report))
         return 0 if report.healthy else 1
@@ -108,13 +117,15 @@ def notify_main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog="ibkr-notify",
                      description="Post a message to the Discord webhook in DISCORD_WEBHOOK_URL "
                                  "(environment or the credentials file).")
-    parser.add_argument("--level", choices=sorted(notify.COLOURS), default="info",
+    parser.add_argument("--level", choices=["error", "info", "warning"], default="info",
                         help="embed colour and title (default info)")
     parser.add_argument("message", metavar="MESSAGE", help="the text; - reads standard input")
     _config_option(parser)
     args = parser.parse_args(argv)
 
     def body() -> int:
+        from ibkr_ops.host import notify  # noqa: PLC0415 - keeps the health check's start lean
+
         config = host_config.load_default(args.config)
         text = sys.stdin.read() if args.message == "-" else args.message
         try:

@@ -19,8 +19,6 @@ from ibkr_ops.host.config import HostConfig
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 LAYERS = ("service", "display", "process", "port", "api", "memory")
-# Addresses that mean "this machine" when given as the API host (no socket binds here).
-_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104
 _MB = 1024 * 1024
 
 
@@ -174,15 +172,9 @@ def x_display_answers(display: str, timeout: float) -> str | None:
 
 def _process(state: _Run) -> tuple[str, str]:
     config = state.config
-    unit = state.units.get(config.gateway_unit)
-    if unit is not None and unit.control_group:
-        state.pid = proc.largest_in_cgroup(unit.control_group)
-        where = f"in {unit.name}"
-    elif config.api_host not in _LOCAL_HOSTS:
+    state.pid, where = proc.locate(config, state.units.get(config.gateway_unit))
+    if not where:
         return SKIP, f"API host {config.api_host} is not this machine"
-    else:
-        state.pid = proc.listener_pid(config.api_port)
-        where = f"listening on port {config.api_port}"
     if state.pid is None:
         return FAIL, f"no Gateway process {where}"
     return OK, f"pid {state.pid} ({proc.name(state.pid)}) {where}"

@@ -8,9 +8,48 @@ listens on the API port.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from ibkr_ops.host.config import HostConfig
+from ibkr_ops.host.systemd import UnitState
+
 _LISTEN = "0A"
+_MB = 1024 * 1024
+# Addresses that mean "this machine" when given as the API host (no socket binds here).
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The Gateway process at one moment: what a restart reclaims is the difference."""
+
+    pid: int
+    rss_mb: float
+    uptime_s: float
+
+
+def locate(config: HostConfig, unit: UnitState | None) -> tuple[int | None, str]:
+    """(pid or None, where it was looked for): the unit's cgroup, else the API port's owner.
+
+    None with an empty description means the API host is another machine.
+    """
+    if unit is not None and unit.control_group:
+        return largest_in_cgroup(unit.control_group), f"in {unit.name}"
+    if config.api_host not in LOCAL_HOSTS:
+        return None, ""
+    return listener_pid(config.api_port), f"listening on port {config.api_port}"
+
+
+def snapshot(config: HostConfig, unit: UnitState | None) -> Snapshot | None:
+    """pid, resident memory and age of the Gateway, or None when there is none."""
+    pid, _ = locate(config, unit)
+    if pid is None:
+        return None
+    rss, age = rss_bytes(pid), uptime_s(pid)
+    if rss is None or age is None:
+        return None
+    return Snapshot(pid, rss / _MB, age)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

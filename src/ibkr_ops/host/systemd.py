@@ -89,3 +89,8 @@ def restart_unit(unit: str, timeout: float) -> None:
     if result.returncode != 0:
         reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
         raise OpsError(f"systemctl restart {unit} failed: {reason[0]}")
+
+
+def show_unit(unit: str) -> UnitState | None:
+    """The unit's state on a systemd host; None elsewhere (the caller falls back)."""
+    return show_units(unit)[0] if is_systemd_host() else None

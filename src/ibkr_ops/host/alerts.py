@@ -1,0 +1,63 @@
+"""Health alerts on state changes only: healthy -> unhealthy, unhealthy -> recovered.
+
+The last status is kept in `<state_dir>/health.json`. A run whose status matches the stored
+one sends nothing, so a Gateway that stays down is reported once, not every minute. The new
+status is stored only once its alert went out, so an alert Discord did not take is retried
+on the next run rather than lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.host import health, notify, state
+from ibkr_ops.host.config import HostConfig
+
+STATE_FILE = "health.json"
+
+Deliver = Callable[[HostConfig, str, str], object]
+
+
+def transition(previous: str, report: health.Report, since: str | None,
+               now: dt.datetime) -> tuple[str, str] | None:
+    """(level, text) when the overall status changed; a first run counts as coming from ok."""
+    current = report.status
+    if current == previous:
+        return None
+    problems = "\n".join(f"{c.name}: {c.status} - {c.detail}" for c in report.problems())
+    if current == health.FAIL:
+        return "error", f"Gateway UNHEALTHY\n{problems}"
+    lasted = ""
+    if since:
+        minutes = (now - dt.datetime.fromisoformat(since)).total_seconds() / 60
+        lasted = f" after {minutes:.0f} min"
+    if current == health.WARN:
+        head = f"Gateway recovered{lasted}, with a warning" if previous == health.FAIL \
+            else "Gateway warning"
+        return "warning", f"{head}\n{problems}"
+    return "info", f"Gateway healthy again{lasted} (was {previous})"
+
+
+def on_report(config: HostConfig, report: health.Report, *, now: dt.datetime | None = None,
+              deliver: Deliver = notify.deliver) -> str:
+    """Alert on a status change and record it; return a few words for the journal line."""
+    now = now or dt.datetime.now(dt.UTC)
+    path = Path(config.state_dir) / STATE_FILE
+    stored = state.read_state(path) or {}
+    previous = str(stored.get("status", health.OK))
+    change = transition(previous, report, stored.get("since"), now)
+    if change is None:
+        return ""
+    level, text = change
+    outcome = f"notified {level}"
+    try:
+        deliver(config, level, text)
+    except UsageError as exc:
+        outcome = f"not notified: {exc}"  # no webhook configured: record the change anyway
+    except OpsError as exc:
+        return f"notification failed, will retry: {exc}"
+    state.write_state(path, {"status": report.status, "since": now.isoformat()})
+    return outcome

@@ -6,7 +6,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from conftest import BOT_CLIENT, Sim, run_client
+from sim_support import BOT_CLIENT, Sim, run_client
 
 
 def test_connect_and_startup_data(sim_factory: Callable[..., Sim], client_python: str) -> None:

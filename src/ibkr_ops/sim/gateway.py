@@ -333,10 +333,7 @@ class Gateway:
             return
         self.log(f"Setting auto-restart time to {at.strftime('%I:%M %p')}")
         now = dt.datetime.now()
-        target = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
-        if target <= now:
-            target += dt.timedelta(days=1)
-        await asyncio.sleep((target - now).total_seconds())
+        await asyncio.sleep((next_occurrence(now, at) - now).total_seconds())
         self.request_restart("AutoRestartTime")
 
     def request_restart(self, why: str) -> None:
@@ -551,7 +548,7 @@ class Gateway:
         while dt.datetime.now().second >= 58:
             await asyncio.sleep(0.2)
         now = dt.datetime.now()
-        action = (now + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+        action = restart_minute(now)
         label = action.strftime("%I:%M %p")
         self.log(f"Setting auto-restart time to {label}")
         await reply(f"OK {verb} at {label}")  # type: ignore[misc]
@@ -864,6 +861,19 @@ async def _lines(reader: asyncio.StreamReader):  # type: ignore[no-untyped-def]
             line, terminator, buffer = buffer[:cut], buffer[cut:cut + 1], buffer[cut + 1:]
             skip_lf = terminator == b"\r"
             yield line.decode("utf-8", "replace")
+
+
+def next_occurrence(now: dt.datetime, at: dt.time) -> dt.datetime:
+    """The next local time ``at`` strictly after ``now`` (today or tomorrow)."""
+    target = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    if target <= now:
+        target += dt.timedelta(days=1)
+    return target
+
+
+def restart_minute(now: dt.datetime) -> dt.datetime:
+    """IBC's RESTART time: the next whole minute (callers wait out seconds 58 and 59 first)."""
+    return (now + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from typing import NoReturn
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import config as host_config
-from ibkr_ops.host import health, journal
+from ibkr_ops.host import health, journal, prerestart
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,5 +136,47 @@ def notify_main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"delivered ({len(ids)} message{'s' if len(ids) > 1 else ''})")
         return 0
+
+    return _guarded(parser.prog, body)
+
+
+def prerestart_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-pre-restart-check`: exit 0 when a restart may go ahead, 1 when not, 2 bad usage."""
+    parser = _Parser(prog="ibkr-pre-restart-check",
+                     description="Refuse a Gateway restart during the regular US session "
+                                 "(NYSE days, 09:30-16:00 New York) or a configured blackout; "
+                                 "record the Gateway's memory and uptime when allowed.")
+    parser.add_argument("--now", metavar="ISO-8601",
+                        help="decide for this moment instead of the clock (no offset: market time)")
+    parser.add_argument("--force", action="store_true",
+                        help="allow the restart anyway; the refusal it overrides is logged")
+    parser.add_argument("--reason", default="", help="why --force was needed (logged)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    _config_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        config = host_config.load_default(args.config)
+        now = (prerestart.parse_now(args.now, config) if args.now
+               else dt.datetime.now(dt.UTC))
+        decision = prerestart.decide(now, config)
+        forced = args.force and not decision.allowed
+        allowed = decision.allowed or forced
+        if forced:
+            line = (f"restart FORCED ({args.reason or 'no reason given'}); "
+                    f"it would have been refused: {decision.reason}")
+        else:
+            line = f"restart {'allowed' if allowed else 'refused'}: {decision.reason}"
+        gateway = prerestart.record_gateway(config, now) if allowed else None
+        journal.send("ibkr-pre-restart-check", line,
+                     journal.INFO if decision.allowed else journal.WARNING,
+                     ibkr_restart_allowed=str(int(allowed)))
+        if not journal.stdout_is_journal():
+            if args.json:
+                print(json.dumps({"allowed": allowed, "forced": forced, "reason": decision.reason,
+                                  "now": decision.now.isoformat(), "gateway": gateway}))
+            else:
+                print(line, file=sys.stdout if allowed else sys.stderr)
+        return 0 if allowed else 1
 
     return _guarded(parser.prog, body)

@@ -278,6 +278,7 @@ class Gateway:
         self.login_count += 1
         self.log("Login has completed")
         for account in self.cfg.accounts:
+            logins.close_stale(self.cfg.logins_path, account)
             logins.record(self.cfg.logins_path, "login", account=account,
                           user=self.cfg.login_id, mode=self.cfg.trading_mode, warm=warm,
                           instance=self.instance, api_port=self.cfg.api_port)

@@ -9,9 +9,11 @@ variable ``IBKR_GATEWAY_SIM_LOGINS``, or by default ``<settings dir>/ibkr-gatewa
 
 ``event`` is ``login`` (the session is held from here on) or ``logout`` (released: STOP,
 SIGTERM, a warm restart's shutdown, the session taken by another login). ``instance`` is
-unique per process; a process killed with SIGKILL (the ``crash-after`` fault) never writes
-its ``logout``, so its session stays open until the same ``host``/``user`` logs in again,
-which is how IB treats a stale session. Several files (one per host) can be checked together.
+unique per process. A process killed with SIGKILL (the ``crash-after`` fault) never writes
+its ``logout``: its session stays open until the next login of that account on the same
+host finds the process gone and writes the ``logout`` for it (``"reason": "stale"``), which
+is when IB drops a stale session. Several files (one per host) can be checked together:
+``ibkr-gateway-sim logins FILE...`` exits 1 when two processes held one account at once.
 """
 
 from __future__ import annotations
@@ -84,11 +86,6 @@ def sessions(paths: Iterable[Path]) -> list[Session]:
         key = (account, str(event.get("instance", "")))
         ts = float(event.get("ts", 0))  # type: ignore[arg-type]
         if event.get("event") == "login":
-            # A new login from the same host and user ends that host's stale session.
-            for other in [k for k, e in open_.items() if k[0] == account
-                          and e.get("host") == event.get("host")
-                          and e.get("user") == event.get("user")]:
-                close(other, ts)
             if key in open_:
                 close(key, ts)
             open_[key] = event
@@ -99,6 +96,43 @@ def sessions(paths: Iterable[Path]) -> list[Session]:
         done.append(Session(key[0], key[1], str(entry.get("host", "")),
                             str(entry.get("user", "")), float(entry["ts"]), None))  # type: ignore[arg-type]
     return sorted(done, key=lambda s: s.start)
+
+
+def close_stale(path: Path, account: str) -> int:
+    """Before a login: end the open sessions of processes on this host that are gone.
+
+    A process killed without logging out keeps its session until the same account logs in
+    again, when IB drops the stale one; the ``logout`` written here (reason ``stale``) marks
+    that moment. Returns how many were closed.
+    """
+    host = socket.gethostname()
+    closed = 0
+    for session in sessions([path]):
+        if session.account != account or session.end is not None or session.host != host:
+            continue
+        pid = _pid_of(path, session.instance)
+        if pid is not None and not _alive(pid):
+            record(path, "logout", account=account, user=session.user, instance=session.instance,
+                   reason="stale", stale_pid=pid)
+            closed += 1
+    return closed
+
+
+def _pid_of(path: Path, instance: str) -> int | None:
+    for event in read([path]):
+        if event.get("instance") == instance and isinstance(event.get("pid"), int):
+            return int(event["pid"])  # type: ignore[arg-type]
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def overlaps(paths: Iterable[Path]) -> list[tuple[Session, Session]]:

@@ -79,7 +79,11 @@ def listener_pid(port: int) -> int | None:
 
 def largest_in_cgroup(control_group: str) -> int | None:
     """The process with the largest resident set in a cgroup v2 group (and its children)."""
-    root = Path("/sys/fs/cgroup") / control_group.lstrip("/")
+    # Pure cgroup v2 mounts the group at /sys/fs/cgroup; a hybrid hierarchy (containers on
+    # older hosts) keeps v2 under unified/ and systemd's own tree under systemd/.
+    relative = control_group.lstrip("/")
+    roots = [Path("/sys/fs/cgroup", sub, relative) for sub in ("", "unified", "systemd")]
+    root = next((r for r in roots if (r / "cgroup.procs").exists()), roots[0])
     pids: list[int] = []
     for procs in root.rglob("cgroup.procs"):
         try:

@@ -1,9 +1,13 @@
 """Operator tasks: `invoke --list`. Only composes the collections in ibkr_ops.tasks."""
 
-from invoke import Collection
+from invoke.collection import Collection
 
-from ibkr_ops.tasks import deploy
+from ibkr_ops.tasks import deploy, hosts, sandbox, sim
 
 ns = Collection()
-ns.add_task(deploy.render)
+for t in (deploy.render, hosts.install, hosts.status, hosts.logs, hosts.restart,
+          hosts.health_check, hosts.pre_restart_check, hosts.notify):
+    ns.add_task(t)
+ns.add_collection(sandbox.ns, "sandbox")
+ns.add_collection(sim.ns, "sim")
 ns.configure({"run": {"echo": False}})

@@ -142,10 +142,12 @@ def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
     if plan.packages:
         progress(f"installing packages: {' '.join(plan.packages)}")
         host.root("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-                  + " ".join(shlex.quote(p) for p in plan.packages), timeout=900)
+                  + " ".join(shlex.quote(p) for p in plan.packages),
+                  what="apt-get install", timeout=900)
     if plan.create_user:
         progress(f"creating service user {d.service_user}")
-        host.root(f"useradd --create-home --user-group --shell /bin/bash {user}")
+        host.root(f"useradd --create-home --user-group --shell /bin/bash {user}",
+                  what="creating the service user")
     host.root(f"install -d -m 0755 /etc/ibkr /var/lib/ibkr-ops /usr/local/lib/ibkr-ops && "
               f"install -d -m 0750 -o {user} -g {user} /var/log/ibkr {shlex.quote(d.home)}/Jts")
     if plan.ibc:
@@ -187,7 +189,7 @@ def install_ibc(host: Host, ibc: IbcSource, progress: Progress) -> None:
         f"chmod -R u=rwX,go=rX {new}; chmod 0755 {new}/*.sh {new}/scripts/*.sh; "
         f"printf '%s\\n' {shlex.quote(ibc.ident)} > {new}/.ibkr-ops-source; "
         f"if [ -e /opt/ibc ]; then mv /opt/ibc {old}; fi; mv {new} /opt/ibc; rm -rf {old}",
-        timeout=300)
+        what="installing IBC", timeout=300)
 
 
 def install_gateway(host: Host, d: Deployment, gateway: GatewayInstaller,
@@ -200,12 +202,12 @@ def install_gateway(host: Host, d: Deployment, gateway: GatewayInstaller,
     runnable = shlex.quote(f"{d.home}/.ibkr-ops-installer.sh")
     host.root(
         f"set -e; install -m 0700 -o {user} -g {user} {shlex.quote(staged)} {runnable}; "
-        f"rm -rf {target}; runuser -u {user} -- sh {runnable} -q -dir {target} >/dev/null; "
+        f"rm -rf {target}; runuser -u {user} -- {runnable} -q -dir {target} >/dev/null; "
         f"rm -f {runnable}; test -d {target}/jars || "
         f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
         f"printf '%s\\n' {shlex.quote(gateway.ident)} > {target}/.ibkr-ops-source; "
         f"chown {user}:{user} {target}/.ibkr-ops-source",
-        timeout=900)
+        what="installing the Gateway", timeout=900)
 
 
 def health(host: Host) -> tuple[bool, str]:
@@ -214,7 +216,8 @@ def health(host: Host) -> tuple[bool, str]:
     try:
         data = json.loads(result.stdout)
     except json.JSONDecodeError:
-        return False, (result.stderr or result.stdout).strip()[-200:] or "no output"
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        return False, lines[-1][:200] if lines else f"no output (exit {result.exited})"
     failing = [f"{c['name']}: {c['status']} {c.get('detail', '')}".strip()
                for c in data.get("checks", []) if c.get("status") in ("fail", "warn")]
     if data.get("healthy"):

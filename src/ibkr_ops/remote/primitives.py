@@ -28,12 +28,13 @@ class Host:
     sudo: bool = False
     _tmp: str | None = None
 
-    def root(self, command: str, *, warn: bool = False, timeout: int | None = None) -> Result:
+    def root(self, command: str, *, what: str = "a command", warn: bool = False,
+             timeout: int | None = None) -> Result:
         """Run a shell command as root, output hidden (it may concern secrets)."""
         full = f"sudo -n sh -c {shlex.quote(command)}" if self.sudo else command
         result: Result = self.conn.run(full, hide=True, warn=True, in_stream=False, timeout=timeout)
         if not result.ok and not warn:
-            raise OpsError(_failure(command, result))
+            raise OpsError(_failure(what, result))
         return result
 
     def tmpdir(self) -> str:
@@ -64,7 +65,8 @@ class Host:
         """Atomically replace ``path`` with ``content`` and its final mode and owner."""
         staged = self.upload(content, path.strip("/").replace("/", "_"))
         new = f"{path}.ibkr-ops-new"
-        self.root(f"install -D -m {mode:04o} -o {shlex.quote(owner)} -g {shlex.quote(group)} "
+        self.root(what=f"writing {path}",
+                  command=f"install -D -m {mode:04o} -o {shlex.quote(owner)} -g {shlex.quote(group)} "
                   f"{shlex.quote(staged)} {shlex.quote(new)} && mv -f {shlex.quote(new)} "
                   f"{shlex.quote(path)} && rm -f {shlex.quote(staged)}")
 
@@ -83,10 +85,9 @@ class Host:
         return path
 
 
-def _failure(command: str, result: Result) -> str:
+def _failure(what: str, result: Result) -> str:
     lines = [ln for ln in (result.stderr or result.stdout or "").strip().splitlines() if ln.strip()]
     last = lines[-1] if lines else f"exit status {result.exited}"
-    first_word = command.split(maxsplit=1)[0] if command.split() else command
     if "No space left on device" in (result.stderr or ""):
-        return "the host's disk is full; free space and re-run"
-    return f"{first_word} failed on the host: {last[:200]}"
+        return f"{what} failed: the host's disk is full; free space and re-run"
+    return f"{what} failed on the host: {last[:200]}"

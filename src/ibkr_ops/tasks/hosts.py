@@ -1,0 +1,158 @@
+"""Tasks that act on gateway hosts over SSH: install, status, logs, restart and the host tools."""
+
+from __future__ import annotations
+
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from ibkr_ops.errors import UsageError
+from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
+from ibkr_ops.remote.hosts import open_host
+from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
+from ibkr_ops.settings import Deployment
+from ibkr_ops.tasks.common import SETTING_HELP, deployment, user_errors
+from ibkr_ops.tasks.report import print_report, progress_for, summarize
+
+HOST_HELP = "[user@]host[:port] or a name from your ssh config or the sandbox"
+
+
+def install_options(ibc_zip: str | None, ibc_version: str | None, gateway_installer_path: str | None,
+                    dry_run: bool, trust_new_host: bool, wait: float) -> InstallOptions:
+    """Check the artifact options locally, before any host is contacted."""
+    if ibc_zip and ibc_version:
+        raise UsageError("give --ibc-zip or --ibc-version, not both")
+    return InstallOptions(
+        ibc=ibc_from_zip(Path(ibc_zip)) if ibc_zip else
+        ibc_from_release(ibc_version) if ibc_version else None,
+        gateway=gateway_installer(Path(gateway_installer_path)) if gateway_installer_path else None,
+        dry_run=dry_run, trust_new_host=trust_new_host, wait_s=wait)
+
+
+def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> list[HostReport]:
+    """Install on every host in parallel; one host failing does not stop the others."""
+    if not hosts:
+        raise UsageError("give at least one --host")
+    with ThreadPoolExecutor(max_workers=min(len(hosts), 16)) as pool:
+        reports = list(pool.map(lambda h: install_host(h, d, options, progress_for(h)), hosts))
+    for report in reports:
+        print_report(report)
+    return reports
+
+
+@task(iterable=["host"], help={
+    "host": HOST_HELP + " (repeat for several hosts)",
+    "credentials": "credentials.env to install (mode 0600)",
+    "ibc_zip": "IBC's Linux zip on this machine (IBCLinux-X.Y.Z.zip)",
+    "ibc_version": "IBC release X.Y.Z for the host to download itself instead",
+    "gateway_installer": "offline IB Gateway installer for Linux (.sh)",
+    "dry_run": "show the plan and diffs (secrets masked); change nothing",
+    "trust_new_host": "accept and record an unknown SSH host key (never a changed one)",
+    "wait": "seconds to wait for the Gateway to become healthy (default 300)",
+    **SETTING_HELP})
+def install(c: Context, host: list[str], credentials: str | None = None,
+            ibc_zip: str | None = None, ibc_version: str | None = None,
+            gateway_installer: str | None = None, dry_run: bool = False,
+            trust_new_host: bool = False, wait: float = 300.0, mode: str | None = None,
+            api_port: str | None = None, api_host: str | None = None,
+            read_only_api: str | None = None, trusted_ips: str | None = None,
+            service_user: str | None = None, restart_time: str | None = None,
+            timezone: str | None = None, restart_mode: str | None = None,
+            memory_max_mb: str | None = None) -> None:
+    """Install or update the Gateway stack on one or more hosts over SSH."""
+    with user_errors():
+        d = deployment(credentials, {
+            "mode": mode, "api_port": api_port, "api_host": api_host,
+            "read_only_api": read_only_api, "trusted_ips": trusted_ips,
+            "service_user": service_user, "restart_time": restart_time, "timezone": timezone,
+            "restart_mode": restart_mode, "memory_max_mb": memory_max_mb})
+        options = install_options(ibc_zip, ibc_version, gateway_installer, dry_run,
+                                  trust_new_host, wait)
+        failure = summarize(run_install(host, d, options))
+    if failure:
+        raise Exit(f"error: {failure}", code=1)
+
+
+def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
+    """Run a host command as root over SSH with its output shown; return its exit status."""
+    if not host:
+        raise UsageError("--host is required")
+    conn = open_host(host)
+    try:
+        facts = conn.run("id -u", hide=True, in_stream=False).stdout.strip()
+        full = command if facts == "0" else f"sudo -n sh -c {shlex.quote(command)}"
+        return int(conn.run(full, warn=True, pty=pty, in_stream=False).exited)
+    finally:
+        conn.close()
+
+
+@task(help={"host": HOST_HELP})
+def status(c: Context, host: str | None = None) -> None:
+    """Show the Gateway's units, timers and a health check on a host."""
+    with user_errors():
+        code = _on_host(host, "systemctl --no-pager status xvfb.service ibkr-gateway.service "
+                              "| head -n 30; systemctl --no-pager list-timers 'ibkr-*'; "
+                              "/usr/local/bin/ibkr-health-check")
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"host": HOST_HELP, "follow": "keep printing new lines (Ctrl-C to stop)",
+            "lines": "how many recent lines to show (default 100)"})
+def logs(c: Context, host: str | None = None, follow: bool = False, lines: int = 100) -> None:
+    """Show the journal of the Gateway, its display, restarts and health checks."""
+    units = " ".join(f"-u {u}" for u in ("xvfb.service", "ibkr-gateway.service",
+                                          "ibkr-gateway-restart.service",
+                                          "ibkr-health-check.service"))
+    with user_errors():
+        _on_host(host, f"journalctl --no-pager {units} -n {int(lines)}"
+                       + (" --follow" if follow else ""), pty=follow)
+
+
+@task(help={"host": HOST_HELP, "cold": "full restart with a new login (second factor!)",
+            "force": "restart even inside the trading session or a blackout window"})
+def restart(c: Context, host: str | None = None, cold: bool = False, force: bool = False) -> None:
+    """Restart the Gateway now: warm through IBC unless --cold; waits until healthy."""
+    args = (" --mode cold" if cold else " --mode warm") + (" --force" if force else "")
+    with user_errors():
+        code = _on_host(host, "/usr/local/bin/ibkr-gateway-restart" + args)
+    if code:
+        raise Exit(code=code)
+
+
+@task(name="health-check", help={"host": HOST_HELP, "json": "print the JSON result"})
+def health_check(c: Context, host: str | None = None, json: bool = False) -> None:
+    """Run the layered health check on a host (exit 0 healthy, 1 unhealthy)."""
+    with user_errors():
+        code = _on_host(host, "/usr/local/bin/ibkr-health-check" + (" --json" if json else ""))
+    if code:
+        raise Exit(code=code)
+
+
+@task(name="pre-restart-check", help={"host": HOST_HELP,
+                                      "now": "pretend it is this ISO-8601 time",
+                                      "force": "allow the restart anyway (logged)"})
+def pre_restart_check(c: Context, host: str | None = None, now: str | None = None,
+                      force: bool = False) -> None:
+    """Say whether a Gateway restart may go ahead now on a host."""
+    args = (f" --now {shlex.quote(now)}" if now else "") + (" --force" if force else "")
+    with user_errors():
+        code = _on_host(host, "/usr/local/bin/ibkr-pre-restart-check" + args)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"host": HOST_HELP, "level": "info, warning or error", "message": "text to send"})
+def notify(c: Context, message: str, host: str | None = None, level: str = "info") -> None:
+    """Send a Discord notification from a host (it holds the webhook)."""
+    if level not in ("info", "warning", "error"):
+        raise Exit("error: --level must be info, warning or error", code=2)
+    with user_errors():
+        code = _on_host(host, f"/usr/local/bin/ibkr-notify --level {level} "
+                              f"{shlex.quote(message)}")
+    if code:
+        raise Exit(code=code)

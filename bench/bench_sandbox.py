@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ibkr_ops import sandbox
-from ibkr_ops.sandbox import base, cgroup
+from ibkr_ops.sandbox import base, cgroup, records
 from ibkr_ops.sandbox.paths import CACHE_ENV, STATE_ENV, layout
 
 T = TypeVar("T")
@@ -74,7 +74,8 @@ def main() -> None:
         timed("4 guests up from the cache (boot + SSH)", lambda: sandbox.up(names))
         timed("reboot of 1 guest (until SSH answers)", lambda: sandbox.reboot("b1"))
         time.sleep(IDLE_SECONDS)
-        per_guest = [pss_kib(cgroup.pids(name)) for name in ["b1", *names]]
+        slots = [r.index for r in records.load_all(where)]
+        per_guest = [pss_kib(cgroup.pids(slot)) for slot in slots]
         print(f"memory per idle guest (PSS of its processes, after {IDLE_SECONDS} s): "
               f"{sum(per_guest) / len(per_guest) / 1024:.1f} MiB "
               f"(min {min(per_guest) / 1024:.1f}, max {max(per_guest) / 1024:.1f})")

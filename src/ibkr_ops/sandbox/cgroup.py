@@ -3,7 +3,8 @@
 With `--keep-unit`, nspawn boots the guest in the cgroup it was started from, so two
 guests started from the same cgroup collide. On a hybrid hierarchy (cgroup v1 with the
 unified v2 tree at /sys/fs/cgroup/unified) nspawn needs the guest's cgroup in both the
-`name=systemd` v1 tree and the unified tree.
+`name=systemd` v1 tree and the unified tree. Like network namespaces, cgroups are named
+by the guest's slot so that guests of different state directories never share one.
 """
 
 from __future__ import annotations
@@ -39,26 +40,26 @@ def hierarchies(mounts: str) -> list[Path]:
     return found
 
 
-def paths(name: str) -> list[Path]:
+def paths(slot: int) -> list[Path]:
     """The guest's cgroup directory in each hierarchy."""
-    return [root / f"{RESOURCE_PREFIX}{name}" for root in hierarchies(MOUNTS.read_text())]
+    return [root / f"{RESOURCE_PREFIX}{slot}" for root in hierarchies(MOUNTS.read_text())]
 
 
-def create(name: str) -> None:
-    for path in paths(name):
+def create(slot: int) -> None:
+    for path in paths(slot):
         path.mkdir(exist_ok=True)
 
 
-def enter(name: str) -> None:
+def enter(slot: int) -> None:
     """Move the calling process into the guest's cgroups (nspawn then inherits them)."""
-    for path in paths(name):
+    for path in paths(slot):
         (path / "cgroup.procs").write_text(f"{os.getpid()}\n")
 
 
-def pids(name: str) -> set[int]:
+def pids(slot: int) -> set[int]:
     """Every process left anywhere in the guest's cgroups."""
     found: set[int] = set()
-    for path in paths(name):
+    for path in paths(slot):
         for procs in path.rglob("cgroup.procs") if path.exists() else ():
             try:
                 found.update(int(pid) for pid in procs.read_text().split())
@@ -67,21 +68,21 @@ def pids(name: str) -> set[int]:
     return found
 
 
-def kill_all(name: str, *, timeout: float = 10) -> None:
+def kill_all(slot: int, *, timeout: float = 10) -> None:
     """SIGKILL whatever is left in the guest's cgroups and wait until they are empty."""
     deadline = time.monotonic() + timeout
-    while left := pids(name):
+    while left := pids(slot):
         if time.monotonic() > deadline:
-            raise OpsError(f"processes {sorted(left)} of sandbox {name} would not die")
+            raise OpsError(f"processes {sorted(left)} in sandbox cgroup {slot} would not die")
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
 
 
-def remove(name: str) -> None:
+def remove(slot: int) -> None:
     """Remove the guest's (empty) cgroup trees, innermost first."""
-    for path in paths(name):
+    for path in paths(slot):
         if not path.exists():
             continue
         for sub in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):

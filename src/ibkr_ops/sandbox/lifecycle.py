@@ -18,7 +18,7 @@ from ibkr_ops.errors import OpsError
 from ibkr_ops.sandbox import cgroup, network, runtime, ssh
 from ibkr_ops.sandbox.paths import GuestPaths, Layout
 from ibkr_ops.sandbox.progress import say, wait_for
-from ibkr_ops.sandbox.records import GuestRecord, save
+from ibkr_ops.sandbox.records import GuestRecord, load, save
 from ibkr_ops.sandbox.supervisor import LOG_PREFIX as SUPERVISOR_LOG_PREFIX
 from ibkr_ops.sandbox.system import run
 
@@ -63,21 +63,21 @@ def _write(path: Path, content: bytes, mode: int) -> None:
 
 def start(layout: Layout, record: GuestRecord) -> list[str]:
     """Bring up whatever of the guest is not running; return what was started."""
-    name, files = record.name, layout.guest(record.name)
+    files = layout.guest(record.name)
     started: list[str] = []
     if not os.path.ismount(NSPAWN_RUNTIME):
         NSPAWN_RUNTIME.mkdir(parents=True, exist_ok=True)
         run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(NSPAWN_RUNTIME)])
-    if not network.exists(name):
-        network.create(name, record.index)
+    if not network.exists(record.index):
+        network.create(record.index)
         started.append("network namespace")
-    cgroup.create(name)
+    cgroup.create(record.index)
     if not os.path.ismount(files.root):
         options = f"lowerdir={layout.base},upperdir={files.upper},workdir={files.work}"
         run(["mount", "-t", "overlay", "overlay", "-o", options, str(files.root)])
         started.append("overlay")
     if supervisor_pid(files) is None:
-        _spawn_supervisor(name, files)
+        _spawn_supervisor(record.name, files)
         started.append("guest")
     return started
 
@@ -161,9 +161,9 @@ def wait_up(layout: Layout, record: GuestRecord, *, after_leader: int | None = N
     return state
 
 
-def stop(layout: Layout, name: str) -> None:
+def stop(layout: Layout, record: GuestRecord) -> None:
     """Power the guest off cleanly; SIGTERM then SIGKILL whatever does not stop in time."""
-    files = layout.guest(name)
+    files = layout.guest(record.name)
     leader = leader_pid(files)
     if leader is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -173,7 +173,7 @@ def stop(layout: Layout, name: str) -> None:
         if supervisor is not None:
             os.kill(supervisor, signal.SIGTERM)
         _gone(files, 10)
-    cgroup.kill_all(name)
+    cgroup.kill_all(record.index)
 
 
 def _gone(files: GuestPaths, timeout: float) -> bool:
@@ -186,11 +186,18 @@ def _gone(files: GuestPaths, timeout: float) -> bool:
 
 
 def destroy(layout: Layout, name: str) -> None:
-    """Stop the guest and remove its mounts, namespace, cgroups and files."""
+    """Stop the guest and remove its mounts, namespace, cgroups and files.
+
+    A guest without a record was never started (the record is written before the first
+    start), so only its files are left to remove.
+    """
     files = layout.guest(name)
-    stop(layout, name)
+    record = load(layout, name)
+    if record is not None:
+        stop(layout, record)
     if os.path.ismount(files.root):
         run(["umount", str(files.root)])
-    network.remove(name)
-    cgroup.remove(name)
+    if record is not None:
+        network.remove(record.index)
+        cgroup.remove(record.index)
     shutil.rmtree(files.dir, ignore_errors=True)

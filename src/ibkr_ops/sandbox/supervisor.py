@@ -16,17 +16,18 @@ from types import FrameType
 
 from ibkr_ops.sandbox import cgroup, network
 from ibkr_ops.sandbox.paths import Layout, check_name, layout
+from ibkr_ops.sandbox.records import GuestRecord, load
 
 REBOOT_STATUS = 133
 LOG_PREFIX = "[supervisor "
 
 
-def nspawn_argv(where: Layout, name: str) -> list[str]:
+def nspawn_argv(where: Layout, record: GuestRecord) -> list[str]:
     """The nspawn command line; see the module docstring of `cgroup` for --keep-unit."""
     return [
-        "systemd-nspawn", "-D", str(where.guest(name).root), "-M", name,
+        "systemd-nspawn", "-D", str(where.guest(record.name).root), "-M", record.name,
         "--register=no", "--keep-unit", "--console=pipe",
-        f"--network-namespace-path={network.netns_path(name)}", "--boot",
+        f"--network-namespace-path={network.netns_path(record.index)}", "--boot",
     ]
 
 
@@ -34,10 +35,10 @@ def _log(message: str) -> None:
     print(f"{LOG_PREFIX}{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
 
 
-def supervise(where: Layout, name: str) -> int:
+def supervise(where: Layout, record: GuestRecord) -> int:
     """Run nspawn until the guest powers off or this process is told to stop."""
-    files = where.guest(name)
-    cgroup.enter(name)
+    files = where.guest(record.name)
+    cgroup.enter(record.index)
     stopping = False
     current: subprocess.Popen[bytes] | None = None
 
@@ -51,7 +52,7 @@ def supervise(where: Layout, name: str) -> int:
         signal.signal(signum, stop)
     while True:
         _log("starting the guest")
-        current = subprocess.Popen(nspawn_argv(where, name), stdin=subprocess.DEVNULL)
+        current = subprocess.Popen(nspawn_argv(where, record), stdin=subprocess.DEVNULL)
         files.nspawn_pid.write_text(f"{current.pid}\n")
         code = current.wait()
         _log(f"systemd-nspawn exited with status {code}")
@@ -67,7 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m ibkr_ops.sandbox.supervisor NAME", file=sys.stderr)
         return 2
-    return supervise(layout(), check_name(args[0]))
+    where = layout()
+    record = load(where, check_name(args[0]))
+    if record is None:
+        print(f"no sandbox record for {args[0]} under {where.state}", file=sys.stderr)
+        return 1
+    return supervise(where, record)
 
 
 if __name__ == "__main__":

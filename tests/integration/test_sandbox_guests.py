@@ -12,20 +12,29 @@ import pytest
 
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError
-from ibkr_ops.sandbox import base, cgroup, network, ops
+from ibkr_ops.sandbox import base, cgroup, network, ops, records
 from ibkr_ops.sandbox.connect import connection
-from ibkr_ops.sandbox.paths import CACHE_ENV, Layout, layout
+from ibkr_ops.sandbox.paths import CACHE_ENV, RESOURCE_PREFIX, Layout, layout
 
 pytestmark = pytest.mark.root
 
 
-def assert_no_trace(where: Layout, name: str) -> None:
+def sandbox_resources() -> set[str]:
+    """Every sandbox namespace, cgroup and overlay mount on the machine, of any state dir."""
+    found = {str(p) for p in network.NETNS_DIR.glob(f"{RESOURCE_PREFIX}*")}
+    for root in cgroup.hierarchies(Path("/proc/self/mounts").read_text()):
+        found |= {str(p) for p in root.glob(f"{RESOURCE_PREFIX}*")}
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    return found | {line.split()[1] for line in mounts if "/guests/" in line}
+
+
+def assert_no_trace(where: Layout, name: str, slot: int) -> None:
     """Nothing of guest `name` is left: files, mounts, namespace, cgroups, processes."""
     assert not where.guest(name).dir.exists()
     assert str(where.guest(name).root) not in Path("/proc/mounts").read_text()
-    assert not network.exists(name)
-    assert not any(path.exists() for path in cgroup.paths(name))
-    marker = f"/guests/{name}/".encode()
+    assert not network.exists(slot)
+    assert not any(path.exists() for path in cgroup.paths(slot))
+    marker = str(where.guest(name).dir).encode()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             assert marker not in cmdline.read_bytes()
@@ -112,11 +121,13 @@ def test_reboot_restarts_enabled_units_only(own_guest: sandbox.Guest) -> None:
 def test_poweroff_then_down_leaves_nothing(own_guest: sandbox.Guest) -> None:
     """`systemctl poweroff` stops the guest for good; `down` then removes every trace."""
     where = layout()
+    record = records.load(where, own_guest.name)
+    assert record is not None
     with connection(own_guest.name) as conn:
         conn.run("systemctl poweroff", hide=True, warn=True)
     wait_until("the guest to stop", lambda: ops.state_of(where, own_guest.name) == "stopped")
     assert sandbox.down(own_guest.name) == [own_guest.name]
-    assert_no_trace(where, own_guest.name)
+    assert_no_trace(where, own_guest.name, record.index)
     assert own_guest.name not in where.ssh_config.read_text()
 
 
@@ -130,7 +141,12 @@ def test_corrupt_base_tree_is_reported_and_cleaned_up(
         (broken.base / release).parent.mkdir(parents=True, exist_ok=True)
         (broken.base / release).write_text("ID=debian\n")
     base.write_stamp(broken)
+    before = sandbox_resources()
     with pytest.raises(OpsError, match=r"failed to start and were removed: corrupt: .*execv"):
         sandbox.up(["corrupt"])
-    assert_no_trace(broken, "corrupt")
+    assert not broken.guest("corrupt").dir.exists()
+    assert sandbox_resources() == before
+    assert b"/guests/corrupt/" not in b"".join(
+        p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()
+    )
     assert "corrupt" not in broken.known_hosts.read_text()

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import tarfile
@@ -186,7 +187,9 @@ def _tree() -> dict[str, tuple[bytes, int]]:
 
 def build_installer() -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as archive:
+    # gzip's header carries a timestamp: pin it, or the installer changes on every build.
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9, mtime=0) as packed, \
+            tarfile.open(fileobj=packed, mode="w") as archive:
         for name, (data, mode) in sorted(_tree().items()):
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -39,6 +39,9 @@ class InstallOptions:
     trust_new_host: bool = False
     wait_s: float = 300.0
     notify: bool = True
+    # Files and units beyond the deployment's (the demo's in-guest Discord receiver).
+    extra_files: tuple[ManagedFile, ...] = ()
+    extra_units: tuple[str, ...] = ()
 
 
 @dataclass
@@ -63,9 +66,11 @@ def desired_files(d: Deployment) -> list[ManagedFile]:
     return sorted(render(d) + host_tools(), key=lambda f: f.path)
 
 
-def gather(host: Host, d: Deployment, files: list[ManagedFile]) -> Facts:
+def gather(host: Host, d: Deployment, files: list[ManagedFile],
+           extra_units: tuple[str, ...] = ()) -> Facts:
     """Read the host's facts in one round trip."""
-    command = facts_command([f.path for f in files], ENABLED_UNITS, d.service_user, d.gateway_dir)
+    command = facts_command([f.path for f in files], [*ENABLED_UNITS, *extra_units],
+                            d.service_user, d.gateway_dir)
     result = host.conn.run(command, hide=True, warn=True, in_stream=False)
     if not result.ok:
         raise OpsError(f"reading the host's facts failed: {result.stderr.strip()[-200:]}")
@@ -81,11 +86,11 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
     try:
         conn = open_host(spec, trust_new_host=options.trust_new_host)
         host = Host(conn, spec)
-        files = desired_files(d)
-        facts = gather(host, d, files)
+        files = sorted([*desired_files(d), *options.extra_files], key=lambda f: f.path)
+        facts = gather(host, d, files, options.extra_units)
         report.warnings = preflight(facts)
         host.sudo = facts.privilege == "sudo"
-        plan = make_plan(facts, files, options.ibc, options.gateway)
+        plan = make_plan(facts, files, options.ibc, options.gateway, options.extra_units)
         if not facts.gateway_source and options.gateway is None:
             raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
                            "give --gateway-installer PATH (the offline Linux installer)")
@@ -162,7 +167,10 @@ def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
     if plan.enable:
         progress(f"enabling {' '.join(plan.enable)}")
         host.root("systemctl enable --quiet " + " ".join(plan.enable))
-    host.root("systemctl start ibkr-gateway-restart.timer ibkr-health-check.timer")
+    host.root("systemctl start ibkr-gateway-restart.timer ibkr-health-check.timer "
+              + " ".join(plan.extra_units))
+    if plan.restart_extra:
+        host.root("systemctl restart " + " ".join(plan.restart_extra))
     if plan.restart_display:
         host.root(f"systemctl restart {DISPLAY_UNIT}")
     if plan.gateway_action:

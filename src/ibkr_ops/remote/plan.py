@@ -31,6 +31,8 @@ class Plan:
     restart_display: bool = False
     gateway_action: str | None = None  # "restart" or "start"
     gateway_reason: str = ""
+    extra_units: tuple[str, ...] = ()
+    restart_extra: list[str] = field(default_factory=list)
 
     @property
     def changes_anything(self) -> bool:
@@ -43,9 +45,10 @@ def sha256(data: bytes) -> str:
 
 
 def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
-              gateway: GatewayInstaller | None) -> Plan:
+              gateway: GatewayInstaller | None, extra_units: tuple[str, ...] = ()) -> Plan:
     """Compare what the host has with what it should have; ``None`` sources mean keep."""
-    plan = Plan(packages=facts.missing_packages, create_user=not facts.user_exists)
+    plan = Plan(packages=facts.missing_packages, create_user=not facts.user_exists,
+                extra_units=extra_units)
     if ibc is not None and facts.ibc_source != ibc.ident:
         plan.ibc = ibc
     if gateway is not None and facts.gateway_source != gateway.ident:
@@ -57,7 +60,10 @@ def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
             plan.files.append(f)
     changed = {f.path for f in plan.files}
     plan.daemon_reload = any(f.is_unit for f in plan.files)
-    plan.enable = [u for u in ENABLED_UNITS if facts.units.get(u, ("none", ""))[0] != "enabled"]
+    plan.enable = [u for u in (*ENABLED_UNITS, *extra_units)
+                   if facts.units.get(u, ("none", ""))[0] != "enabled"]
+    plan.restart_extra = [u for u in extra_units if f"/etc/systemd/system/{u}" in changed
+                          or "/usr/local/lib/ibkr-ops/ibkr_ops.zip" in changed]
     plan.restart_display = f"/etc/systemd/system/{DISPLAY_UNIT}" in changed
     reasons = [p.rsplit("/", 1)[-1] for p in _GATEWAY_INPUTS if p in changed]
     reasons += ["IBC"] if plan.ibc else []

@@ -1,0 +1,80 @@
+"""`invoke demo`: the whole stack on a sandbox guest with simulated IBC and Gateway.
+
+Everything it creates lives outside the repository and is reused, so running it again brings
+up nothing new, installs nothing new and restarts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from ibkr_ops import sandbox
+from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_zip
+from ibkr_ops.remote.install import InstallOptions
+from ibkr_ops.render import UNIT_DIR, ManagedFile, render_template
+from ibkr_ops.sim import artifacts as sim_artifacts
+
+GUEST = "demo"
+DISCORD_PORT = 8765
+DISCORD_UNIT = "ibkr-discord-sim.service"
+DISCORD_URL = f"http://127.0.0.1:{DISCORD_PORT}/api/webhooks/100000000000000001/demo-token"
+
+
+def _home(kind: str, env: str, default: str) -> Path:
+    return Path(os.environ.get(env) or Path.home() / default) / "ibkr-ops" / "demo" / kind
+
+
+def credentials_file() -> Path:
+    """Demo credentials (a random password, paper mode), created once, mode 0600."""
+    path = _home("", "XDG_CONFIG_HOME", ".config") / "credentials.env"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = (
+            "# ibkr-ops demo: simulated Gateway on a sandbox guest; not a real account.\n"
+            "IBKR_USERNAME=demo_trader\n"
+            f"IBKR_PASSWORD=demo-{secrets.token_urlsafe(12)}\n"
+            "IBKR_TRADING_MODE=paper\n"
+            f"TWS_MAJOR_VRSN={sim_artifacts.TWS_MAJOR_VRSN}\n"
+            f"DISCORD_WEBHOOK_URL={DISCORD_URL}\n"
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+    return path
+
+
+def _cached(path: Path, data: bytes, mode: int) -> Path:
+    """Write an artifact only when it changed, so its checksum (and the host) stay put."""
+    if not path.exists() or path.read_bytes() != data:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(mode)
+        tmp.replace(path)
+    return path
+
+
+def discord_receiver() -> ManagedFile:
+    """The in-guest Discord-compatible receiver the demo's webhook URL points at."""
+    text = render_template("ibkr-discord-sim.service.j2", port=DISCORD_PORT)
+    return ManagedFile(f"{UNIT_DIR}/{DISCORD_UNIT}", text.encode(), 0o644)
+
+
+def install_options(ibc_zip: Path | None, wait_s: float) -> InstallOptions:
+    """Simulated artifacts (or the user's real IBC zip) plus the in-guest Discord receiver."""
+    cache = _home("", "XDG_CACHE_HOME", ".cache")
+    installer = _cached(cache / sim_artifacts.INSTALLER_NAME, sim_artifacts.build_installer(),
+                        0o755)
+    ibc = ibc_zip or _cached(cache / sim_artifacts.IBC_ZIP_NAME, sim_artifacts.build_ibc_zip(),
+                             0o644)
+    return InstallOptions(ibc=ibc_from_zip(ibc), gateway=gateway_installer(installer),
+                          wait_s=wait_s, extra_files=(discord_receiver(),),
+                          extra_units=(DISCORD_UNIT,))
+
+
+def guest() -> sandbox.Guest:
+    """Bring the demo guest up (or find it up) and return how to reach it."""
+    (found,) = sandbox.up([GUEST])
+    return found

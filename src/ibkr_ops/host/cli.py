@@ -180,3 +180,55 @@ def prerestart_main(argv: Sequence[str] | None = None) -> int:
         return 0 if allowed else 1
 
     return _guarded(parser.prog, body)
+
+
+def restart_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-gateway-restart`: exit 0 when the Gateway is healthy again, 1 when not."""
+    parser = _Parser(prog="ibkr-gateway-restart",
+                     description="Restart the Gateway warm (IBC RESTART, no second factor) or "
+                                 "cold (systemctl restart, new login), wait until its API is "
+                                 "healthy, then notify with the duration and memory.")
+    parser.add_argument("--mode", choices=["auto", "warm", "cold"],
+                        help="default from the settings (auto: cold on the first restart after "
+                             "Sunday 01:00 New York, warm otherwise)")
+    parser.add_argument("--no-notify", action="store_true", help="do not post to Discord")
+    _config_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        from ibkr_ops.host import proc, restart, systemd  # noqa: PLC0415
+
+        config = host_config.load_default(args.config)
+        if args.mode:
+            config = dataclasses.replace(config, restart_mode=args.mode)
+        now = dt.datetime.now(dt.UTC)
+        unit = systemd.show_unit(config.gateway_unit)
+        mode, why = restart.choose_mode(config, now, unit)
+        before = prerestart.read_record(config, now)
+        if before is None:
+            snap = proc.snapshot(config, unit)
+            before = None if snap is None else {"rss_mb": snap.rss_mb, "uptime_s": snap.uptime_s}
+        print(f"restarting the Gateway {mode}: {why}", flush=True)
+        outcome = restart.run(config, mode, before, restart.printer())
+        level, text = outcome.report()
+        text = f"{text}\nmode chosen: {why}"
+        print(f"\n{text}" if sys.stdout.isatty() else text)
+        line = text.replace("\n", "; ")
+        if not args.no_notify:
+            line += f" [{_notify_quietly(config, level, text)}]"
+        journal.send("ibkr-gateway-restart", line,
+                     journal.INFO if outcome.healthy else journal.ERR)
+        return 0 if outcome.healthy else 1
+
+    return _guarded(parser.prog, body)
+
+
+def _notify_quietly(config: host_config.HostConfig, level: str, text: str) -> str:
+    """Deliver, but a Discord problem never changes the caller's result: describe it instead."""
+    from ibkr_ops.host import notify  # noqa: PLC0415
+
+    try:
+        notify.deliver(config, level, text)
+    except OpsError as exc:
+        return f"not notified: {exc}"
+    return f"notified {level}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError
@@ -92,12 +94,47 @@ class _Wire:
 
 def probe(host: str, port: int, client_id: int, timeout: float, *, tries: int = 3) -> ApiStatus:
     """Probe the API; on 326 try the next clientIds (up to `tries` in all) within `timeout`."""
+    sock, _, status = _open(host, port, client_id, timeout, tries)
+    sock.close()
+    return status
+
+
+class Session:
+    """A logged-in API connection held open, to see the Gateway drop it (a restart)."""
+
+    def __init__(self, wire: _Wire, status: ApiStatus) -> None:
+        self._wire = wire
+        self.status = status
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True once the Gateway closes the connection; False if it is still open at timeout."""
+        self._wire.deadline = time.monotonic() + timeout
+        try:
+            while True:
+                self._wire.read()
+        except (EOFError, ConnectionError):
+            return True
+        except (TimeoutError, OSError):
+            return False
+
+
+@contextmanager
+def session(host: str, port: int, client_id: int, timeout: float, *,
+            tries: int = 3) -> Iterator[Session]:
+    """A probe that stays connected; the socket closes when the block ends."""
+    sock, wire, status = _open(host, port, client_id, timeout, tries)
+    with sock:
+        yield Session(wire, status)
+
+
+def _open(host: str, port: int, client_id: int, timeout: float,
+          tries: int) -> tuple[socket.socket, _Wire, ApiStatus]:
     deadline = time.monotonic() + timeout
     in_use: list[int] = []
     for attempt in range(tries):
         cid = client_id + attempt
         try:
-            return _probe_once(host, port, cid, deadline)
+            return _open_once(host, port, cid, deadline)
         except ClientIdInUse:
             in_use.append(cid)
     ids = ", ".join(map(str, in_use))
@@ -108,28 +145,42 @@ def probe(host: str, port: int, client_id: int, timeout: float, *, tries: int = 
     )
 
 
-def _probe_once(host: str, port: int, client_id: int, deadline: float) -> ApiStatus:
+def _open_once(host: str, port: int, client_id: int,
+               deadline: float) -> tuple[socket.socket, _Wire, ApiStatus]:
+    """Connect, handshake, log in and ask the time; the caller owns the open socket."""
     stage = "connect"
+    sock: socket.socket | None = None
     try:
         remaining = max(deadline - time.monotonic(), 0.001)
-        with socket.create_connection((host, port), timeout=remaining) as sock:
-            wire = _Wire(sock, deadline)
-            stage = "handshake"
-            version = _handshake(wire)
-            stage = "login"
-            accounts, notices = _start_api(wire, client_id)
-            stage = "currentTime"
-            wire.send(MSG_CURRENT_TIME, 1)
-            server_time = _wait_for(wire, MSG_CURRENT_TIME)
-            return ApiStatus(version, accounts, int(server_time[2]), client_id, notices)
-    except TimeoutError:
-        raise ProbeError(stage, f"no answer at the {stage} stage before the timeout") from None
-    except EOFError:
-        raise ProbeError(stage, f"the Gateway closed the connection at the {stage} stage") from None
-    except (IndexError, ValueError):
-        raise ProbeError(stage, f"malformed reply at the {stage} stage") from None
-    except OSError as exc:
-        raise ProbeError(stage, f"{stage} failed: {exc.strerror or exc}") from None
+        sock = socket.create_connection((host, port), timeout=remaining)
+        wire = _Wire(sock, deadline)
+        stage = "handshake"
+        version = _handshake(wire)
+        stage = "login"
+        accounts, notices = _start_api(wire, client_id)
+        stage = "currentTime"
+        wire.send(MSG_CURRENT_TIME, 1)
+        server_time = _wait_for(wire, MSG_CURRENT_TIME)
+        return sock, wire, ApiStatus(version, accounts, int(server_time[2]), client_id, notices)
+    except BaseException as exc:
+        if sock is not None:
+            sock.close()
+        raise _stage_error(stage, exc) from None
+
+
+def _stage_error(stage: str, exc: BaseException) -> BaseException:
+    """Translate a low-level failure into a ProbeError naming the stage; others pass."""
+    if isinstance(exc, ProbeError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ProbeError(stage, f"no answer at the {stage} stage before the timeout")
+    if isinstance(exc, EOFError):
+        return ProbeError(stage, f"the Gateway closed the connection at the {stage} stage")
+    if isinstance(exc, IndexError | ValueError):
+        return ProbeError(stage, f"malformed reply at the {stage} stage")
+    if isinstance(exc, OSError):
+        return ProbeError(stage, f"{stage} failed: {exc.strerror or exc}")
+    return exc
 
 
 def _handshake(wire: _Wire) -> int:

@@ -1,0 +1,208 @@
+"""The daily Gateway restart: warm through IBC's command server, cold through systemd.
+
+Warm (`RESTART` to IBC) keeps the session token, so no second-factor prompt; it is what
+Monday to Friday should use. Cold (`systemctl restart`) is a new login with a second factor,
+needed once a week after IBKR's Sunday 01:00 ET token reset, and the fallback when a warm
+restart does not come back healthy in time. Either way the wait for a healthy API is
+bounded, and the result (mode, duration, memory before and after) is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.host import ibapi, market, proc, systemd
+from ibkr_ops.host.config import HostConfig
+
+POLL_S = 1.0
+FALLBACK = "warm, then cold"
+SUNDAY = 6
+TOKEN_RESET = dt.time(1, 0)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the restart did and how it ended."""
+
+    mode: str
+    healthy: bool
+    seconds: float
+    steps: tuple[str, ...]
+    before: dict[str, Any] | None
+    after: proc.Snapshot | None
+
+    def report(self) -> tuple[str, str]:
+        """(level, text) for the notification after the restart."""
+        head = (f"Gateway restart ({self.mode}) "
+                f"{'done' if self.healthy else 'FAILED'} in {self.seconds:.0f} s")
+        lines = [head, *self.steps]
+        if self.before:
+            lines.append(f"before: {self.before['rss_mb']:.0f} MB resident, "
+                         f"up {_duration(self.before['uptime_s'])}")
+        if self.after:
+            lines.append(f"after: {self.after.rss_mb:.0f} MB resident")
+        if self.before and self.after:
+            lines.append(f"reclaimed: {self.before['rss_mb'] - self.after.rss_mb:.0f} MB")
+        if not self.healthy:
+            return "error", "\n".join(lines)
+        return ("warning" if self.mode == FALLBACK else "info"), "\n".join(lines)
+
+
+def last_token_reset(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """The most recent Sunday 01:00 in the market's zone at or before `now`."""
+    local = now.astimezone(zone)
+    sunday = local.date() - dt.timedelta(days=(local.weekday() - SUNDAY) % 7)
+    reset = dt.datetime.combine(sunday, TOKEN_RESET, zone)
+    return reset if reset <= local else reset - dt.timedelta(days=7)
+
+
+def choose_mode(config: HostConfig, now: dt.datetime,
+                unit: systemd.UnitState | None) -> tuple[str, str]:
+    """(warm|cold, why). Auto goes cold when the unit was last (cold) started before the
+    last token reset: warm restarts happen inside the unit, so systemd's start time is the
+    last full login."""
+    if config.restart_mode != "auto":
+        return config.restart_mode, f"restart_mode is {config.restart_mode}"
+    if unit is None:
+        return "warm", "not a systemd host: only a warm restart is possible"
+    if not unit.active or unit.active_since is None:
+        return "cold", f"{unit.describe()}: it needs a start"
+    zone = market.check_timezone(config.market_timezone)
+    reset = last_token_reset(now, zone)
+    started = dt.datetime.fromtimestamp(unit.active_since, zone)
+    if started < reset:
+        return "cold", (f"last login {started:%a %Y-%m-%d %H:%M} is before the weekly token "
+                        f"reset {reset:%a %Y-%m-%d %H:%M}")
+    return "warm", f"logged in since {started:%a %Y-%m-%d %H:%M}, after the token reset"
+
+
+def send_command(host: str, port: int, command: str, timeout: float = 10.0) -> str:
+    """Send one IBC command-server command; return its first OK/ERROR line."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(command.encode() + b"\n")
+            reader = sock.makefile("r", encoding="utf-8", newline=None)
+            for line in reader:
+                if line.startswith(("OK", "ERROR")):
+                    return line.rstrip("\r\n")
+    except OSError as exc:
+        raise OpsError(f"IBC command server {host}:{port}: {exc.strerror or exc} "
+                       "(is CommandServerPort set in config.ini?)") from None
+    raise OpsError(f"IBC command server {host}:{port} closed without answering {command}")
+
+
+def run(config: HostConfig, mode: str, before: dict[str, Any] | None,
+        progress: Progress) -> Outcome:
+    """Restart in `mode` (warm falls back to cold on a systemd host); wait until healthy."""
+    started = time.monotonic()
+    steps: list[str] = []
+    healthy = False
+    used = mode
+    if mode == "warm":
+        healthy = _warm(config, steps, progress)
+        if not healthy and systemd.is_systemd_host():
+            used = FALLBACK
+            steps.append("falling back to a cold restart")
+    if mode == "cold" or used != mode:
+        healthy = _cold(config, steps, progress)
+    after = proc.snapshot(config, systemd.show_unit(config.gateway_unit)) if healthy else None
+    return Outcome(used, healthy, time.monotonic() - started, tuple(steps), before, after)
+
+
+def _warm(config: HostConfig, steps: list[str], progress: Progress) -> bool:
+    deadline = time.monotonic() + config.warm_restart_timeout_s
+    with contextlib.ExitStack() as stack:
+        # A logged-in connection held across the command: its closing proves the old
+        # Gateway went away, so a quick probe cannot mistake it for the restarted one.
+        try:
+            watch: ibapi.Session | None = stack.enter_context(ibapi.session(
+                config.api_host, config.api_port, config.health_client_id,
+                config.health_timeout_s))
+        except ibapi.ProbeError as exc:
+            watch = None
+            steps.append(f"API already down before the restart ({exc})")
+        try:
+            reply = send_command(config.command_server_host, config.command_server_port,
+                                 "RESTART")
+        except OpsError as exc:
+            steps.append(f"warm restart not possible: {exc}")
+            return False
+        steps.append(f"IBC: {reply}")
+        if not reply.startswith("OK"):
+            return False
+        if watch is not None:
+            progress("waiting for the Gateway to go down for its warm restart")
+            if not watch.wait_closed(max(deadline - time.monotonic(), 0)):
+                steps.append("the Gateway did not restart within "
+                             f"{config.warm_restart_timeout_s:g} s")
+                return False
+    return _wait_healthy(config, deadline, steps, progress, "warm restart")
+
+
+def _cold(config: HostConfig, steps: list[str], progress: Progress) -> bool:
+    deadline = time.monotonic() + config.cold_restart_timeout_s
+    try:
+        systemd.restart_unit(config.gateway_unit, config.cold_restart_timeout_s)
+    except OpsError as exc:
+        steps.append(str(exc))
+        return False
+    steps.append(f"systemctl restart {config.gateway_unit}")
+    return _wait_healthy(config, deadline, steps, progress,
+                         "cold restart: a second-factor approval may be waiting on your phone")
+
+
+def _wait_healthy(config: HostConfig, deadline: float, steps: list[str],
+                  progress: Progress, what: str) -> bool:
+    """Probe the API until it logs in or the deadline passes, printing progress."""
+    start = time.monotonic()
+    last = "not tried"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            steps.append(f"API not healthy after {time.monotonic() - start:.0f} s: {last}")
+            return False
+        try:
+            status = ibapi.probe(config.api_host, config.api_port, config.health_client_id,
+                                 min(config.health_timeout_s, remaining))
+        except ibapi.ProbeError as exc:
+            last = str(exc)
+        else:
+            steps.append(f"API healthy after {time.monotonic() - start:.0f} s "
+                         f"(accounts {','.join(status.accounts)})")
+            return True
+        progress(f"waiting for the API ({what}): {time.monotonic() - start:.0f} s")
+        time.sleep(min(POLL_S, max(deadline - time.monotonic(), 0)))
+
+
+def printer(stream: Any = sys.stdout) -> Progress:
+    """Progress lines: rewritten in place on a terminal, one every 10 s otherwise."""
+    tty = stream.isatty()
+    last = [0.0]
+
+    def show(text: str) -> None:
+        now = time.monotonic()
+        if tty:
+            stream.write(f"\r\033[K{text}")
+        elif now - last[0] >= 10:
+            stream.write(text + "\n")
+        else:
+            return
+        last[0] = now
+        stream.flush()
+
+    return show
+
+
+def _duration(seconds: float) -> str:
+    hours, minutes = divmod(int(seconds) // 60, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

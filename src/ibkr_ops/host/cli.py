@@ -134,7 +134,9 @@ def notify_main(argv: Sequence[str] | None = None) -> int:
         except notify.WebhookError as exc:
             journal.send("ibkr-notify", str(exc), journal.ERR)
             raise
-        print(f"delivered ({len(ids)} message{'s' if len(ids) > 1 else ''})")
+        # The ids Discord answered with: `verify` finds the message by them (not secrets).
+        print(f"delivered ({len(ids)} message{'s' if len(ids) > 1 else ''}; "
+              f"id{'s' if len(ids) > 1 else ''} {', '.join(ids) or 'none'})")
         return 0
 
     return _guarded(parser.prog, body)

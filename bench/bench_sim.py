@@ -34,6 +34,7 @@ from ib_async import IB
 from ibkr_ops.sim import artifacts
 
 REPO = Path(__file__).resolve().parent.parent
+X11_SOCKETS = Path("/tmp/.X11-unix")  # noqa: S108 - the X server's fixed socket directory
 SHARED_IBC = REPO.parent / "shared" / "third-party" / "ibc" / "IBCLinux-3.24.1.zip"
 
 
@@ -132,12 +133,12 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes] | None, str]:
     if binary is None:
         return None, ""
     for number in range(150, 199):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists():
+        if not (X11_SOCKETS / f"X{number}").exists():
             break
     proc = subprocess.Popen([binary, f":{number}", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists() and time.monotonic() < deadline:
+    while not (X11_SOCKETS / f"X{number}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     return proc, f":{number}"
 

@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sim_support import BOT_CLIENT, Sim, port_open, run_client, wait_for
-
 from ibkr_ops.sim import logins
+from sim_support import BOT_CLIENT, Sim, port_open, run_client
 
 
 def raw_handshake(port: int, timeout: float) -> tuple[float, bytes]:

@@ -25,10 +25,12 @@ import time
 import zipfile
 from pathlib import Path
 
-GATEWAY_VERSION = "10.30.1"
-TWS_MAJOR_VRSN = "1030"
+from . import ibcscripts
+from .versions import GATEWAY_VERSION, IBC_VERSION, TWS_MAJOR_VRSN
+
+__all__ = ["GATEWAY_VERSION", "IBC_VERSION", "TWS_MAJOR_VRSN", "build_ibc_zip", "build_installer",
+           "build_zipapp", "write_all"]
 INSTALLER_NAME = "ibgateway-stable-standalone-linux-x64.sh"
-IBC_VERSION = "3.24.1"
 IBC_ZIP_NAME = f"IBCLinux-{IBC_VERSION}-sim.zip"
 GATEWAY_JAR = f"jts4launch-{TWS_MAJOR_VRSN}.jar"
 PAYLOAD_MARK = "__IBKR_OPS_SIM_PAYLOAD_BELOW__"
@@ -201,8 +203,6 @@ def build_installer() -> bytes:
 
 
 def build_ibc_zip() -> bytes:
-    from . import ibcscripts
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in sorted(ibcscripts.FILES.items()):

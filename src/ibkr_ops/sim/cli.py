@@ -11,7 +11,6 @@ that form reads its settings the way IBC's ``ibcstart.sh`` passes them (see ``ja
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import sys
@@ -19,7 +18,8 @@ from pathlib import Path
 
 from . import logins
 from .config import ConfigError, SimConfig, parse_fault
-from .gateway import Gateway, load_sim_properties
+from .gateway import run_config
+from .javacli import java_main
 
 CONTROL_HELP = """control commands (one line each, reply 'OK …' or 'ERROR …'):
   STATUS            one JSON object: state, pid, accounts, api_open, clients, faults, …
@@ -76,42 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value goes unchanged into the SimConfig field of the same name.
+DIRECT_OPTIONS = ("settings_dir", "login_id", "port", "host", "login_delay", "second_factor",
+                  "second_factor_delay", "second_factor_timeout", "control_port",
+                  "command_server_port", "logins_file", "restart_delay")
+
+
 def config_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> SimConfig:
     cfg = SimConfig()
     if args.ibc_ini is not None:
         cfg.apply_ini(args.ibc_ini)
     cfg.apply_env(os.environ if env is None else env)
-    if args.settings_dir is not None:
-        cfg.settings_dir = args.settings_dir
-    if args.login_id:
-        cfg.login_id = args.login_id
+    for option in DIRECT_OPTIONS:
+        value = getattr(args, option)
+        if value is not None:
+            setattr(cfg, "port" if option == "port" else option, value)
     if args.trading_mode:
         cfg.set_trading_mode(args.trading_mode)
     if args.accounts:
         cfg.accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
-    if args.port is not None:
-        cfg.port = args.port
-    if args.host:
-        cfg.host = args.host
-    if args.login_delay is not None:
-        cfg.login_delay = args.login_delay
-    if args.second_factor:
-        cfg.second_factor = args.second_factor
-    if args.second_factor_delay is not None:
-        cfg.second_factor_delay = args.second_factor_delay
-    if args.second_factor_timeout is not None:
-        cfg.second_factor_timeout = args.second_factor_timeout
     for spec in args.fault:
         name, value = parse_fault(spec)
         cfg.faults[name] = value
-    if args.control_port is not None:
-        cfg.control_port = args.control_port
-    if args.command_server_port is not None:
-        cfg.command_server_port = args.command_server_port
-    if args.logins_file is not None:
-        cfg.logins_file = args.logins_file
-    if args.restart_delay is not None:
-        cfg.restart_delay = args.restart_delay
     if args.restart_exits:
         cfg.restart_mode = "exit"
     cfg.headless = args.headless
@@ -119,17 +105,9 @@ def config_from_args(args: argparse.Namespace, env: dict[str, str] | None = None
     return cfg
 
 
-def run(cfg: SimConfig) -> int:
-    try:
-        return asyncio.run(Gateway(cfg).run())
-    except KeyboardInterrupt:
-        return 130
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--as-java"]:
-        from .javacli import java_main
         return java_main(argv[1:])
     if argv[:1] == ["ctl"]:
         return ctl_main(argv[1:])
@@ -143,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ibkr-gateway-sim: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    return run(cfg)
+    return run_config(cfg)
 
 
 def send_control(port: int, command: str, host: str = "127.0.0.1", timeout: float = 10) -> str:
@@ -191,7 +169,3 @@ def logins_main(argv: list[str]) -> int:
         print(f"no overlap in {len(logins.sessions(args.files))} sessions")
     return 1 if found else 0
 
-
-def apply_install_dir(cfg: SimConfig, install_dir: Path | None) -> None:
-    if install_dir is not None:
-        load_sim_properties(install_dir / "sim.properties", cfg)

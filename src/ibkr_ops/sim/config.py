@@ -34,6 +34,8 @@ FAULTS: dict[str, bool] = {
 }
 
 ENV_PREFIX = "IBKR_GATEWAY_SIM_"
+_FLOAT_KNOBS = ("login_delay", "second_factor_delay")
+_TEXT_KNOBS = {"control_host": "control_host", "api_host": "host"}
 
 
 class ConfigError(Exception):
@@ -150,6 +152,12 @@ def user_dir_name(login_id: str) -> str:
     return "".join(chr(ord("a") + b % 26) for b in digest[:20])
 
 
+def default_settings_dir() -> Path:
+    """Where a stand-alone simulator keeps its settings (IBC passes ``-DjtsConfigDir``)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "ibkr-gateway-sim"
+
+
 @dataclasses.dataclass
 class SimConfig:
     """Everything one simulated Gateway process needs."""
@@ -181,7 +189,7 @@ class SimConfig:
     faults: dict[str, float | None] = dataclasses.field(default_factory=dict)
     control_port: int = 0
     control_host: str = "127.0.0.1"
-    settings_dir: Path = dataclasses.field(default_factory=lambda: default_settings_dir())
+    settings_dir: Path = dataclasses.field(default_factory=default_settings_dir)
     logins_file: Path | None = None
     restart_dir: str | None = None  # -Drestart=<dir>: a warm start
     session_id: str = ""
@@ -245,27 +253,22 @@ class SimConfig:
         """One simulator setting by name (environment, sim.properties)."""
         name = name.replace("-", "_")
         try:
-            if name == "login_delay":
-                self.login_delay = float(raw)
-            elif name == "second_factor":
-                self.set_second_factor(raw)
-            elif name == "second_factor_delay":
-                self.second_factor_delay = float(raw)
+            if name in _FLOAT_KNOBS:
+                setattr(self, name, float(raw))
             elif name == "restart_delay":
                 self.restart_delay = float(raw) if raw.strip() else None
+            elif name == "second_factor":
+                self.set_second_factor(raw)
             elif name == "faults":
-                for spec in raw.split(","):
-                    if spec.strip():
-                        fault, value = parse_fault(spec)
-                        self.faults[fault] = value
+                for spec in filter(str.strip, raw.split(",")):
+                    fault, value = parse_fault(spec)
+                    self.faults[fault] = value
             elif name == "control_port":
                 self.control_port = int(raw)
-            elif name == "control_host":
-                self.control_host = raw
+            elif name in _TEXT_KNOBS:
+                setattr(self, _TEXT_KNOBS[name], raw)
             elif name == "logins":
                 self.logins_file = Path(raw) if raw else None
-            elif name == "api_host":
-                self.host = raw
             elif name == "accounts":
                 self.accounts = [a.strip() for a in raw.split(",") if a.strip()]
         except ValueError:
@@ -285,9 +288,3 @@ class SimConfig:
             raise ConfigError(f"API port {self.api_port} is out of range")
         if self.command_server_port and self.command_server_port == self.api_port:
             raise ConfigError("CommandServerPort must not be the API port", EXIT_INVALID_SETTING)
-
-
-def default_settings_dir() -> Path:
-    """Where a stand-alone simulator keeps its settings (IBC passes ``-DjtsConfigDir``)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "ibkr-gateway-sim"

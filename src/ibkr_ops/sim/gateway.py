@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from . import logins, protocol
 from .config import (
@@ -54,6 +55,7 @@ FARM_MESSAGES = (
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
 MSG_326 = "Unable to connect as the client id is already in use. Retry with a unique client id."
+X11_SOCKETS = "/tmp/.X11-unix"  # noqa: S108 - the X server's fixed socket directory
 MSG_1100 = "Connectivity between IB and Trader Workstation has been lost."
 
 
@@ -183,7 +185,8 @@ class Gateway:
                 await task
 
     async def _lifecycle(self) -> None:
-        assert self._restart is not None
+        if self._restart is None:
+            raise RuntimeError("run() sets up the restart event")
         while True:
             if not await self._login():
                 return
@@ -205,7 +208,8 @@ class Gateway:
 
     async def _login(self) -> bool:
         """Cold or warm login; False when the process should not go on (exit already set)."""
-        assert self._approve is not None
+        if self._approve is None:
+            raise RuntimeError("run() sets up the approval event")
         self.state = "login"
         while True:
             if self._warm:
@@ -469,8 +473,8 @@ class Gateway:
                     return True
         return False
 
-    async def _serve_commands(self, reader: asyncio.StreamReader,
-                              writer: asyncio.StreamWriter) -> None:
+    async def _serve_commands(  # noqa: PLR0912, PLR0915 - one branch per IBC command
+            self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = str(writer.get_extra_info("peername")[0])
         local = str(writer.get_extra_info("sockname")[0])
         if not self._permitted(peer, local):
@@ -603,7 +607,7 @@ class Gateway:
         finally:
             writer.close()
 
-    def control(self, line: str) -> str:
+    def control(self, line: str) -> str:  # noqa: PLR0911 - one return per command
         """One control command (see cli.CONTROL_HELP); returns the reply line."""
         verb, _, arg = line.partition(" ")
         verb = verb.upper()
@@ -656,7 +660,7 @@ class Gateway:
 class ClientSession:
     """One API connection."""
 
-    _pending: dict[int, set[ClientSession]] = {}
+    _pending: ClassVar[dict[int, set[ClientSession]]] = {}
 
     def __init__(self, gateway: Gateway, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
@@ -707,10 +711,9 @@ class ClientSession:
             if not fields:
                 continue
             if self.client_id is None:
-                if fields[0] == "71":
-                    if not self._start_api(fields):
-                        await self.writer.drain()
-                        return
+                if fields[0] == "71" and not self._start_api(fields):
+                    await self.writer.drain()
+                    return
                 continue
             self._handle(fields)
             await self.writer.drain()
@@ -736,7 +739,7 @@ class ClientSession:
             self.send(protocol.error(-1, 1100, MSG_1100, self.version))
         return True
 
-    def _handle(self, fields: list[str]) -> None:  # noqa: PLR0912
+    def _handle(self, fields: list[str]) -> None:  # noqa: PLR0912 - one branch per message id
         gw = self.gw
         msg = fields[0]
         if msg == "17":  # reqManagedAccts
@@ -784,10 +787,10 @@ class ClientSession:
         for tag, value, currency in _account_values():
             self.send(protocol.encode(6, 2, tag, value, currency, account))
         for con_id, symbol, exch, pos, cost, price in POSITIONS:
-            value = round(pos * price, 2)
-            pnl = round(value - pos * cost, 2)
-            self.send(protocol.encode(7, 8, con_id, symbol, "STK", "", 0.0, "", "", exch, "USD",
-                                      symbol, "NMS", pos, price, value, cost, pnl, 0.0, account))
+            market_value = round(pos * price, 2)
+            pnl = round(market_value - pos * cost, 2)
+            self.send(protocol.encode(7, 8, con_id, symbol, "STK", "", 0.0, "", "", exch, "USD", symbol,
+                                      "NMS", pos, price, market_value, cost, pnl, 0.0, account))
         self.send(protocol.encode(8, 1, time.strftime("%H:%M")))
         self.send(protocol.encode(54, 1, account))
 
@@ -894,8 +897,8 @@ def check_display(display: str) -> None:
         raise ConfigError(message.format(display), 1)
     targets: list[tuple[socket.AddressFamily, object]] = []
     if host in ("", "unix"):
-        targets.append((socket.AF_UNIX, f"\0/tmp/.X11-unix/X{number}"))
-        targets.append((socket.AF_UNIX, f"/tmp/.X11-unix/X{number}"))
+        targets.append((socket.AF_UNIX, f"\0{X11_SOCKETS}/X{number}"))
+        targets.append((socket.AF_UNIX, f"{X11_SOCKETS}/X{number}"))
     else:
         targets.append((socket.AF_INET, (host, 6000 + int(number))))
     for family, address in targets:
@@ -915,9 +918,12 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def main_async(config: SimConfig) -> int:
-    """Run one simulated Gateway to completion."""
-    return asyncio.run(Gateway(config).run())
+def run_config(config: SimConfig) -> int:
+    """Run one simulated Gateway to completion; its exit status."""
+    try:
+        return asyncio.run(Gateway(config).run())
+    except KeyboardInterrupt:
+        return 130
 
 
 def load_sim_properties(path: Path, config: SimConfig) -> None:

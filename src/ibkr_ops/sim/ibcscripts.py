@@ -12,7 +12,7 @@ exit status 88, after a ``COLDRESTART<session>`` file, and after 87 when the act
 
 from __future__ import annotations
 
-from .artifacts import IBC_VERSION, TWS_MAJOR_VRSN
+from .versions import IBC_VERSION, TWS_MAJOR_VRSN
 
 GATEWAYSTART = f"""\
 #!/bin/bash
@@ -36,7 +36,8 @@ HIDE=
 
 # ---------------------------------------------------------------------------------------------
 
-if [[ ! -x "${{IBC_PATH}}/scripts/displaybannerandlaunch.sh" && ! -x "${{IBC_PATH}}/scripts/ibcstart.sh" ]]; then
+scripts="${{IBC_PATH}}/scripts"
+if [[ ! -x "$scripts/displaybannerandlaunch.sh" && ! -x "$scripts/ibcstart.sh" ]]; then
     echo "Error: no execute permission for scripts in ${{IBC_PATH}}/scripts" >&2
     exit 1
 fi
@@ -132,8 +133,9 @@ for arg in "$@"; do
     case "$arg" in
         -g|--gateway|-G|--GATEWAY) entry=ibcalpha.ibc.IbcGateway; program=Gateway ;;
         --tws-path=*) tws_path=${arg#*=} ;;
-        --tws-settings-path=*) tws_settings_path=${arg#*=}
-                               while [[ $tws_settings_path == */ ]]; do tws_settings_path=${tws_settings_path%/}; done ;;
+        --tws-settings-path=*)
+            tws_settings_path=${arg#*=}
+            while [[ $tws_settings_path == */ ]]; do tws_settings_path=${tws_settings_path%/}; done ;;
         --ibc-path=*) ibc_path=${arg#*=} ;;
         --ibc-ini=*) ibc_ini=${arg#*=} ;;
         --java-path=*) java_path=${arg#*=} ;;
@@ -168,11 +170,14 @@ else
 fi
 if [[ ! -e $program_path/jars ]]; then program_path=$alt_path; vmoptions=$alt_vmoptions; fi
 [[ -e $tws_settings_path ]] || fail 5 "TWS settings path: $tws_settings_path does not exist"
-[[ -e $program_path/jars ]] || fail 4 "Offline TWS/Gateway version $tws_version is not installed: can't find jars folder"
+[[ -e $program_path/jars ]] ||
+    fail 4 "Offline TWS/Gateway version $tws_version is not installed: can't find jars folder"
 [[ -e $ibc_path ]] || fail 5 "IBC path: $ibc_path does not exist"
 [[ -e $ibc_ini ]] || fail 6 "IBC configuration file: $ibc_ini does not exist"
 [[ -e $vmoptions ]] || fail 7 "Neither tws.vmoptions nor ibgateway.vmoptions could be found"
-if [[ -n $java_path && ! -e $java_path/java ]]; then fail 1 "Java installation at $java_path/java does not exist"; fi
+if [[ -n $java_path && ! -e $java_path/java ]]; then
+    fail 1 "Java installation at $java_path/java does not exist"
+fi
 
 classpath=
 for jar in "$program_path"/jars/*.jar; do classpath="${classpath:+$classpath:}$jar"; done
@@ -203,7 +208,9 @@ find_autorestart() {
     restart_opt=()
     restart_needed=
     local found=() f
-    while IFS= read -r f; do found+=("$f"); done < <(find "$tws_settings_path" -mindepth 2 -maxdepth 2 -type f -name autorestart)
+    while IFS= read -r f; do
+        found+=("$f")
+    done < <(find "$tws_settings_path" -mindepth 2 -maxdepth 2 -type f -name autorestart)
     if [[ ${#found[@]} -eq 1 ]]; then
         local dir=${found[0]%/autorestart}
         restart_opt=("-Drestart=${dir##*/}")
@@ -228,7 +235,8 @@ cd "$tws_settings_path" || exit 5
 while :; do
     echo "Starting $program: $java_path/java -cp ... ${vm[*]} ${restart_opt[*]} $entry $ibc_ini ${mode}"
     trap 'kill -TERM $PID' TERM INT
-    "$java_path/java" -cp "$classpath" "${vm[@]}" "${restart_opt[@]}" "$entry" "$ibc_ini" "${creds[@]}" $mode 2>/dev/null &
+    "$java_path/java" -cp "$classpath" "${vm[@]}" "${restart_opt[@]}" "$entry" "$ibc_ini" \
+        "${creds[@]}" $mode 2>/dev/null &
     PID=$!
     wait $PID
     trap - TERM INT

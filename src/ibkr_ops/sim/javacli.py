@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 
 from .config import EXIT_INI_MISSING, ConfigError, SimConfig
-from .gateway import load_sim_properties
+from .gateway import load_sim_properties, run_config
 
 JAVA_VERSION = "17.0.10"
 JAVA_RUNTIME_VERSION = "17.0.10+7"
@@ -31,7 +32,7 @@ def show_properties(java_home: str) -> str:
         "java.class.path": "",
         "java.class.version": "61.0",
         "java.home": java_home,
-        "java.io.tmpdir": "/tmp",
+        "java.io.tmpdir": tempfile.gettempdir(),
         "java.runtime.name": "OpenJDK Runtime Environment",
         "java.runtime.version": JAVA_RUNTIME_VERSION,
         "java.specification.version": "17",
@@ -56,7 +57,7 @@ def show_properties(java_home: str) -> str:
 USAGE = "Usage: java [options] <mainclass> [args...]\n           (to execute a class)\n"
 
 
-def java_main(argv: list[str]) -> int:
+def java_main(argv: list[str]) -> int:  # noqa: PLR0912 - the java launcher's option grammar
     """``--as-java [--install-dir DIR] [--java-home DIR] <java arguments>``."""
     install_dir: Path | None = None
     java_home = ""
@@ -76,7 +77,7 @@ def java_main(argv: list[str]) -> int:
         if arg in ("-cp", "-classpath", "--class-path", "--module-path", "-p"):
             i += 2
             continue
-        if arg == "-version" or arg == "--version":
+        if arg in {"-version", "--version"}:
             sys.stderr.write(f'openjdk version "{JAVA_VERSION}" 2024-01-16\n'
                              f"OpenJDK Runtime Environment (build {JAVA_RUNTIME_VERSION})\n")
             return 0
@@ -108,8 +109,7 @@ def java_main(argv: list[str]) -> int:
     except ConfigError as exc:
         _ibc_error(str(exc), exc.exit_code)
         return exc.exit_code
-    from .cli import run
-    return run(cfg)
+    return run_config(cfg)
 
 
 def _ibc_error(message: str, code: int) -> None:

@@ -120,8 +120,9 @@ def close_stale(path: Path, account: str) -> int:
 
 def _pid_of(path: Path, instance: str) -> int | None:
     for event in read([path]):
-        if event.get("instance") == instance and isinstance(event.get("pid"), int):
-            return int(event["pid"])  # type: ignore[arg-type]
+        pid = event.get("pid")
+        if event.get("instance") == instance and isinstance(pid, int):
+            return pid
     return None
 
 

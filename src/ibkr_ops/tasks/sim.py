@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Collection, Context, task
+from invoke.collection import Collection
+from invoke.context import Context
 from invoke.exceptions import Exit
+from invoke.tasks import task
 
 from ibkr_ops.sim import artifacts as sim_artifacts
 

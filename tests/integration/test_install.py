@@ -1,0 +1,231 @@
+"""`invoke install` against real systemd guests over real SSH, with the simulated artifacts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ibkr_ops import demo, sandbox
+from ibkr_ops.errors import OpsError
+from ibkr_ops.remote.hosts import Target, connect, open_host, resolve
+from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
+from ibkr_ops.remote.primitives import Host
+from ibkr_ops.settings import Deployment, load_deployment
+from ibkr_ops.tasks.hosts import install as install_task
+from ibkr_ops.tasks.hosts import run_install
+
+PASSWORD = "It-Pw-never-shown-7f3"
+TOKEN = "it-token-never-shown"
+
+
+@pytest.fixture(scope="module")
+def credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("creds") / "credentials.env"
+    path.write_text(
+        "IBKR_USERNAME=it_user\n"
+        f"IBKR_PASSWORD={PASSWORD}\n"
+        "IBKR_TRADING_MODE=paper\n"
+        "TWS_MAJOR_VRSN=1030\n"
+        f"DISCORD_WEBHOOK_URL=http://127.0.0.1:{demo.DISCORD_PORT}/api/webhooks/1/{TOKEN}\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def options() -> InstallOptions:
+    return demo.install_options(None, wait_s=120)
+
+
+def run(spec: str, d: Deployment, options: InstallOptions) -> HostReport:
+    return install_host(spec, d, options, lambda message: print(f"[{spec}] {message}"))
+
+
+def shell(guest: sandbox.Guest, command: str) -> str:
+    conn = open_host(guest.name)
+    try:
+        return str(conn.run(command, hide=True, warn=True, in_stream=False).stdout)
+    finally:
+        conn.close()
+
+
+def main_pid(guest: sandbox.Guest, unit: str = "ibkr-gateway.service") -> int:
+    return int(shell(guest, f"systemctl show -p MainPID --value {unit}").strip())
+
+
+def statuses(report: HostReport) -> dict[str, str]:
+    return dict(report.items)
+
+
+@pytest.fixture(scope="module")
+def installed(sandbox_guests: Callable[[int], list[sandbox.Guest]], credentials: Path,
+              options: InstallOptions) -> sandbox.Guest:
+    guest = sandbox_guests(1)[0]
+    report = run(guest.name, load_deployment(credentials), options)
+    assert report.error is None, report.error
+    assert report.health.startswith("healthy")
+    return guest
+
+
+def test_fresh_install_is_healthy_and_reports_changes(installed: sandbox.Guest) -> None:
+    out = shell(installed, "/usr/local/bin/ibkr-health-check; systemctl is-enabled "
+                           "ibkr-gateway.service xvfb.service ibkr-gateway-restart.timer "
+                           "ibkr-health-check.timer")
+    assert "\nhealthy (" in out and out.count("enabled") == 4
+    modes = shell(installed, "stat -c '%a %U %n' /etc/ibkr/config.ini /etc/ibkr/credentials.env")
+    assert "600 trader /etc/ibkr/config.ini" in modes
+    assert "600 root /etc/ibkr/credentials.env" in modes
+
+
+def test_second_run_changes_and_restarts_nothing(installed: sandbox.Guest, credentials: Path,
+                                                 options: InstallOptions) -> None:
+    before = main_pid(installed)
+    report = run(installed.name, load_deployment(credentials), options)
+    assert report.error is None
+    assert set(statuses(report).values()) == {"unchanged"}, report.items
+    assert main_pid(installed) == before
+
+
+def test_changed_setting_rewrites_config_and_restarts_only_the_gateway(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions) -> None:
+    gateway, display = main_pid(installed), main_pid(installed, "xvfb.service")
+    d = load_deployment(credentials, {"IBKR_READ_ONLY_API": "no"})
+    report = run(installed.name, d, options)
+    changed = {name for name, status in report.items if status == "changed"}
+    assert report.error is None, report.error
+    assert {"/etc/ibkr/config.ini", "/etc/ibkr/credentials.env"} <= changed
+    assert not any(name.startswith("/etc/systemd/") for name in changed)
+    assert "ReadOnlyApi=no" in shell(installed, "cat /etc/ibkr/config.ini")
+    assert main_pid(installed) != gateway
+    assert main_pid(installed, "xvfb.service") == display
+    # back to the module's settings for the other tests
+    assert run(installed.name, load_deployment(credentials), options).error is None
+
+
+def test_dry_run_touches_nothing_and_masks_secrets(installed: sandbox.Guest, credentials: Path,
+                                                   options: InstallOptions,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    checksums = shell(installed, "sha256sum /etc/ibkr/* /etc/systemd/system/ibkr-*")
+    pid = main_pid(installed)
+    d = load_deployment(credentials, {"IBKR_API_PORT": "4102", "IBKR_TRADING_MODE": "paper"})
+    report = run(installed.name, d, dataclasses.replace(options, dry_run=True))
+    assert report.error is None
+    assert statuses(report)["/etc/ibkr/config.ini"] == "would change"
+    diff = "".join(report.diff)
+    assert "-OverrideTwsApiPort=4002" in diff and "+OverrideTwsApiPort=4102" in diff
+    assert PASSWORD not in diff and TOKEN not in diff and "********" in diff
+    assert shell(installed, "sha256sum /etc/ibkr/* /etc/systemd/system/ibkr-*") == checksums
+    assert main_pid(installed) == pid
+
+
+def test_password_and_token_appear_in_no_process_journal_or_log(installed: sandbox.Guest) -> None:
+    # Everything a local user or an operator could read after an install.
+    seen = shell(installed, "ps -eo args; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; "
+                            "journalctl --no-pager -o cat; cat /var/log/ibkr/* 2>/dev/null; "
+                            "systemctl show ibkr-gateway.service")
+    assert "ibcstart.sh" in seen  # the listing really covers the Gateway
+    assert PASSWORD not in seen and TOKEN not in seen
+
+
+def test_two_guests_in_parallel(sandbox_guests: Callable[[int], list[sandbox.Guest]],
+                                credentials: Path, options: InstallOptions,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    guests = sandbox_guests(2)
+    reports = run_install([g.name for g in guests], load_deployment(credentials), options)
+    assert [r.error for r in reports] == [None, None]
+    assert all(r.health.startswith("healthy") for r in reports)
+    out = capsys.readouterr().out
+    assert all(f"== {g.name}" in out for g in guests)
+
+
+def test_one_failing_host_does_not_stop_the_others(installed: sandbox.Guest, credentials: Path,
+                                                   options: InstallOptions,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(Exit) as info:
+        install_task(Context(), host=[installed.name, "root@127.0.0.1:1"],
+                     credentials=str(credentials), wait=60.0)
+    assert info.value.code == 1
+    assert "failed on 1 of 2 host(s): root@127.0.0.1:1" in str(info.value.message)
+    out = capsys.readouterr().out
+    assert "root@127.0.0.1:1" in out and "cannot connect" in out
+    assert re.search(rf"== {installed.name}\n(?:.*\n)*?.*health: healthy", out)
+
+
+def test_unknown_host_key_is_refused_then_trusted_on_request(
+        installed: sandbox.Guest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    known = resolve(installed.name)
+    stranger = Target(spec=installed.host, hostname=installed.host, port=22, user="root",
+                      known_hosts=(tmp_path / "empty",), identity_files=known.identity_files)
+    with pytest.raises(OpsError, match=r"unknown host key ssh-ed25519 SHA256:\S+; check it"):
+        connect(stranger)
+    conn = connect(stranger, trust_new_host=True)
+    conn.close()
+    recorded = (tmp_path / "ibkr-ops" / "known_hosts").read_text()
+    assert recorded.startswith(f"{installed.host} ssh-ed25519 ")
+    again = dataclasses.replace(stranger, known_hosts=(tmp_path / "ibkr-ops" / "known_hosts",))
+    connect(again).close()
+
+
+def test_changed_host_key_is_always_refused(installed: sandbox.Guest, tmp_path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
+                   check=True)
+    forged = tmp_path / "known_hosts"
+    key_type, key_data = (tmp_path / "k.pub").read_text().split()[:2]
+    forged.write_text(f"{installed.host} {key_type} {key_data}\n")
+    known = resolve(installed.name)
+    target = Target(spec=installed.host, hostname=installed.host, port=22, user="root",
+                    known_hosts=(forged,), identity_files=known.identity_files)
+    with pytest.raises(OpsError, match="HOST KEY CHANGED"):
+        connect(target, trust_new_host=True)
+
+
+def test_ssh_cut_mid_apply_then_rerun_converges(installed: sandbox.Guest, credentials: Path,
+                                                options: InstallOptions,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    d = load_deployment(credentials, {"IBKR_RESTART_TIME": "16:45"})
+    real_put = Host.put_file
+    writes: list[str] = []
+
+    def cut_after_first(self: Host, path: str, *args: object, **kwargs: object) -> None:
+        if writes:
+            self.conn.client.get_transport().close()  # the network goes away here
+        writes.append(path)
+        real_put(self, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Host, "put_file", cut_after_first)
+    report = run(installed.name, d, options)
+    assert report.error is not None and len(writes) == 2
+    monkeypatch.undo()
+    # No half-written file: every managed file is whole (old or new), nothing left staged.
+    assert shell(installed, "ls /etc/ibkr /etc/systemd/system | grep -c ibkr-ops-new") == "0\n"
+    report = run(installed.name, d, options)
+    assert report.error is None and report.health.startswith("healthy")
+    assert "OnCalendar=Mon..Fri 16:45 America/New_York" in shell(
+        installed, "cat /etc/systemd/system/ibkr-gateway-restart.timer")
+    again = run(installed.name, d, options)
+    assert set(statuses(again).values()) == {"unchanged"}
+    assert run(installed.name, load_deployment(credentials), options).error is None
+
+
+def test_fresh_host_without_installer_is_told_what_to_give(
+        sandbox_guests: Callable[[int], list[sandbox.Guest]], credentials: Path) -> None:
+    guest = sandbox_guests(3)[2]
+    report = run(guest.name, load_deployment(credentials), InstallOptions())
+    assert report.error is not None and "--gateway-installer" in report.error
+    assert shell(guest, "test -e /etc/ibkr/config.ini && echo present || echo absent") == "absent\n"
+
+
+def test_unreachable_host_is_one_clear_line(credentials: Path) -> None:
+    report = run("root@127.0.0.1:1", load_deployment(credentials), InstallOptions())
+    assert report.error is not None and "cannot connect" in report.error
+    assert "\n" not in report.error
+

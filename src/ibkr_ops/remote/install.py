@@ -42,6 +42,9 @@ class InstallOptions:
     # Files and units beyond the deployment's (the demo's in-guest Discord receiver).
     extra_files: tuple[ManagedFile, ...] = ()
     extra_units: tuple[str, ...] = ()
+    # False: put everything in place but leave the Gateway as it is, neither started nor
+    # restarted (migrate's live guard starts it only once the source has stopped).
+    start_gateway: bool = True
 
 
 @dataclass
@@ -91,6 +94,8 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
         report.warnings = preflight(facts)
         host.sudo = facts.privilege == "sudo"
         plan = make_plan(facts, files, options.ibc, options.gateway, options.extra_units)
+        if not options.start_gateway:
+            plan.gateway_action = None
         if not facts.gateway_source and options.gateway is None:
             raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
                            "give --gateway-installer PATH (the offline Linux installer)")
@@ -103,6 +108,9 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
             report.health = "not checked (dry run)"
             return report
         apply(host, d, plan, progress)
+        if not options.start_gateway:
+            report.health = "not checked (Gateway left for the caller to start)"
+            return report
         report.health = wait_healthy(host, options.wait_s, progress)
         if plan.changes_anything and options.notify:
             notify(host, "info", f"ibkr-ops: installed and healthy ({d.trading_mode}, API port "

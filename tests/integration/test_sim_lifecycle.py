@@ -165,3 +165,24 @@ def test_command_line_contains_ibgateway_under_ibc_only() -> None:
     """The console script is documented; `python -m ibkr_ops.sim --help` works."""
     done = run_sim("--help")
     assert done.returncode == 0 and "--fault" in done.stdout
+
+
+def test_java_form_without_password_waits_at_the_login_dialog(tmp_path: Path, xvfb: str) -> None:
+    """As "java … IbcGateway INI MODE" with no IbPassword: no login, no API, still running."""
+    ini = tmp_path / "config.ini"
+    port = free_port()
+    ini.write_text(f"IbLoginId=jdoe\nIbPassword=\nOverrideTwsApiPort={port}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IBKR_GATEWAY_SIM")}
+    env["DISPLAY"] = xvfb
+    log = tmp_path / "java.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "ibkr_ops.sim", "--as-java", "-Xmx768m",
+                                 f"-DjtsConfigDir={tmp_path / 'settings'}",
+                                 "ibcalpha.ibc.IbcGateway", str(ini), "paper"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(lambda: "must log in manually" in log.read_text(), 10, "the manual-login line")
+        assert proc.poll() is None and not port_open(port)
+    finally:
+        proc.kill()
+        proc.wait(5)

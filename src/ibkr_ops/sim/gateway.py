@@ -206,7 +206,7 @@ class Gateway:
                 return
             self._warm = True
 
-    async def _login(self) -> bool:
+    async def _login(self) -> bool:  # noqa: PLR0911 - one return per IBC login outcome
         """Cold or warm login; False when the process should not go on (exit already set)."""
         if self._approve is None:
             raise RuntimeError("run() sets up the approval event")
@@ -227,13 +227,18 @@ class Gateway:
                 self.finish(EXIT_LOGIN_DIALOG_TIMEOUT)
                 return False
             self.log("Login dialog WINDOW_OPENED: LoginState is LOGGED_OUT")
+            if self.cfg.ibc_mode and not self.cfg.password:
+                # IBC leaves the dialog for a person to fill in; nobody will here.
+                self.state = "login-dialog"
+                self.log("IbPassword is not set: the user must log in manually")
+                return False
             self.log(f"Setting Trading mode = {self.cfg.trading_mode}")
             self.log("Setting user name")
             self.log("Setting password")
             self.log("Login attempt: 1")
             self.log("Click button: Log In")
             await asyncio.sleep(self.cfg.login_delay)
-            if "reject-login" in self.faults or (not self.cfg.password and self.cfg.ibc_mode):
+            if "reject-login" in self.faults:
                 self.state = "login-failed"
                 self.log("Login failed")
                 self.log("Login error message: Unrecognized Username or Password")

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import config as host_config
-from ibkr_ops.host import health, journal, prerestart
+from ibkr_ops.host import health, journal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -158,6 +158,8 @@ def prerestart_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
+        from ibkr_ops.host import prerestart  # noqa: PLC0415 - the health check never needs it
+
         config = host_config.load_default(args.config)
         now = (prerestart.parse_now(args.now, config) if args.now
                else dt.datetime.now(dt.UTC))
@@ -198,7 +200,7 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
-        from ibkr_ops.host import proc, restart, systemd  # noqa: PLC0415
+        from ibkr_ops.host import prerestart, proc, restart, systemd  # noqa: PLC0415
 
         config = host_config.load_default(args.config)
         if args.mode:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.host.systemd import UnitState
@@ -58,7 +57,7 @@ def listener_pid(port: int) -> int | None:
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = Path(table).read_text().splitlines()[1:]
+            lines = _read(table).splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -82,12 +81,14 @@ def largest_in_cgroup(control_group: str) -> int | None:
     # Pure cgroup v2 mounts the group at /sys/fs/cgroup; a hybrid hierarchy (containers on
     # older hosts) keeps v2 under unified/ and systemd's own tree under systemd/.
     relative = control_group.lstrip("/")
-    roots = [Path("/sys/fs/cgroup", sub, relative) for sub in ("", "unified", "systemd")]
-    root = next((r for r in roots if (r / "cgroup.procs").exists()), roots[0])
+    roots = [os.path.join("/sys/fs/cgroup", sub, relative) for sub in ("", "unified", "systemd")]
+    root = next((r for r in roots if os.path.exists(os.path.join(r, "cgroup.procs"))), roots[0])
     pids: list[int] = []
-    for procs in root.rglob("cgroup.procs"):
+    for folder, _, files in os.walk(root):
+        if "cgroup.procs" not in files:
+            continue
         try:
-            pids += [int(p) for p in procs.read_text().split()]
+            pids += [int(p) for p in _read(os.path.join(folder, "cgroup.procs")).split()]
         except OSError:
             continue
     sizes = [(rss_bytes(pid) or 0, pid) for pid in pids]
@@ -97,7 +98,7 @@ def largest_in_cgroup(control_group: str) -> int | None:
 def rss_bytes(pid: int) -> int | None:
     """Resident set size, or None when the process is gone."""
     try:
-        resident = Path(f"/proc/{pid}/statm").read_text().split()[1]
+        resident = _read(f"/proc/{pid}/statm").split()[1]
     except (OSError, IndexError):
         return None
     return int(resident) * _PAGE
@@ -106,8 +107,8 @@ def rss_bytes(pid: int) -> int | None:
 def uptime_s(pid: int) -> float | None:
     """Seconds since the process started, or None when it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        stat = _read(f"/proc/{pid}/stat")
+        uptime = float(_read("/proc/uptime").split()[0])
     except OSError:
         return None
     # Field 22 (starttime, clock ticks since boot) counted after the ")" closing comm.
@@ -118,9 +119,14 @@ def uptime_s(pid: int) -> float | None:
 def name(pid: int) -> str:
     """Short command name (`java`, `python3`), or "?" when it is gone."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        return _read(f"/proc/{pid}/comm").strip()
     except OSError:
         return "?"
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
 
 
 def _pids() -> list[int]:

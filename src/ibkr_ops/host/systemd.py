@@ -6,9 +6,9 @@ single process start for all its systemd layers.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from ibkr_ops.errors import OpsError
 
@@ -18,7 +18,7 @@ _PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "Control
 
 def is_systemd_host() -> bool:
     """sd_booted(3): systemd is PID 1 exactly when /run/systemd/system/ exists."""
-    return Path("/run/systemd/system").is_dir()
+    return os.path.isdir("/run/systemd/system")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ SCRIPT = REPO / "scripts" / "ibkr-gateway-restart"
 
 
 def restart(tmp_path: Path, sim: DiscordSim, api_port: int, command_port: int,
-            **settings: object) -> subprocess.CompletedProcess[str]:
+            *args: str, **settings: object) -> subprocess.CompletedProcess[str]:
+    """Run the restart runner; `--force` by default so the test does not depend on the clock
+    (the runner refuses inside the trading session, like the service's ExecStartPre)."""
     creds = tmp_path / "credentials.env"
     creds.write_text(f"DISCORD_WEBHOOK_URL={sim.url}\n")
     os.chmod(creds, 0o600)
@@ -29,7 +31,8 @@ def restart(tmp_path: Path, sim: DiscordSim, api_port: int, command_port: int,
                                 **settings}))
     env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM",
                                                              "DISCORD_WEBHOOK_URL")}
-    return subprocess.run([sys.executable, str(SCRIPT), "--config", str(path)],
+    return subprocess.run([sys.executable, str(SCRIPT), "--config", str(path),
+                           *(args or ("--force",))],
                           capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
@@ -78,3 +81,18 @@ def test_warm_restart_whose_api_never_answers_is_bounded(sim_factory: Callable[.
     assert "API not healthy after" in result.stdout
     assert "no answer at the handshake stage" in result.stdout
     assert "Gateway restart (warm) FAILED" in result.stdout
+
+
+def test_refuses_inside_a_blackout_without_force(sim_factory: Callable[..., Sim],
+                                                 tmp_path: Path) -> None:
+    gateway = sim_factory()
+    always = ["* 00:00-12:00", "* 12:00-00:00"]
+    with discord_sim(tmp_path) as sim:
+        result = restart(tmp_path, sim, gateway.port, free_port(), "--no-notify",
+                         blackout_windows=always)
+        assert sim.messages() == []
+    assert result.returncode == 1
+    assert result.stderr.startswith("ibkr-gateway-restart: restart refused: ")
+    assert "inside the blackout window" in result.stderr
+    assert "--force overrides" in result.stderr
+    assert gateway.status()["warm"] is False

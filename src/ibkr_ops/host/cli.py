@@ -195,6 +195,8 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["auto", "warm", "cold"],
                         help="default from the settings (auto: cold on the first restart after "
                              "Sunday 01:00 New York, warm otherwise)")
+    parser.add_argument("--force", action="store_true",
+                        help="restart even inside the trading session or a blackout window")
     parser.add_argument("--no-notify", action="store_true", help="do not post to Discord")
     _config_option(parser)
     args = parser.parse_args(argv)
@@ -206,6 +208,13 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
         if args.mode:
             config = dataclasses.replace(config, restart_mode=args.mode)
         now = dt.datetime.now(dt.UTC)
+        # The same rule as the service's ExecStartPre, for restarts started by hand.
+        decision = prerestart.decide(now, config)
+        if not decision.allowed:
+            if not args.force:
+                raise OpsError(f"restart refused: {decision.reason} (--force overrides)")
+            journal.send("ibkr-gateway-restart", f"restart FORCED; it would have been refused: "
+                         f"{decision.reason}", journal.WARNING)
         unit = systemd.show_unit(config.gateway_unit)
         mode, why = restart.choose_mode(config, now, unit)
         before = prerestart.read_record(config, now)

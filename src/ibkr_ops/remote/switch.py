@@ -1,0 +1,115 @@
+"""Moving a running deployment: read it as it stands, back it up, stop and start the Gateway.
+
+Shared by `migrate` (host to host) and `go-live` (paper to live on one host). The host keeps
+every setting in /etc/ibkr/credentials.env, so that file is the deployment "as it stands";
+it is read as root into memory and never written anywhere on the operator's machine.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.remote.hosts import open_host
+from ibkr_ops.remote.install import Progress, wait_healthy
+from ibkr_ops.remote.plan import GATEWAY_UNIT
+from ibkr_ops.remote.primitives import Host
+from ibkr_ops.settings import Deployment, parse_deployment
+
+CREDENTIALS = "/etc/ibkr/credentials.env"
+CONFIG_INI = "/etc/ibkr/config.ini"
+BACKUP_DIR = "/etc/ibkr/backup"
+PRE_RESTART = "/usr/local/bin/ibkr-pre-restart-check"
+# What "stopped" means: the Gateway and the timers that would start it again (the daily
+# restart) or alert about it (the health check). Xvfb is left alone: it holds no login.
+STACK_UNITS = (GATEWAY_UNIT, "ibkr-gateway-restart.timer", "ibkr-health-check.timer")
+
+
+def open_root(spec: str, *, trust_new_host: bool = False) -> Host:
+    """A checked connection that can act as root (directly or with passwordless sudo)."""
+    conn = open_host(spec, trust_new_host=trust_new_host)
+    host = Host(conn, spec)
+    probe = conn.run('[ "$(id -u)" = 0 ] && echo root || { sudo -n true 2>/dev/null && echo sudo; }',
+                     hide=True, warn=True, in_stream=False).stdout.strip()
+    if probe not in ("root", "sudo"):
+        conn.close()
+        raise OpsError(f"{spec}: the SSH user is neither root nor allowed passwordless sudo; "
+                       "connect as root or add a NOPASSWD sudoers rule")
+    host.sudo = probe == "sudo"
+    return host
+
+
+def read_deployment(host: Host, path: str = CREDENTIALS) -> Deployment:
+    """The deployment a host runs, parsed in memory from its credentials file."""
+    data = host.read_file(path)
+    if data is None:
+        raise OpsError(f"{host.name}: {path} does not exist; is this an ibkr-ops host "
+                       f"(installed with `invoke install`)?")
+    return parse_deployment(data.decode(errors="replace"), source=f"{host.name}:{path}")
+
+
+def backup(host: Host, name: str) -> str:
+    """Copy the host's settings into BACKUP_DIR/name (0700 directory, 0600 files, root)."""
+    target = f"{BACKUP_DIR}/{name}"
+    quoted = shlex.quote(target)
+    host.root(f"install -d -m 0700 -o root -g root {shlex.quote(BACKUP_DIR)} {quoted} && "
+              f"install -m 0600 -o root -g root {CREDENTIALS} {quoted}/credentials.env && "
+              f"if [ -f {CONFIG_INI} ]; then install -m 0600 -o root -g root {CONFIG_INI} "
+              f"{quoted}/config.ini; fi", what=f"backing up the settings to {target}")
+    return target
+
+
+def backup_name(label: str) -> str:
+    """A backup directory name that sorts by time and never overwrites an older one."""
+    return f"{label}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+
+
+def gateway_active(host: Host) -> bool:
+    """Whether the Gateway's unit runs (or is starting) now."""
+    result = host.root(f"systemctl is-active {GATEWAY_UNIT}", warn=True)
+    return result.stdout.strip() in ("active", "activating", "reloading")
+
+
+def stop_gateway(host: Host) -> None:
+    """Stop and disable the Gateway and its timers; its files stay where they are.
+
+    Stopping waits for the unit's TimeoutStopSec, so the Gateway logs out and releases the
+    account before the next step (another Gateway's login) begins.
+    """
+    host.root(f"systemctl disable --now --quiet {' '.join(STACK_UNITS)}",
+              what="stopping the Gateway", timeout=180)
+
+
+def start_gateway(host: Host, *, restart: bool = False) -> None:
+    """Enable and start the Gateway and its timers; ``restart`` forces a new (cold) login."""
+    units = " ".join(STACK_UNITS)
+    verb = "restart" if restart else "start"
+    host.root(f"systemctl reset-failed {GATEWAY_UNIT} 2>/dev/null; "
+              f"systemctl enable --quiet {units} && systemctl {verb} {GATEWAY_UNIT} && "
+              f"systemctl start {units}", what=f"{verb}ing the Gateway", timeout=180)
+
+
+def restart_allowed(host: Host, *, force: bool, why: str) -> str:
+    """The host's pre-restart check (trading session, blackouts); OpsError when refused."""
+    args = f" --force --reason {shlex.quote(why)}" if force else ""
+    result = host.root(f"{PRE_RESTART} --json{args}", warn=True, timeout=60)
+    try:
+        verdict = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise OpsError(f"{host.name}: the pre-restart check did not answer: "
+                       f"{lines[-1][:200] if lines else f'exit {result.exited}'}") from None
+    if not verdict.get("allowed"):
+        raise OpsError(f"{host.name}: not now: {verdict.get('reason', 'refused')}; "
+                       "try after the close, or give --force")
+    return str(verdict.get("reason", ""))
+
+
+def ready(host: Host, wait_s: float, progress: Progress) -> str:
+    """The readiness gate before a switch: healthy within ``wait_s`` (OpsError otherwise).
+
+    The one place to swap in the non-destructive verify checks once they exist.
+    """
+    return wait_healthy(host, wait_s, progress)

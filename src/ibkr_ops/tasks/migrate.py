@@ -1,0 +1,56 @@
+"""Tasks that move a running deployment: `migrate` (host to host) and `go-live` (paper to live)."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
+
+from ibkr_ops.errors import UsageError
+from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport
+from ibkr_ops.remote.migrate import migrate as run_migrate
+from ibkr_ops.tasks.common import user_errors
+from ibkr_ops.tasks.hosts import HOST_HELP, install_options
+from ibkr_ops.tasks.report import print_report, progress_for
+
+
+def print_migration(report: MigrateReport, *, dry_run: bool) -> None:
+    """The source's steps, the settings carried (masked), the target's report, the bot's part."""
+    print(f"\n== {report.source} (source)")
+    for line in report.source_steps:
+        print(f"   {line}")
+    for warning in report.warnings:
+        print(f"   warning: {warning}")
+    if dry_run:
+        print("   settings to carry over:")
+        for key, value in report.settings.items():
+            print(f"     {key}={value}")
+    if report.target_report is not None:
+        print_report(report.target_report)
+    for line in report.bot:
+        print(line)
+
+
+@task(help={
+    "source": "host running the deployment now: " + HOST_HELP,
+    "target": "host to move it to: " + HOST_HELP,
+    "stop_source": "once the target is healthy, stop and disable the source's Gateway "
+                   "(files kept; required in live mode)",
+    "dry_run": "show what would be read, written and stopped on each host; change nothing",
+    "ibc_zip": "IBC's Linux zip for the target (IBCLinux-X.Y.Z.zip), if it lacks IBC",
+    "ibc_version": "IBC release X.Y.Z for the target to download itself instead",
+    "gateway_installer": "offline IB Gateway installer (.sh) for the target, if it lacks one",
+    "trust_new_host": "accept and record an unknown SSH host key (never a changed one)",
+    "wait": "seconds to wait for the target's Gateway to become healthy (default 300)"})
+def migrate(c: Context, source: str | None = None, target: str | None = None,
+            stop_source: bool = False, dry_run: bool = False, ibc_zip: str | None = None,
+            ibc_version: str | None = None, gateway_installer: str | None = None,
+            trust_new_host: bool = False, wait: float = 300.0) -> None:
+    """Move a running deployment to another host; switch only once it is healthy there."""
+    with user_errors():
+        if not source or not target:
+            raise UsageError("give --source HOST and --target HOST")
+        install = install_options(ibc_zip, ibc_version, gateway_installer, False,
+                                  trust_new_host, wait)
+        report = run_migrate(source, target, MigrateOptions(install, stop_source, dry_run),
+                             progress_for)
+        print_migration(report, dry_run=dry_run)

@@ -8,11 +8,12 @@ import os
 import socket
 from pathlib import Path
 
-from discord_sim import WEBHOOK_ID, discord_sim
 from host_peer import healthy, peer
-from host_run import run_tool
 
-from ibkr_ops.host import alerts, health
+from discord_sim import WEBHOOK_ID, discord_sim
+from host_run import run_tool
+from ibkr_ops.host import alerts, health, restart
+from ibkr_ops.host.config import HostConfig
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -86,3 +87,25 @@ def test_undelivered_alert_is_retried_on_the_next_run(tmp_path: Path) -> None:
         assert sim.statuses() == [404, 200]
         assert len(sim.messages()) == 1
     assert json.loads((tmp_path / "state" / "health.json").read_text())["status"] == "fail"
+
+
+def test_bad_news_is_held_while_a_restart_runs(tmp_path: Path) -> None:
+    config = HostConfig(state_dir=str(tmp_path))
+    sent: list[str] = []
+
+    def deliver(_: HostConfig, level: str, text: str) -> None:
+        sent.append(level)
+
+    with restart.in_progress(config):
+        assert restart.restarting(config)
+        held = alerts.on_report(config, report("fail"), deliver=deliver)
+    assert held == "alert held: a Gateway restart is in progress"
+    assert not restart.restarting(config)
+    assert alerts.on_report(config, report("fail"), deliver=deliver) == "notified error"
+    assert sent == ["error"]
+
+
+def test_an_expired_marker_does_not_hold_alerts(tmp_path: Path) -> None:
+    config = HostConfig(state_dir=str(tmp_path))
+    (tmp_path / restart.MARKER_FILE).write_text(json.dumps({"pid": 1, "until": 1.0}))
+    assert not restart.restarting(config)

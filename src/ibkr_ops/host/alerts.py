@@ -3,7 +3,8 @@
 The last status is kept in `<state_dir>/health.json`. A run whose status matches the stored
 one sends nothing, so a Gateway that stays down is reported once, not every minute. The new
 status is stored only once its alert went out, so an alert Discord did not take is retried
-on the next run rather than lost.
+on the next run rather than lost. While the restart runner works (its marker file), bad
+news is held: the daily restart's planned outage is reported by the runner itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ibkr_ops.errors import OpsError, UsageError
-from ibkr_ops.host import health, notify, state
+from ibkr_ops.host import health, notify, restart, state
 from ibkr_ops.host.config import HostConfig
 
 STATE_FILE = "health.json"
@@ -52,6 +53,9 @@ def on_report(config: HostConfig, report: health.Report, *, now: dt.datetime | N
     if change is None:
         return ""
     level, text = change
+    if level != "info" and restart.restarting(config):
+        # The restart runner reports its own outcome; an outage it causes is not news.
+        return "alert held: a Gateway restart is in progress"
     outcome = f"notified {level}"
     try:
         deliver(config, level, text)

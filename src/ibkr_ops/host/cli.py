@@ -222,7 +222,8 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
             snap = proc.snapshot(config, unit)
             before = None if snap is None else {"rss_mb": snap.rss_mb, "uptime_s": snap.uptime_s}
         print(f"restarting the Gateway {mode}: {why}", flush=True)
-        outcome = restart.run(config, mode, before, restart.printer())
+        with restart.in_progress(config):
+            outcome = restart.run(config, mode, before, restart.printer())
         level, text = outcome.report()
         text = f"{text}\nmode chosen: {why}"
         print(f"\n{text}" if sys.stdout.isatty() else text)

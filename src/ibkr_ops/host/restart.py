@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import ibapi, market, proc, systemd
+from ibkr_ops.host import ibapi, market, proc, state, systemd
 from ibkr_ops.host.config import HostConfig
 
 POLL_S = 1.0
@@ -27,7 +29,33 @@ FALLBACK = "warm, then cold"
 SUNDAY = 6
 TOKEN_RESET = dt.time(1, 0)
 
+MARKER_FILE = "restart.json"
+
 Progress = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def in_progress(config: HostConfig) -> Iterator[None]:
+    """Mark a restart as running, so the health check holds its alerts meanwhile.
+
+    The marker carries its own expiry (both timeouts), so a runner killed mid-way cannot
+    silence the health check for longer than a restart may take.
+    """
+    path = Path(config.state_dir) / MARKER_FILE
+    until = time.time() + config.warm_restart_timeout_s + config.cold_restart_timeout_s + 60
+    state.write_state(path, {"pid": os.getpid(), "until": until})
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def restarting(config: HostConfig) -> bool:
+    """Whether a restart runner's marker is present and not expired."""
+    marker = state.read_state(Path(config.state_dir) / MARKER_FILE) or {}
+    until = marker.get("until")
+    return isinstance(until, int | float) and time.time() < until
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ def show_units(*units: str, timeout: float = 5.0) -> list[UnitState]:
         ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise OpsError(f"systemctl show failed: {exc}") from None
+    return parse_units(out, units)
+
+
+def parse_units(out: str, units: tuple[str, ...]) -> list[UnitState]:
+    """`systemctl show` output for several units: blocks separated by a blank line."""
     blocks = [b for b in out.split("\n\n") if b.strip()]
     if len(blocks) != len(units):
         raise OpsError(f"systemctl show answered for {len(blocks)} of {len(units)} units")

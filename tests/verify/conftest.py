@@ -143,6 +143,7 @@ def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
         if reporter is None:
             return
         with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
             reporter.write_line(f"    {text}")
 
     return line

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from sim_support import Sim, free_port, port_open, wait_for
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sim_support import Sim, free_port
 
 from ibkr_ops.host import health, ibapi, proc
-from sim_support import Sim, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "ibkr-health-check"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sim_support import free_port, port_open, run_client, send_line, wait_for
 
 from ibkr_ops.sim import artifacts
-from sim_support import free_port, port_open, run_client, send_line, wait_for
 
 VERSION = artifacts.TWS_MAJOR_VRSN
 

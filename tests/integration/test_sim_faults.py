@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ibkr_ops.sim import logins
 from sim_support import BOT_CLIENT, Sim, port_open, run_client
+
+from ibkr_ops.sim import logins
 
 
 def raw_handshake(port: int, timeout: float) -> tuple[float, bytes]:

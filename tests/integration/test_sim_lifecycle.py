@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sim_support import Sim, free_port, port_open, run_client, send_line, wait_for
 
 from ibkr_ops.sim import logins
-from sim_support import Sim, free_port, port_open, run_client, send_line, wait_for
 
 
 def run_sim(*args: str, env: dict[str, str] | None = None,

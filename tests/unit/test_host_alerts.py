@@ -8,10 +8,10 @@ import os
 import socket
 from pathlib import Path
 
-from host_peer import healthy, peer
-
 from discord_sim import WEBHOOK_ID, discord_sim
+from host_peer import healthy, peer
 from host_run import run_tool
+
 from ibkr_ops.host import alerts, health, restart
 from ibkr_ops.host.config import HostConfig
 

@@ -55,7 +55,7 @@ def tunnel(host: Host, expect: Expect, say: Callable[[str], None]) -> Iterator[i
 
 @pytest.mark.checklist(10)
 def test_bot_connects_through_ssh_tunnel(expect: Expect, tunnel: int,
-                                         record_property: Callable[[str, object], None]) -> None:
+                                         record: Callable[[str, object], None]) -> None:
     """ib_async with a fresh clientId reads the managed accounts and the server time."""
     # Fresh: well away from the small ids bots use and from the health check's own id.
     client_id = 20000 + secrets.randbelow(10000)
@@ -72,4 +72,4 @@ def test_bot_connects_through_ssh_tunnel(expect: Expect, tunnel: int,
     server = dt.datetime.fromtimestamp(result["time"], dt.UTC)
     skew = abs((server - dt.datetime.now(dt.UTC)).total_seconds())
     assert skew < 600, f"server time {server:%Y-%m-%d %H:%M:%S} UTC is {skew:.0f} s off this clock"
-    record_property("connect_s", result["connect_s"])
+    record("connect_s", result["connect_s"])

@@ -15,14 +15,14 @@ from checklist import GATEWAY, Expect, gateway_java_pids, healthy, poll, quietly
 from testinfra.host import Host
 
 Say = Callable[[str], None]
-Measure = Callable[[str, float], None]
+Record = Callable[[str, object], None]
 # The checklist's own bound for coming back from a kill -9.
 CRASH_RECOVERY_S = 60.0
 
 
 @pytest.mark.destructive
 @pytest.mark.checklist(6)
-def test_manual_restart(host: Host, expect: Expect, say: Say, measure: Measure) -> None:
+def test_manual_restart(host: Host, expect: Expect, say: Say, record: Record) -> None:
     """`systemctl restart ibkr-gateway` brings the Gateway back healthy; the time is reported."""
     before = set(gateway_java_pids(host))
     started = time.monotonic()
@@ -31,12 +31,12 @@ def test_manual_restart(host: Host, expect: Expect, say: Say, measure: Measure) 
          expect.cold_restart_timeout_s, say)
     poll("the health check to pass after the restart", lambda: healthy(host),
          expect.cold_restart_timeout_s, say)
-    measure("restart_s", time.monotonic() - started)
+    record("restart_s", time.monotonic() - started)
 
 
 @pytest.mark.destructive
 @pytest.mark.checklist(9)
-def test_crash_recovery(host: Host, expect: Expect, say: Say, measure: Measure) -> None:
+def test_crash_recovery(host: Host, expect: Expect, say: Say, record: Record) -> None:
     """After kill -9 of the Gateway's JVM, the API is healthy again within 60 s."""
     poll("a healthy Gateway before the kill", lambda: healthy(host),
          expect.cold_restart_timeout_s, say)
@@ -48,12 +48,12 @@ def test_crash_recovery(host: Host, expect: Expect, say: Say, measure: Measure) 
          or None, CRASH_RECOVERY_S, say, interval=0.5)
     poll("the health check to pass after kill -9",
          lambda: healthy(host), CRASH_RECOVERY_S - (time.monotonic() - started), say, interval=0.5)
-    measure("recovery_s", time.monotonic() - started)
+    record("recovery_s", time.monotonic() - started)
 
 
 @pytest.mark.destructive
 @pytest.mark.checklist(8)
-def test_reboot_survival(host: Host, expect: Expect, say: Say, measure: Measure,
+def test_reboot_survival(host: Host, expect: Expect, say: Say, record: Record,
                          request: pytest.FixtureRequest) -> None:
     """After `systemctl reboot` the host comes back and items 1-5 hold again."""
     timeout = float(request.config.getoption("reboot_timeout"))
@@ -72,7 +72,7 @@ def test_reboot_survival(host: Host, expect: Expect, say: Say, measure: Measure,
     back = time.monotonic() - started
     poll("the health check to pass after the reboot", lambda: healthy(host),
          timeout - back, say, interval=2)
-    measure("ssh_back_s", back)
-    measure("healthy_s", time.monotonic() - started)
+    record("ssh_back_s", back)
+    record("healthy_s", time.monotonic() - started)
     for check in checklist.AFTER_REBOOT:
         check(host, expect)

@@ -37,7 +37,7 @@ def test_enabled_for_boot(host: Host, expect: Expect) -> None:
 
 @pytest.mark.checklist(5)
 def test_restart_timer_next_elapse(host: Host, expect: Expect,
-                                   record_property: Callable[[str, object], None]) -> None:
+                                   record: Callable[[str, object], None]) -> None:
     """systemd's next elapse of the restart timer is a weekday at the configured time and zone."""
     when = checklist.timer_scheduled(host, expect)
-    record_property("next_restart", f"{when:%a %Y-%m-%d %H:%M %Z}")
+    record("next_restart", f"{when:%a %Y-%m-%d %H:%M %Z}")

@@ -27,7 +27,7 @@ with urllib.request.urlopen("http://127.0.0.1:{DISCORD_PORT}/_sim/messages", tim
 
 @pytest.mark.checklist(7)
 def test_notification_accepted_by_webhook(host: Host, expect: Expect,
-                                          record_property: Callable[[str, object], None]) -> None:
+                                          record: Callable[[str, object], None]) -> None:
     """ibkr-notify on the host delivers a test message and Discord answers with its id."""
     assert expect.webhook, "DISCORD_WEBHOOK_URL is not set in the host's credentials.env"
     nonce = f"ibkr-ops verify: test notification {uuid.uuid4()}"
@@ -35,7 +35,7 @@ def test_notification_accepted_by_webhook(host: Host, expect: Expect,
     assert sent.rc == 0, f"ibkr-notify exit {sent.rc}: {sent.stderr.strip()}"
     ids = re.findall(r"\d{6,}", sent.stdout.partition("id")[2])
     assert ids, f"no message id in ibkr-notify's answer: {sent.stdout.strip()!r}"
-    record_property("message_id", ids[0])
+    record("message_id", ids[0])
     if not host.service(DISCORD_UNIT).is_running:
         return  # a real webhook: Discord's own answer (the id) is the proof
     messages = json.loads(host.check_output("python3 -c %s", READ_BACK))

@@ -16,7 +16,7 @@ sys.path.insert(0, "/usr/local/lib/ibkr-ops/ibkr_ops.zip")
 
 from ibkr_ops.host.envfile import read_env_file
 
-password = read_env_file(Path("/etc/ibkr/credentials.env")).get("IBKR_PASSWORD", "")
+password = read_env_file(Path("/etc/ibkr/credentials.env"), private=False).get("IBKR_PASSWORD", "")
 needles = [password.encode()] if password else []
 # The journal's JSON escapes some characters; look for that spelling as well.
 escaped = json.dumps(password)[1:-1].encode()

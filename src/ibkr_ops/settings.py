@@ -314,6 +314,9 @@ def _cross_check(d: Deployment, bad: _Bad) -> None:
         raise bad("IBKR_COMMAND_SERVER_PORT", "equals the API port")
     if "127.0.0.1" not in d.trusted_ips:
         raise bad("IBKR_TRUSTED_IPS", "must include 127.0.0.1 (the health check connects there)")
+    if not _is_loopback(d.api_host) and d.api_host not in d.trusted_ips:
+        raise bad("IBKR_API_HOST", "is not loopback and not in IBKR_TRUSTED_IPS (the Gateway "
+                                   "would turn the health check away)")
 
 
 def describe(d: Deployment) -> dict[str, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -229,3 +231,26 @@ def test_unreachable_host_is_one_clear_line(credentials: Path) -> None:
     assert report.error is not None and "cannot connect" in report.error
     assert "\n" not in report.error
 
+
+
+def _api_answers_from_outside(guest: sandbox.Guest) -> bool:
+    try:
+        with socket.create_connection((guest.host, 4002), timeout=3) as sock:
+            sock.sendall(b"API\0" + struct.pack(">I", 9) + b"v157..176")
+            return len(sock.recv(64)) > 0  # an untrusted client is closed without a reply
+    except OSError:
+        return False
+
+
+def test_trusted_ips_open_the_api_to_listed_addresses_only(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions) -> None:
+    assert not _api_answers_from_outside(installed)  # default: loopback only
+    operator = installed.host.rsplit(".", 1)[0] + ".1"  # this machine's end of the guest's link
+    d = load_deployment(credentials, {"IBKR_TRUSTED_IPS": f"127.0.0.1,{operator}"})
+    report = run(installed.name, d, options)
+    assert report.error is None and report.health.startswith("healthy")
+    assert f"TrustedIPs=127.0.0.1,{operator}" in shell(installed, "cat ~trader/Jts/jts.ini")
+    assert _api_answers_from_outside(installed)
+    report = run(installed.name, load_deployment(credentials), options)
+    assert report.error is None
+    assert not _api_answers_from_outside(installed)

@@ -58,6 +58,7 @@ EXPECTED = {
     "display_zero": "IBKR_DISPLAY",
     "username_space": "IBKR_USERNAME",
     "restart_mode_bad": "IBKR_RESTART_MODE",
+    "api_host_untrusted": "IBKR_API_HOST is not loopback and not in IBKR_TRUSTED_IPS",
 }
 
 

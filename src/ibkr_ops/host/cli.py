@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from ibkr_ops.errors import OpsError
+from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import config as host_config
 from ibkr_ops.host import health, journal
 
@@ -233,6 +233,37 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
         journal.send("ibkr-gateway-restart", line,
                      journal.INFO if outcome.healthy else journal.ERR)
         return 0 if outcome.healthy else 1
+
+    return _guarded(parser.prog, body)
+
+
+def prepare_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-gateway-prepare`: the Gateway unit's ExecStartPre (sets the trusted API clients)."""
+    parser = _Parser(prog="ibkr-gateway-prepare",
+                     description="Set the API's trusted client addresses in the Gateway's "
+                                 "jts.ini before it starts.")
+    parser.add_argument("--settings-dir", required=True, metavar="DIR",
+                        help="the Gateway's settings directory (IBC's TWS_SETTINGS_PATH)")
+    parser.add_argument("--trusted-ips", required=True, metavar="IP[,IP...]",
+                        help="addresses allowed to use the API (127.0.0.1 always is)")
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        import ipaddress  # noqa: PLC0415 - only this command needs it
+        from pathlib import Path  # noqa: PLC0415
+
+        from ibkr_ops.host import jtsini  # noqa: PLC0415
+
+        trusted = []
+        for item in args.trusted_ips.split(","):
+            try:
+                trusted.append(str(ipaddress.ip_address(item.strip())))
+            except ValueError:
+                raise UsageError(f"--trusted-ips: {item.strip()!r} is not an IP address") from None
+        path = Path(args.settings_dir) / "jts.ini"
+        changed = jtsini.set_trusted_ips(path, trusted)
+        print(f"{path}: TrustedIPs={','.join(trusted)}{'' if changed else ' (unchanged)'}")
+        return 0
 
     return _guarded(parser.prog, body)
 

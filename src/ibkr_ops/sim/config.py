@@ -7,9 +7,11 @@ the simulated installer), ``IBKR_GATEWAY_SIM_*`` environment variables, then the
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -65,6 +67,13 @@ def parse_fault(spec: str) -> tuple[str, float | None]:
     if sep:
         raise ConfigError(f"fault {name} takes no value")
     return name, None
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.removeprefix("::ffff:")).is_loopback
+    except ValueError:
+        return False
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -164,6 +173,8 @@ class SimConfig:
 
     port: int | None = None
     host: str = "127.0.0.1"
+    # The Gateway's own API setting (jts.ini [IBGateway] TrustedIPs); loopback is always allowed.
+    trusted_ips: tuple[str, ...] = ("127.0.0.1",)
     login_id: str = "simuser"
     password: str = ""
     trading_mode: str = "paper"
@@ -236,6 +247,28 @@ class SimConfig:
         self.relogin_after_2fa_timeout = _yes(relogin, False)
         self.existing_session_action = (settings.get("ExistingSessionDetectedAction", "")
                                         or "manual").lower()
+
+    def apply_jts_ini(self, path: Path) -> None:
+        """The Gateway's own settings file: which API clients it trusts.
+
+        Trusting only loopback keeps the API on 127.0.0.1; trusting other addresses makes it
+        listen on every interface and turn away the rest, as the Gateway does.
+        """
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            return  # the real Gateway rewrites a jts.ini it cannot read
+        listed = parser.get("IBGateway", "TrustedIPs", fallback="")
+        self.trusted_ips = tuple(dict.fromkeys(
+            ["127.0.0.1", *(ip.strip() for ip in listed.split(",") if ip.strip())]))
+        if self.host == "127.0.0.1" and any(not _loopback(ip) for ip in self.trusted_ips):
+            self.host = "0.0.0.0"  # noqa: S104 - the Gateway listens everywhere, trusts few
+
+    def is_trusted(self, peer: str) -> bool:
+        """Whether an API client at ``peer`` may connect."""
+        return _loopback(peer) or peer in self.trusted_ips
 
     def set_trading_mode(self, mode: str) -> None:
         if mode.lower() not in ("live", "paper"):

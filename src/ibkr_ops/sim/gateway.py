@@ -428,6 +428,12 @@ class Gateway:
 
     async def _serve_api(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
+        peer = str(writer.get_extra_info("peername")[0])
+        if not self.cfg.is_trusted(peer):
+            # AcceptIncomingConnectionAction=reject: an untrusted client is turned away at once.
+            self.log(f"API connection from untrusted address {peer} rejected")
+            writer.close()
+            return
         session = ClientSession(self, reader, writer)
         self.connections += 1
         try:

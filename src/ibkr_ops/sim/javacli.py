@@ -149,6 +149,7 @@ def ibc_config(props: dict[str, str], args: list[str], install_dir: Path | None)
     settings = props.get("jtsConfigDir", "")
     if settings:
         cfg.settings_dir = Path(settings)
+    cfg.apply_jts_ini(cfg.settings_dir / "jts.ini")
     cfg.restart_dir = props.get("restart") or None
     cfg.session_id = props.get("ibcsessionid", "")
     cfg.finish()

@@ -9,6 +9,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ibkr_ops import demo as demo_lib
+from ibkr_ops import verify as verify_lib
 from ibkr_ops.settings import load_deployment
 from ibkr_ops.tasks.common import user_errors
 from ibkr_ops.tasks.hosts import run_install
@@ -25,8 +26,11 @@ def demo(c: Context, ibc_zip: str | None = None, wait: float = 180.0) -> None:
         d = load_deployment(credentials)
         options = demo_lib.install_options(Path(ibc_zip) if ibc_zip else None, wait)
         failure = summarize(run_install([guest.name], d, options))
-    if failure:
-        raise Exit(f"error: {failure}", code=1)
+        if failure:
+            raise Exit(f"error: {failure}", code=1)
+        print("\nGo-live checks (non-destructive):", flush=True)
+        if verify_lib.run(guest.name, extra=[f"--credentials={credentials}"]) != 0:
+            raise Exit(f"error: the go-live checks failed on {guest.name} (see the table)", code=1)
     print(f"""
 The demo Gateway (simulated, paper account) runs on sandbox guest {guest.name} ({guest.host}).
 Look around:

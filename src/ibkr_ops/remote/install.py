@@ -114,7 +114,7 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
         report.health = wait_healthy(host, options.wait_s, progress)
         if plan.changes_anything and options.notify:
             notify(host, "info", f"ibkr-ops: installed and healthy ({d.trading_mode}, API port "
-                                 f"{d.api_port}); changed: {', '.join(changed_names(report))}")
+                                 f"{d.api_port}); changed: {change_summary(report)}")
     except OpsError as exc:
         report.error = str(exc)
     except OSError as exc:  # the connection dropped mid-run
@@ -129,8 +129,12 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
     return report
 
 
-def changed_names(report: HostReport) -> list[str]:
-    return [name for name, status in report.items if status != "unchanged"]
+def change_summary(report: HostReport) -> str:
+    """What changed, short enough for a notification: items by name, files by count."""
+    changed = [name for name, status in report.items if status != "unchanged"]
+    files = [name for name in changed if name.startswith("/")]
+    named = [name for name in changed if not name.startswith("/")]
+    return ", ".join([*named, f"{len(files)} file(s)"] if files else named)
 
 
 def plan_items(plan: Plan, *, dry_run: bool) -> list[tuple[str, str]]:

@@ -78,7 +78,8 @@ def stop_gateway(host: Host) -> None:
     Stopping waits for the unit's TimeoutStopSec, so the Gateway logs out and releases the
     account before the next step (another Gateway's login) begins.
     """
-    host.root(f"systemctl disable --now --quiet {' '.join(STACK_UNITS)}",
+    host.root(f"systemctl disable --now --quiet {' '.join(STACK_UNITS)} && "
+              f"{{ systemctl reset-failed {GATEWAY_UNIT} 2>/dev/null || true; }}",
               what="stopping the Gateway", timeout=180)
 
 

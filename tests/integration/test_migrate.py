@@ -1,0 +1,110 @@
+"""`migrate` between two sandbox guests running the simulated Gateway under IBC and systemd."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import migrate_support as ms
+import pytest
+
+from ibkr_ops import sandbox
+from ibkr_ops.errors import OpsError
+from ibkr_ops.remote import switch
+from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport, migrate
+from ibkr_ops.settings import Deployment
+
+
+@pytest.fixture(scope="module")
+def pair(sandbox_guests: Callable[[int], list[sandbox.Guest]]) -> tuple[str, str]:
+    """Guest A (the source) and guest B (the target)."""
+    a, b = sandbox_guests(2)
+    return a.name, b.name
+
+
+@pytest.fixture(scope="module")
+def paper() -> Deployment:
+    return ms.deployment("paper")
+
+
+@pytest.fixture
+def source(pair: tuple[str, str], paper: Deployment) -> str:
+    """A runs the paper deployment (installed and healthy); B's Gateway, if any, is stopped."""
+    a, b = pair
+    ms.install(a, paper)
+    with ms.root(a) as host:
+        switch.start_gateway(host)
+    if ms.unit_state(b)[0] != "not-found":
+        with ms.root(b) as host:
+            switch.stop_gateway(host)
+    return a
+
+
+def run_migrate(a: str, b: str, *, stop_source: bool = False, dry_run: bool = False,
+                wait_s: float = 120.0) -> MigrateReport:
+    return migrate(a, b, MigrateOptions(ms.options(wait_s), stop_source, dry_run),
+                   lambda _h: ms.say)
+
+
+def test_dry_run_changes_nothing_on_either_guest(source: str, pair: tuple[str, str],
+                                                 paper: Deployment,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = pair
+    before = ms.state(a), ms.state(b)
+    report = run_migrate(a, b, stop_source=True, dry_run=True)
+    assert (ms.state(a), ms.state(b)) == before
+    assert report.settings["IBKR_PASSWORD"] == "********"
+    assert any("would stop and disable" in step for step in report.source_steps)
+    assert report.target_report is not None and report.target_report.error is None
+    assert paper.password.reveal() not in capsys.readouterr().out
+
+
+def test_failing_target_leaves_source_running_and_target_stopped(
+        source: str, pair: tuple[str, str], paper: Deployment) -> None:
+    a, b = pair
+    ms.install(b, paper)  # B gets its Gateway now, so the fault below applies to its next start
+    with ms.root(b) as host:
+        switch.stop_gateway(host)
+    ms.set_fault(b, "hang")
+    before = ms.state(a)
+    try:
+        with pytest.raises(OpsError, match=f"{a} is untouched and still running"):
+            run_migrate(a, b, stop_source=True, wait_s=15)
+    finally:
+        ms.set_fault(b, None)
+    after = ms.state(a)
+    # Only the backup on A is new: everything else, the Gateway's PID included, is as it was.
+    assert [line for line in after.splitlines() if "/etc/ibkr/backup/" not in line] == \
+        [line for line in before.splitlines() if "/etc/ibkr/backup/" not in line]
+    assert ms.health(a)["healthy"] is True
+    assert ms.unit_state(b) == ("disabled", "inactive")
+
+
+def test_migrate_paper_then_stop_source(source: str, pair: tuple[str, str], paper: Deployment,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = pair
+    started = time.time()
+    with ms.argv_recorder([a, b]) as argv:
+        report = run_migrate(a, b)
+    assert ms.run(b, f"cat {switch.CREDENTIALS}") == ms.run(a, f"cat {switch.CREDENTIALS}")
+    assert ms.run(b, f"cat {switch.CONFIG_INI}") == ms.run(a, f"cat {switch.CONFIG_INI}")
+    assert ms.health(b)["healthy"] is True
+    assert ms.unit_state(a) == ("enabled", "active")
+    assert report.bot and "4002" in report.bot[0]
+    backups = ms.run(a, f"stat -c '%a %U %n' {switch.BACKUP_DIR}/migrate-*/*").splitlines()
+    assert backups and all(line.startswith("600 root ") for line in backups)
+
+    run_migrate(a, b, stop_source=True)
+    assert ms.unit_state(a) == ("disabled", "inactive")
+    assert ms.run(a, f"test -f {switch.CONFIG_INI} && echo kept").strip() == "kept"
+    assert ms.health(b)["healthy"] is True
+
+    secret = paper.password.reveal()
+    assert secret not in capsys.readouterr().out
+    assert "ibcstart.sh" in "".join(argv), "the command-line recorder saw nothing"
+    assert not any(secret in text for text in argv), "the password was in a command line"
+    assert secret not in ms.journal(a) and secret not in ms.journal(b)
+    roots = [Path.home(), Path(tempfile.gettempdir()), Path.cwd()]
+    assert ms.local_files_with(secret, started, roots) == []

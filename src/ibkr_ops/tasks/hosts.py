@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.host import cli
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
@@ -124,35 +126,36 @@ def restart(c: Context, host: str | None = None, cold: bool = False, force: bool
         raise Exit(code=code)
 
 
-@task(name="health-check", help={"host": HOST_HELP, "json": "print the JSON result"})
-def health_check(c: Context, host: str | None = None, json: bool = False) -> None:
-    """Run the layered health check on a host (exit 0 healthy, 1 unhealthy)."""
+def _tool(host: str | None, name: str, args: list[str], local: Callable[[list[str]], int]) -> None:
+    """Run a host tool on ``host`` over SSH, or here (this machine is the host) without one."""
     with user_errors():
-        code = _on_host(host, "/usr/local/bin/ibkr-health-check" + (" --json" if json else ""))
+        code = (_on_host(host, " ".join(shlex.quote(a) for a in [f"/usr/local/bin/{name}", *args]))
+                if host else local(args))
     if code:
         raise Exit(code=code)
 
 
-@task(name="pre-restart-check", help={"host": HOST_HELP,
+@task(name="health-check", help={"host": HOST_HELP + " (default: this machine)",
+                                 "json": "print the JSON result"})
+def health_check(c: Context, host: str | None = None, json: bool = False) -> None:
+    """Run the layered health check (exit 0 healthy, 1 unhealthy)."""
+    _tool(host, "ibkr-health-check", ["--json"] if json else [], cli.health_main)
+
+
+@task(name="pre-restart-check", help={"host": HOST_HELP + " (default: this machine)",
                                       "now": "pretend it is this ISO-8601 time",
                                       "force": "allow the restart anyway (logged)"})
 def pre_restart_check(c: Context, host: str | None = None, now: str | None = None,
                       force: bool = False) -> None:
-    """Say whether a Gateway restart may go ahead now on a host."""
-    args = (f" --now {shlex.quote(now)}" if now else "") + (" --force" if force else "")
-    with user_errors():
-        code = _on_host(host, "/usr/local/bin/ibkr-pre-restart-check" + args)
-    if code:
-        raise Exit(code=code)
+    """Say whether a Gateway restart may go ahead now."""
+    args = (["--now", now] if now else []) + (["--force"] if force else [])
+    _tool(host, "ibkr-pre-restart-check", args, cli.prerestart_main)
 
 
-@task(help={"host": HOST_HELP, "level": "info, warning or error", "message": "text to send"})
+@task(help={"host": HOST_HELP + " (default: this machine)", "level": "info, warning or error",
+            "message": "text to send"})
 def notify(c: Context, message: str, host: str | None = None, level: str = "info") -> None:
-    """Send a Discord notification from a host (it holds the webhook)."""
+    """Send a Discord notification (from the host, which holds the webhook)."""
     if level not in ("info", "warning", "error"):
         raise Exit("error: --level must be info, warning or error", code=2)
-    with user_errors():
-        code = _on_host(host, f"/usr/local/bin/ibkr-notify --level {level} "
-                              f"{shlex.quote(message)}")
-    if code:
-        raise Exit(code=code)
+    _tool(host, "ibkr-notify", ["--level", level, message], cli.notify_main)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import socket
 import struct
 import subprocess
@@ -17,12 +18,15 @@ from invoke.exceptions import Exit
 
 from ibkr_ops import demo, sandbox
 from ibkr_ops.errors import OpsError
+from ibkr_ops.remote.artifacts import ibc_from_release
 from ibkr_ops.remote.hosts import Target, connect, open_host, resolve
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, load_deployment
 from ibkr_ops.tasks.hosts import install as install_task
+from ibkr_ops.tasks.hosts import logs as logs_task
 from ibkr_ops.tasks.hosts import run_install
+from ibkr_ops.tasks.hosts import status as status_task
 
 PASSWORD = "It-Pw-never-shown-7f3"
 TOKEN = "it-token-never-shown"
@@ -254,3 +258,42 @@ def test_trusted_ips_open_the_api_to_listed_addresses_only(
     report = run(installed.name, load_deployment(credentials), options)
     assert report.error is None
     assert not _api_answers_from_outside(installed)
+
+
+def test_wrong_user_is_one_clear_line(installed: sandbox.Guest, credentials: Path) -> None:
+    report = run(f"nobody@{installed.name}", load_deployment(credentials), InstallOptions())
+    assert report.error is not None and "SSH login refused for user 'nobody'" in report.error
+
+
+def test_user_without_sudo_is_refused_before_any_change(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions) -> None:
+    key = Path(resolve(installed.name).identity_files[0] + ".pub").read_text()
+    shell(installed, "id plain >/dev/null 2>&1 || useradd --create-home plain; "
+                     "install -d -m 700 -o plain -g plain ~plain/.ssh; "
+                     f"printf '%s' {shlex.quote(key)} > ~plain/.ssh/authorized_keys; "
+                     "chown plain: ~plain/.ssh/authorized_keys")
+    before = shell(installed, "sha256sum /etc/ibkr/*")
+    report = run(f"plain@{installed.name}", load_deployment(credentials), options)
+    assert report.error is not None
+    assert "neither root nor allowed passwordless sudo" in report.error
+    assert shell(installed, "sha256sum /etc/ibkr/*") == before
+
+
+def test_ibc_download_without_internet_fails_clearly_and_keeps_ibc(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions) -> None:
+    before = shell(installed, "cat /opt/ibc/.ibkr-ops-source")
+    offline = dataclasses.replace(options, ibc=ibc_from_release("3.24.2"))
+    report = run(installed.name, load_deployment(credentials), offline)
+    assert report.error is not None and "cannot download IBC 3.24.2" in report.error
+    assert "--ibc-zip" in report.error
+    assert shell(installed, "cat /opt/ibc/.ibkr-ops-source") == before
+    assert "healthy (" in shell(installed, "/usr/local/bin/ibkr-health-check")
+
+
+def test_status_and_logs_tasks(installed: sandbox.Guest, capfd: pytest.CaptureFixture[str]) -> None:
+    status_task(Context(), host=installed.name)
+    logs_task(Context(), host=installed.name, lines=50)
+    out = capfd.readouterr().out
+    assert "ibkr-gateway.service" in out and "ibkr-gateway-restart.timer" in out
+    assert "Login has completed" in out
+    assert PASSWORD not in out

@@ -80,17 +80,22 @@ def invocation(host_spec: str, config_path: Path, *, destructive: bool = False,
 
 
 def run(host_spec: str, *, destructive: bool = False, junitxml: str | None = None,
-        extra: Sequence[str] = ()) -> int:
-    """Run the checklist against one host; return pytest's exit status (0: all passed)."""
+        extra: Sequence[str] = (), quiet: bool = False) -> int:
+    """Run the checklist against one host; return pytest's exit status (0: all passed).
+
+    `quiet` drops pytest's output (the table included): for callers that read the JUnit XML.
+    """
     with tempfile.TemporaryDirectory(prefix="ibkr-verify-") as scratch:
         config_path = Path(scratch) / "ssh_config"
         call = invocation(host_spec, config_path, destructive=destructive, junitxml=junitxml,
                           extra=extra)
         config_path.write_text(call.ssh_config)
-        print(f"verify {host_spec}: the go-live checklist"
-              f"{' with destructive checks' if destructive else ''}", flush=True)
+        if not quiet:
+            print(f"verify {host_spec}: the go-live checklist"
+                  f"{' with destructive checks' if destructive else ''}", flush=True)
         try:
-            done = subprocess.run(call.argv, cwd=SUITE.parents[1], check=False)
+            done = subprocess.run(call.argv, cwd=SUITE.parents[1], check=False,
+                                  stdout=subprocess.DEVNULL if quiet else None)
         finally:
             subprocess.run(["ssh", "-F", str(config_path), "-O", "exit", "gateway-host"],
                            capture_output=True, check=False)

@@ -104,7 +104,11 @@ def installed(host: Host) -> dict[str, Any]:
     """The host's installed settings (no secrets), read once per host."""
     name = host.backend.get_hostname()
     if name not in _SETTINGS:
-        probe = host.run("test -r /etc/ibkr/credentials.env")
+        try:
+            probe = host.run("test -r /etc/ibkr/credentials.env")
+        except RuntimeError as exc:  # ssh exited 255: no check can run, say why once
+            why = getattr(exc.args[0], "stderr", "").strip() or "no answer"
+            pytest.exit(f"cannot reach the host over SSH: {why}", returncode=1)
         if probe.rc != 0:
             pytest.fail("cannot read /etc/ibkr/credentials.env on the host: connect as root or "
                         "add --sudo (passwordless sudo); is the stack installed?")

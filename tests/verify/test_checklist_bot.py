@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from checklist import ACCOUNT_PREFIX, Expect, poll
-from testinfra.host import Host
-
 from sim_support import BOT_CLIENT, free_port, port_open
+from testinfra.host import Host
 
 
 def ssh_command(host: Host) -> list[str]:

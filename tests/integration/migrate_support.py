@@ -26,12 +26,15 @@ LOGINS = "/home/trader/Jts/ibkr-gateway-sim-logins.jsonl"
 STATE_PATHS = "/etc/ibkr /etc/systemd/system /opt/ibc /usr/local/bin"
 
 
-def deployment(mode: str = "paper", username: str = "mig_trader") -> Deployment:
-    """A deployment with a fresh random password, reporting to the in-guest Discord receiver."""
-    text = (f"IBKR_USERNAME={username}\nIBKR_PASSWORD=pw-{secrets.token_urlsafe(16)}\n"
+def credentials_text(mode: str = "paper", username: str = "mig_trader", extra: str = "") -> str:
+    """A credentials file with a fresh random password, reporting to the in-guest receiver."""
+    return (f"IBKR_USERNAME={username}\nIBKR_PASSWORD=pw-{secrets.token_urlsafe(16)}\n"
             f"IBKR_TRADING_MODE={mode}\nTWS_MAJOR_VRSN={sim_artifacts.TWS_MAJOR_VRSN}\n"
-            f"DISCORD_WEBHOOK_URL={demo.DISCORD_URL}\n")
-    return parse_deployment(text, source="test")
+            f"DISCORD_WEBHOOK_URL={demo.DISCORD_URL}\n{extra}")
+
+
+def deployment(mode: str = "paper", username: str = "mig_trader", extra: str = "") -> Deployment:
+    return parse_deployment(credentials_text(mode, username, extra), source="test")
 
 
 def options(wait_s: float = 120.0) -> InstallOptions:
@@ -147,3 +150,9 @@ def local_files_with(secret: str, since: float, roots: list[Path]) -> list[Path]
                             and path.is_file() and needle in path.read_bytes()):
                         found.append(path)
     return found
+
+
+def discord_messages(name: str) -> list[dict[str, object]]:
+    """What the guest's Discord-compatible receiver got, oldest first."""
+    out = run(name, f"curl -s http://127.0.0.1:{demo.DISCORD_PORT}/_sim/messages")
+    return list(json.loads(out))

@@ -41,12 +41,12 @@ def open_root(spec: str, *, trust_new_host: bool = False) -> Host:
     return host
 
 
-def read_deployment(host: Host, path: str = CREDENTIALS) -> Deployment:
-    """The deployment a host runs, parsed in memory from its credentials file."""
+def read_deployment(host: Host, path: str = CREDENTIALS,
+                    missing: str = "is this an ibkr-ops host (`invoke install`)?") -> Deployment:
+    """The deployment a host runs (or a backup of one), parsed in memory."""
     data = host.read_file(path)
     if data is None:
-        raise OpsError(f"{host.name}: {path} does not exist; is this an ibkr-ops host "
-                       f"(installed with `invoke install`)?")
+        raise OpsError(f"{host.name}: {path} does not exist; {missing}")
     return parse_deployment(data.decode(errors="replace"), source=f"{host.name}:{path}")
 
 
@@ -105,7 +105,8 @@ def restart_allowed(host: Host, *, force: bool, why: str) -> str:
     if not verdict.get("allowed"):
         raise OpsError(f"{host.name}: not now: {verdict.get('reason', 'refused')}; "
                        "try after the close, or give --force")
-    return str(verdict.get("reason", ""))
+    reason = str(verdict.get("reason", ""))
+    return f"FORCED, would have refused: {reason}" if verdict.get("forced") else reason
 
 
 def ready(host: Host, wait_s: float, progress: Progress) -> str:

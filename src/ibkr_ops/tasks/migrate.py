@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 from invoke.context import Context
 from invoke.tasks import task
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.remote import golive
+from ibkr_ops.remote.golive import GoLiveOptions, GoLiveReport
+from ibkr_ops.remote.install import InstallOptions
 from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport
 from ibkr_ops.remote.migrate import migrate as run_migrate
-from ibkr_ops.tasks.common import user_errors
+from ibkr_ops.settings import Deployment
+from ibkr_ops.tasks.common import deployment, user_errors
 from ibkr_ops.tasks.hosts import HOST_HELP, install_options
 from ibkr_ops.tasks.report import print_report, progress_for
 
@@ -54,3 +61,50 @@ def migrate(c: Context, source: str | None = None, target: str | None = None,
         report = run_migrate(source, target, MigrateOptions(install, stop_source, dry_run),
                              progress_for)
         print_migration(report, dry_run=dry_run)
+
+
+def confirm_live(d: Deployment, host: str, *, yes_live: bool,
+                 ask: Callable[[str], str] | None) -> None:
+    """At a terminal the user types the live username back; without one only --yes-live."""
+    if yes_live:
+        return
+    if ask is None:
+        raise UsageError(f"go-live switches {host} to LIVE trading; without a terminal to "
+                         "confirm at, give --yes-live")
+    typed = ask(f"This switches {host} to LIVE trading as {d.username}.\n"
+                "Type the live username to confirm: ")
+    if typed.strip() != d.username:
+        raise UsageError("the username typed does not match the live file; nothing was changed")
+
+
+def print_go_live(report: GoLiveReport) -> None:
+    print(f"\n== {report.host}")
+    for line in report.steps:
+        print(f"   {line}")
+    for line in report.bot:
+        print(line)
+
+
+@task(name="go-live", help={
+    "host": HOST_HELP,
+    "credentials": "the live credentials file (mode 0600, IBKR_TRADING_MODE=live)",
+    "yes_live": "confirm without a terminal (scripts, CI); at a terminal you type the username",
+    "rollback": "return to the paper deployment go-live saved on the host",
+    "force": "switch even inside the trading session or a blackout window",
+    "trust_new_host": "accept and record an unknown SSH host key (never a changed one)",
+    "wait": "seconds to wait for the live login, second factor included (default 300)"})
+def go_live(c: Context, host: str | None = None, credentials: str | None = None,
+            yes_live: bool = False, rollback: bool = False, force: bool = False,
+            trust_new_host: bool = False, wait: float = 300.0) -> None:
+    """Switch a host from paper to live trading (or back with --rollback)."""
+    with user_errors():
+        if not host:
+            raise UsageError("--host is required")
+        options = GoLiveOptions(InstallOptions(trust_new_host=trust_new_host, wait_s=wait), force)
+        if rollback:
+            print_go_live(golive.rollback(host, options, progress_for(host)))
+            return
+        live = deployment(credentials, {})
+        golive.require_live(live, credentials or "")
+        confirm_live(live, host, yes_live=yes_live, ask=input if sys.stdin.isatty() else None)
+        print_go_live(golive.go_live(host, live, options, progress_for(host)))

@@ -159,8 +159,9 @@ def record(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
     XML and a column of the table. Not `record_property`, which xunit2 reports refuse."""
 
     def add(name: str, value: object) -> None:
-        request.node.user_properties.append((name, round(value, 1) if isinstance(value, float)
-                                             else value))
+        if isinstance(value, float):
+            value = round(value, 1 if value >= 1 else 3)
+        request.node.user_properties.append((name, value))
 
     return add
 

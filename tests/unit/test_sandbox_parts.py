@@ -179,7 +179,7 @@ def test_task_usage_error_is_one_line() -> None:
     """Bad input: exit status 2, one line on stderr, no traceback."""
     done = run_tasks("sandbox.up", "--count", "0")
     assert done.returncode == 2
-    assert done.stderr.strip() == "--count must be at least 1, not 0"
+    assert done.stderr.strip() == "error: --count must be at least 1, not 0"
 
 
 def test_task_list_json_is_empty_without_guests(where: Layout) -> None:

@@ -112,7 +112,9 @@ class _UnknownHostPolicy(paramiko.MissingHostKeyPolicy):
 
 def connect(target: Target, *, trust_new_host: bool = False) -> fabric.Connection:
     """Open a checked connection; every failure is one OpsError line saying what to do."""
+    # Commands never read the operator's terminal: a prompt on the host must fail, not hang.
     conn = fabric.Connection(target.hostname, user=target.user, port=target.port,
+                             config=fabric.Config(overrides={"run": {"in_stream": False}}),
                              connect_timeout=CONNECT_TIMEOUT,
                              connect_kwargs={"key_filename": list(target.identity_files)}
                              if target.identity_files else {})

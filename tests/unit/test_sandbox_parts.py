@@ -159,6 +159,9 @@ def test_live_pid_checks_the_command_line(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     with subprocess.Popen(["sleep", "30"]) as proc:
         pidfile.write_text(f"{proc.pid}\n")
+        # Popen returns after fork; until exec the child still shows this test's command line.
+        wait_for("sleep to exec", lambda: runtime.live_pid(pidfile, "sleep"), timeout=10,
+                 poll=0.01)
         assert runtime.live_pid(pidfile, "sleep") == proc.pid
         assert runtime.live_pid(pidfile, runtime.SUPERVISOR_MODULE) is None
         proc.kill()

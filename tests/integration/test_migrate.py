@@ -11,10 +11,11 @@ import migrate_support as ms
 import pytest
 
 from ibkr_ops import sandbox
-from ibkr_ops.errors import OpsError
+from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport, migrate
 from ibkr_ops.settings import Deployment
+from ibkr_ops.sim import logins
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +109,36 @@ def test_migrate_paper_then_stop_source(source: str, pair: tuple[str, str], pape
     assert secret not in ms.journal(a) and secret not in ms.journal(b)
     roots = [Path.home(), Path(tempfile.gettempdir()), Path.cwd()]
     assert ms.local_files_with(secret, started, roots) == []
+
+
+def test_live_migration_never_has_two_logins_at_once(pair: tuple[str, str],
+                                                    tmp_path: Path) -> None:
+    """A -> B, then B -> A with A failing (B comes back): the login records never overlap."""
+    a, b = pair
+    ms.install(a, ms.deployment("live", "live_trader"))
+    if ms.unit_state(b)[0] != "not-found":
+        with ms.root(b) as host:
+            switch.stop_gateway(host)
+    before = ms.state(a)
+    with pytest.raises(UsageError, match="--stop-source"):
+        run_migrate(a, b)
+    assert ms.state(a) == before
+
+    report = run_migrate(a, b, stop_source=True)
+    assert any("live mode" in step for step in report.source_steps)
+    assert str(ms.health(b)["accounts"]).startswith("['U")
+    assert ms.unit_state(a) == ("disabled", "inactive")
+
+    ms.set_fault(a, "hang")  # A logs in but its API never answers: not healthy in time
+    try:
+        with pytest.raises(OpsError, match=f"{b} was restarted and is healthy"):
+            run_migrate(b, a, stop_source=True, wait_s=15)
+    finally:
+        ms.set_fault(a, None)
+    assert ms.health(b)["healthy"] is True
+    assert ms.unit_state(a) == ("disabled", "inactive")
+
+    paths = ms.fetch_logins([a, b], tmp_path)
+    live = [s for s in logins.sessions(paths) if s.account.startswith("U")]
+    assert len({s.host for s in live}) == 2 and len(live) >= 3, live
+    assert ms.live_overlaps(paths) == []

@@ -42,8 +42,9 @@ def test_render_matches_reference_byte_for_byte(tmp_path: Path, mode: str) -> No
     for f in files:
         expected = (golden / f.path.lstrip("/")).read_bytes()
         assert f.content == expected, (
-            f"{f.path} differs from deploy/reference/{mode}: run `invoke render --credentials "
-            f"deploy/reference/{mode}.env --out deploy/reference/{mode}` after reviewing the change")
+            f"{f.path} differs from deploy/reference/{mode}: run `invoke render --config-only "
+            f"--credentials deploy/reference/{mode}.env --out deploy/reference/{mode}` after "
+            "reviewing the change")
 
 
 def test_modes_and_owners(tmp_path: Path) -> None:
@@ -140,3 +141,16 @@ def test_render_task_writes_nothing_on_bad_input(tmp_path: Path) -> None:
     assert "hunter2" not in str(info.value.message)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [creds]
+
+
+def test_render_task_writes_config_and_host_tools_with_modes(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    creds = tmp_path / "paper.env"
+    shutil.copy(REFERENCE / "paper.env", creds)
+    os.chmod(creds, 0o600)
+    out = tmp_path / "out"
+    render_task(Context(), credentials=str(creds), out=str(out))
+    assert (out / "etc/ibkr/config.ini").stat().st_mode & 0o777 == 0o600
+    assert (out / "usr/local/bin/ibkr-health-check").stat().st_mode & 0o777 == 0o755
+    assert (out / "usr/local/lib/ibkr-ops/ibkr_ops.zip").is_file()
+    assert "0600  " in capsys.readouterr().out

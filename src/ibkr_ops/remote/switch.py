@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import shlex
+import tempfile
 import time
+from pathlib import Path
+from xml.etree import ElementTree
 
+from ibkr_ops import verify
 from ibkr_ops.errors import OpsError
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import Progress, wait_healthy
@@ -110,8 +114,28 @@ def restart_allowed(host: Host, *, force: bool, why: str) -> str:
 
 
 def ready(host: Host, wait_s: float, progress: Progress) -> str:
-    """The readiness gate before a switch: healthy within ``wait_s`` (OpsError otherwise).
+    """The readiness gate before a switch: healthy within ``wait_s``, then the
+    non-destructive verify checks pass (OpsError naming the failed checks otherwise)."""
+    summary = wait_healthy(host, wait_s, progress)
+    progress("running the non-destructive verify checks")
+    failed = verify_failures(host.name)
+    if failed:
+        raise OpsError(f"healthy, but verify checks failed: {', '.join(failed)}; see "
+                       f"`invoke verify --host {host.name}`")
+    return f"{summary}; verify checks passed"
 
-    The one place to swap in the non-destructive verify checks once they exist.
-    """
-    return wait_healthy(host, wait_s, progress)
+
+def verify_failures(spec: str) -> list[str]:
+    """The names of the verify checks that failed on a host (empty: all passed)."""
+    with tempfile.TemporaryDirectory(prefix="ibkr-ops-verify-") as scratch:
+        junit = Path(scratch) / "verify.xml"
+        code = verify.run(spec, junitxml=str(junit), quiet=True)
+        if code == 0:
+            return []
+        try:
+            cases = ElementTree.parse(junit).getroot().iter("testcase")  # noqa: S314 - our own file
+        except (OSError, ElementTree.ParseError):
+            return [f"the suite stopped (exit {code})"]
+        failed = [case.get("name", "?").split("[")[0].removeprefix("test_") for case in cases
+                  if case.find("failure") is not None or case.find("error") is not None]
+        return failed or [f"the suite stopped (exit {code})"]

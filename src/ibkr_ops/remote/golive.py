@@ -77,11 +77,8 @@ def go_live(spec: str, live: Deployment, options: GoLiveOptions,
             report.health = _switch_to_live(host, live, options, progress)
         except OpsError as exc:
             _roll_back_after(host, exc, options, progress)
-        report.steps.append(f"live: {report.health}")
-        report.bot = bot_changes(paper, live)
-        notify(host, "info", f"LIVE: {spec} now trades live ({report.health}); "
-                             f"{'; '.join(report.bot)}")
-        return report
+        return _conclude(host, report, paper, live, "info",
+                         f"LIVE: {spec} now trades live ({report.health})")
     finally:
         host.conn.close()
 
@@ -143,11 +140,16 @@ def rollback(spec: str, options: GoLiveOptions, progress: Progress) -> GoLiveRep
             report = GoLiveReport(spec, steps=["the live Gateway is not running"])
         progress(f"restoring the paper settings from {PAPER_BACKUP}")
         report.health = _restore_paper(host, options, progress)
-        paper = switch.read_deployment(host)
-        report.steps.append(f"paper: {report.health}")
-        report.bot = bot_changes(live, paper)
-        notify(host, "warning", f"ibkr-ops: {spec} is back on paper (rollback from live); "
-                                f"{'; '.join(report.bot)}")
-        return report
+        return _conclude(host, report, live, switch.read_deployment(host), "warning",
+                         f"ibkr-ops: {spec} is back on paper (rollback from live)")
     finally:
         host.conn.close()
+
+
+def _conclude(host: Host, report: GoLiveReport, before: Deployment, after: Deployment,
+              level: str, headline: str) -> GoLiveReport:
+    """Record the new state, tell the bot's owner what changed, and notify from the host."""
+    report.steps.append(f"{after.trading_mode}: {report.health}")
+    report.bot = bot_changes(before, after)
+    notify(host, level, f"{headline}; {'; '.join(report.bot)}")
+    return report

@@ -53,6 +53,11 @@ def test_delivers_an_embed_with_host_mode_time_and_colour(sim: DiscordSim) -> No
     assert embed["timestamp"] == "2026-11-25T21:30:00+00:00"
 
 
+def test_live_hosts_say_live_first() -> None:
+    (live,) = notify.build_payloads("info", "restarted", host="gw1", mode="live", now=NOW)
+    assert live["embeds"][0]["title"] == "LIVE · INFO · gw1"  # type: ignore[index]
+
+
 def test_long_text_is_split_then_trimmed_never_refused(sim: DiscordSim) -> None:
     lines = "\n".join(f"line {i:05d} " + "x" * 60 for i in range(600))  # ~43k characters
     notify.send(notify.parse_webhook(sim.url), payloads(lines), FAST)

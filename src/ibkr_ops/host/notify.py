@@ -120,7 +120,9 @@ def build_payloads(level: str, text: str, *, host: str, mode: str,
     footer = f"{host} · {mode} · {now:%Y-%m-%d %H:%M:%S %Z}"
     payloads = []
     for number, piece in enumerate(pieces, start=1):
-        title = f"{level.upper()} · {host} · {mode}"
+        # A live host's messages say so first, where a person reading a phone sees it.
+        title = (f"LIVE · {level.upper()} · {host}" if mode == "live"
+                 else f"{level.upper()} · {host} · {mode}")
         if len(pieces) > 1:
             title += f" ({number}/{len(pieces)})"
         payloads.append({

@@ -222,9 +222,9 @@ def test_ssh_cut_mid_apply_then_rerun_converges(installed: sandbox.Guest, creden
     assert run(installed.name, load_deployment(credentials), options).error is None
 
 
-def test_fresh_host_without_installer_is_told_what_to_give(
-        sandbox_guests: Callable[[int], list[sandbox.Guest]], credentials: Path) -> None:
-    guest = sandbox_guests(3)[2]
+def test_fresh_host_without_installer_is_told_what_to_give(own_guest: sandbox.Guest,
+                                                          credentials: Path) -> None:
+    guest = own_guest
     report = run(guest.name, load_deployment(credentials), InstallOptions())
     assert report.error is not None and "--gateway-installer" in report.error
     assert shell(guest, "test -e /etc/ibkr/config.ini && echo present || echo absent") == "absent\n"

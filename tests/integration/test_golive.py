@@ -85,7 +85,8 @@ def test_paper_to_live_and_rollback(paper: str, tmp_path: Path) -> None:
                            f"{golive.PAPER_BACKUP}/credentials.env").split("\n")
     assert backup[:2] == ["700 root", "600 root"]
     embed = ms.discord_messages(paper)[-1]["embeds"][0]  # type: ignore[index]
-    assert str(embed["description"]).startswith("LIVE: ") and "live" in str(embed["title"])
+    assert str(embed["description"]).startswith("LIVE: ")
+    assert str(embed["title"]).startswith("LIVE · ")
 
     go_live(Context(), host=paper, rollback=True, force=True, wait=WAIT_S)
     assert accounts(paper) and all(a.startswith("DU") for a in accounts(paper))

@@ -297,3 +297,12 @@ def test_status_and_logs_tasks(installed: sandbox.Guest, capfd: pytest.CaptureFi
     assert "ibkr-gateway.service" in out and "ibkr-gateway-restart.timer" in out
     assert "Login has completed" in out
     assert PASSWORD not in out
+
+
+def test_paper_host_is_not_switched_to_live_by_install(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions) -> None:
+    before = shell(installed, "sha256sum /etc/ibkr/*")
+    live = load_deployment(credentials, {"IBKR_TRADING_MODE": "live"})
+    report = run(installed.name, live, options)
+    assert report.error is not None and "invoke go-live" in report.error
+    assert shell(installed, "sha256sum /etc/ibkr/*") == before

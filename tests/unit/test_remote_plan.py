@@ -45,6 +45,7 @@ def test_parse_facts_reads_every_fact() -> None:
     assert f.checksums[CONFIG.path] == hashlib.sha256(CONFIG.content).hexdigest()
     assert (f.ibc_source, f.gateway_source) == ("3.24.1 abc", "inst 123")
     assert f.units["ibkr-gateway.service"] == ("enabled", "active")
+    assert f.trading_mode is None and parse_facts("MODE live").trading_mode == "live"
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -40,6 +40,7 @@ for f in $FILES; do
   [ -f "$f" ] && echo "SUM $f $(sha256sum "$f" | cut -d' ' -f1)"
 done
 [ -f /opt/ibc/.ibkr-ops-source ] && echo "IBC $(cat /opt/ibc/.ibkr-ops-source)"
+[ -f /etc/ibkr/ops.json ] && sed -n 's/.*"trading_mode": "\([a-z]*\)".*/MODE \1/p' /etc/ibkr/ops.json
 if [ -d "$GATEWAY_DIR/jars" ]; then
   echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
 fi
@@ -88,6 +89,7 @@ class Facts:
     gateway_source: str | None = None
     units: dict[str, tuple[str, str]] = field(default_factory=dict)
     gateway_pid: int = 0
+    trading_mode: str | None = None  # of the deployment installed now, if any
 
     @property
     def is_wsl(self) -> bool:
@@ -116,6 +118,7 @@ _SCALARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "IBC": ("ibc_source", str),
     "GATEWAY": ("gateway_source", str),
     "MAINPID": ("gateway_pid", _int),
+    "MODE": ("trading_mode", str),
 }
 
 

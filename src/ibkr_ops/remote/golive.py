@@ -86,7 +86,8 @@ def go_live(spec: str, live: Deployment, options: GoLiveOptions,
 def _switch_to_live(host: Host, live: Deployment, options: GoLiveOptions,
                     progress: Progress) -> str:
     """Put the live files in place, then one cold restart: a new login, second factor and all."""
-    quiet = dataclasses.replace(options.install, start_gateway=False, notify=False)
+    quiet = dataclasses.replace(options.install, start_gateway=False, notify=False,
+                                allow_live_switch=True)
     report = install_host(host.name, live, quiet, progress)
     if report.error:
         raise OpsError(report.error)

@@ -42,6 +42,8 @@ class InstallOptions:
     # Files and units beyond the deployment's (the demo's in-guest Discord receiver).
     extra_files: tuple[ManagedFile, ...] = ()
     extra_units: tuple[str, ...] = ()
+    # Paper to live only through go-live (confirmation, checks, backup) or a live migration.
+    allow_live_switch: bool = False
     # False: put everything in place but leave the Gateway as it is, neither started nor
     # restarted (migrate's live guard starts it only once the source has stopped).
     start_gateway: bool = True
@@ -93,6 +95,9 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
         facts = gather(host, d, files, options.extra_units)
         report.warnings = preflight(facts)
         host.sudo = facts.privilege == "sudo"
+        if facts.trading_mode == "paper" and d.is_live and not options.allow_live_switch:
+            raise OpsError("this host trades paper; switch it to live with `invoke go-live` "
+                           "(confirmation, checks, a paper backup and automatic rollback)")
         plan = make_plan(facts, files, options.ibc, options.gateway, options.extra_units)
         if not options.start_gateway:
             plan.gateway_action = None

@@ -167,7 +167,7 @@ def _live_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
     if switch.gateway_active(tgt):
         say_target("a Gateway already runs here: stopping it before anything else")
         switch.stop_gateway(tgt)
-    quiet = dataclasses.replace(options.install, start_gateway=False)
+    quiet = dataclasses.replace(options.install, start_gateway=False, allow_live_switch=True)
     report.target_report = install_host(tgt.name, d, quiet, say_target)
     if report.target_report.error:
         raise OpsError(f"{tgt.name} failed: {report.target_report.error}; {src.name} is "

@@ -306,3 +306,22 @@ def test_paper_host_is_not_switched_to_live_by_install(
     report = run(installed.name, live, options)
     assert report.error is not None and "invoke go-live" in report.error
     assert shell(installed, "sha256sum /etc/ibkr/*") == before
+
+
+def test_disk_full_is_one_line_and_leaves_the_old_files(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions) -> None:
+    # /etc/ibkr on a full file system: the copy to a sibling name fails, nothing is renamed.
+    shell(installed, "mkdir -p /run/ibkr-full && cp -a /etc/ibkr/. /run/ibkr-full/ && "
+                     "mount -t tmpfs -o size=64k tmpfs /etc/ibkr && cp -a /run/ibkr-full/. "
+                     "/etc/ibkr/ && dd if=/dev/zero of=/etc/ibkr/.filler bs=4k 2>/dev/null; true")
+    try:
+        before = shell(installed, "sha256sum /etc/ibkr/config.ini /etc/ibkr/credentials.env")
+        d = load_deployment(credentials, {"IBKR_RESTART_TIME": "16:50"})
+        report = run(installed.name, d, options)
+        assert report.error is not None and "disk is full" in report.error
+        assert "\n" not in report.error
+        assert shell(installed, "sha256sum /etc/ibkr/config.ini /etc/ibkr/credentials.env") == before
+        assert shell(installed, "ls -a /etc/ibkr | grep -c ibkr-ops-new") == "0\n"
+    finally:
+        shell(installed, "umount /etc/ibkr")
+    assert run(installed.name, load_deployment(credentials), options).error is None

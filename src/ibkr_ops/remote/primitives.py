@@ -63,12 +63,13 @@ class Host:
 
     def put_file(self, path: str, content: bytes, mode: int, owner: str, group: str) -> None:
         """Atomically replace ``path`` with ``content`` and its final mode and owner."""
-        staged = self.upload(content, path.strip("/").replace("/", "_"))
-        new = f"{path}.ibkr-ops-new"
+        staged = shlex.quote(self.upload(content, path.strip("/").replace("/", "_")))
+        new, final = shlex.quote(f"{path}.ibkr-ops-new"), shlex.quote(path)
+        # A copy cut short (disk full) is removed, so only whole files are ever renamed or left.
         self.root(what=f"writing {path}",
-                  command=f"install -D -m {mode:04o} -o {shlex.quote(owner)} -g {shlex.quote(group)} "
-                  f"{shlex.quote(staged)} {shlex.quote(new)} && mv -f {shlex.quote(new)} "
-                  f"{shlex.quote(path)} && rm -f {shlex.quote(staged)}")
+                  command=f"install -D -m {mode:04o} -o {shlex.quote(owner)} "
+                  f"-g {shlex.quote(group)} {staged} {new} && mv -f {new} {final} "
+                  f"|| {{ rm -f {new}; exit 1; }}; rm -f {staged}")
 
     def read_file(self, path: str) -> bytes | None:
         """A file's bytes (as root), or None when it does not exist."""

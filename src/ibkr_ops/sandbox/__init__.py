@@ -12,10 +12,10 @@ accounted. Check a memory ceiling by the process's resident memory instead.
 
 from __future__ import annotations
 
-from ibkr_ops.sandbox.ops import Guest, down, guests, names_for, reboot, up
+from ibkr_ops.sandbox.ops import Guest, down, guests, names_for, reboot, require, up
 from ibkr_ops.sandbox.paths import layout
 
-__all__ = ["Guest", "down", "guests", "names_for", "reboot", "ssh_config_path", "up"]
+__all__ = ["Guest", "down", "guests", "names_for", "reboot", "require", "ssh_config_path", "up"]
 
 
 def ssh_config_path() -> str:

@@ -157,6 +157,14 @@ def down(name: str | None = None, where: Layout | None = None) -> list[str]:
     return targets
 
 
+def require(name: str, where: Layout | None = None) -> Guest:
+    """The recorded guest `name`, or one line saying how to start it."""
+    for guest in guests(where):
+        if guest.name == name:
+            return guest
+    raise OpsError(f"no sandbox named {name}; start it with `invoke sandbox.up --name {name}`")
+
+
 def reboot(name: str, where: Layout | None = None) -> str:
     """Reboot a running guest from inside (`systemctl reboot`) and wait until it is back."""
     where = where or layout()

@@ -10,7 +10,6 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from ibkr_ops import sandbox
-from ibkr_ops.errors import OpsError
 from ibkr_ops.tasks.common import user_errors
 
 
@@ -60,9 +59,7 @@ def reboot(c: Context, name: str) -> None:
 def ssh(c: Context, name: str) -> None:
     """Open an interactive SSH session on a guest."""
     with user_errors():
-        if name not in {guest.name for guest in sandbox.guests()}:
-            raise OpsError(f"no sandbox named {name}; start it with "
-                           f"`invoke sandbox.up --name {name}`")
+        sandbox.require(name)
     os.execvp("ssh", ["ssh", "-F", sandbox.ssh_config_path(), name])  # noqa: S606
 
 

@@ -29,10 +29,11 @@ class Host:
     _tmp: str | None = None
 
     def root(self, command: str, *, what: str = "a command", warn: bool = False,
-             timeout: int | None = None) -> Result:
-        """Run a shell command as root, output hidden (it may concern secrets)."""
+             timeout: int | None = None, show: bool = False, pty: bool = False) -> Result:
+        """Run a shell command as root; output hidden (it may concern secrets) unless ``show``."""
         full = f"sudo -n sh -c {shlex.quote(command)}" if self.sudo else command
-        result: Result = self.conn.run(full, hide=True, warn=True, in_stream=False, timeout=timeout)
+        result: Result = self.conn.run(full, hide=not show, warn=True, in_stream=False,
+                                       timeout=timeout, pty=pty)
         if not result.ok and not warn:
             raise OpsError(_failure(what, result))
         return result

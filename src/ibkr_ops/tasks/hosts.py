@@ -14,8 +14,8 @@ from invoke.tasks import task
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
-from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
+from ibkr_ops.remote.switch import open_root
 from ibkr_ops.settings import Deployment
 from ibkr_ops.tasks.common import SETTING_HELP, deployment, user_errors
 from ibkr_ops.tasks.report import print_report, progress_for, summarize
@@ -83,13 +83,11 @@ def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
     """Run a host command as root over SSH with its output shown; return its exit status."""
     if not host:
         raise UsageError("--host is required")
-    conn = open_host(host)
+    target = open_root(host)
     try:
-        facts = conn.run("id -u", hide=True, in_stream=False).stdout.strip()
-        full = command if facts == "0" else f"sudo -n sh -c {shlex.quote(command)}"
-        return int(conn.run(full, warn=True, pty=pty, in_stream=False).exited)
+        return int(target.root(command, warn=True, show=True, pty=pty).exited)
     finally:
-        conn.close()
+        target.conn.close()
 
 
 @task(help={"host": HOST_HELP})

@@ -25,11 +25,12 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 #: What an Ubuntu gateway server has that the stack needs: systemd as PID 1, sshd, python3
 #: (host tools are stdlib-only), Xvfb and xdpyinfo (x11-utils) for the display, and the
-#: small utilities install scripts and health checks call.
+#: small utilities install scripts and health checks call; needrestart, which Ubuntu's apt
+#: and unattended-upgrades run after every upgrade, so tests can prove it leaves us alone.
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv",
     "iproute2", "procps", "netcat-openbsd", "curl", "xvfb", "xterm", "x11-utils", "unzip",
-    "sudo", "tzdata", "ca-certificates", "less",
+    "sudo", "tzdata", "ca-certificates", "less", "needrestart",
 )
 
 #: Root may log in by key only; one host key type, generated per guest on the host side.

@@ -80,8 +80,13 @@ def health_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--notify", action="store_true",
                         help="alert Discord when the status changed since the last --notify run "
                              "(the health-check timer uses this)")
+    parser.add_argument("--wait", type=_seconds, metavar="SECONDS",
+                        help="re-check until healthy (exit 0) or SECONDS have passed (exit 1), "
+                             "saying what is awaited; a bot's ExecStartPre uses this")
     _config_option(parser)
     args = parser.parse_args(argv)
+    if args.wait is not None and args.notify:
+        parser.error("--wait and --notify do not go together (the timer's run must not block)")
 
     def body() -> int:
         config = host_config.load_default(args.config)
@@ -89,6 +94,8 @@ def health_main(argv: Sequence[str] | None = None) -> int:
                      "health_timeout_s": args.timeout, "health_client_id": args.client_id}
         config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
                                                 if v is not None})
+        if args.wait is not None:
+            return _wait(config, args.wait, as_json=args.json)
         report = health.run(config)
         line = report.summary()
         if args.notify:
@@ -105,6 +112,36 @@ def health_main(argv: Sequence[str] | None = None) -> int:
         return 0 if report.healthy else 1
 
     return _guarded(parser.prog, body)
+
+
+def _wait(config: host_config.HostConfig, timeout_s: float, *, as_json: bool) -> int:
+    """`--wait`: block until healthy (0) or the timeout (1); progress goes to stderr."""
+    from ibkr_ops.host import restart  # noqa: PLC0415 - only a waiting run needs its printer
+
+    show = restart.printer(sys.stderr)
+    shown: list[str] = []
+
+    def progress(text: str) -> None:
+        shown.append(text)
+        show(text)
+
+    report, waited = health.wait(config, timeout_s, progress)
+    if report.healthy:
+        line = f"ready after {waited:.0f} s; {report.summary()}"
+    else:
+        line = f"still not healthy after {waited:.0f} s, gave up: {report.failures()}"
+    journal.send("ibkr-health-check", line, journal.INFO if report.healthy else journal.ERR,
+                 ibkr_healthy=str(int(report.healthy)))
+    if not journal.stdout_is_journal():
+        if shown and sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")  # the final line replaces the progress line
+        if as_json:
+            print(json.dumps(report.to_dict()))
+        elif report.healthy:
+            print(line)
+        if not report.healthy:
+            print(f"ibkr-health-check: {line}", file=sys.stderr)
+    return 0 if report.healthy else 1
 
 
 def _table(report: health.Report) -> str:

@@ -7,10 +7,11 @@ Gateway can accept TCP and still never answer, which strands a trading bot.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ibkr_ops.errors import OpsError
@@ -53,6 +54,10 @@ class Report:
 
     def problems(self) -> list[Check]:
         return [c for c in self.checks if c.status in (FAIL, WARN)]
+
+    def failures(self) -> str:
+        """The failing layers with their details, on one line ("" when none fails)."""
+        return "; ".join(f"{c.name}: {c.detail}" for c in self.checks if c.status == FAIL)
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` object of the command-line contract."""
@@ -110,6 +115,27 @@ def run(config: HostConfig) -> Report:
     )
 
 
+def wait(config: HostConfig, timeout_s: float, progress: Callable[[str], None],
+         poll_s: float = 1.0) -> tuple[Report, float]:
+    """Re-run every layer until none fails or `timeout_s` passes: (last report, seconds).
+
+    What a bot's ExecStartPre runs, so the bot's first connect meets a logged-in API. Each
+    run's probes are cut to the time left, so a hanging API cannot stretch the deadline.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        report = run(replace(config, health_timeout_s=max(min(config.health_timeout_s, left),
+                                                          0.1)))
+        waited = time.monotonic() - started
+        if report.healthy or time.monotonic() >= deadline:
+            return report, waited
+        progress(f"waiting for the Gateway ({waited:.0f} s of {timeout_s:g} s): "
+                 f"{report.failures()}")
+        time.sleep(min(poll_s, max(deadline - time.monotonic(), 0)))
+
+
 def _timed(name: str, layer: Callable[[_Run], tuple[str, str]], state: _Run) -> Check:
     start = time.monotonic()
     status, detail = layer(state)
@@ -122,6 +148,10 @@ def _not_systemd(_: _Run) -> tuple[str, str]:
 
 def _unit(state: _Run, name: str) -> tuple[str, str] | systemd.UnitState:
     if state.units_error:
+        if os.geteuid() != 0:
+            # A caller other than root (a bot's ExecStartPre) may be kept from systemd's bus
+            # by its unit's sandboxing; the port and API layers still judge the Gateway.
+            return SKIP, f"{state.units_error} (systemd not reachable as uid {os.geteuid()})"
         return FAIL, state.units_error
     return state.units[name]
 
@@ -176,6 +206,13 @@ def _process(state: _Run) -> tuple[str, str]:
     if not where:
         return SKIP, f"API host {config.api_host} is not this machine"
     if state.pid is None:
+        unit = state.units.get(config.gateway_unit)
+        by_port = unit is None or not unit.control_group
+        if by_port and os.geteuid() != 0 and proc.has_listener(config.api_port):
+            # /proc/PID/fd of another user's process is closed to us: the socket is there,
+            # its owner cannot be named; the API layer says whether it is a Gateway.
+            return SKIP, (f"port {config.api_port} has a listener whose process uid "
+                          f"{os.geteuid()} cannot see (root can)")
         return FAIL, f"no Gateway process {where}"
     return OK, f"pid {state.pid} ({proc.name(state.pid)}) {where}"
 
@@ -216,6 +253,8 @@ def _memory(state: _Run) -> tuple[str, str]:
     config = state.config
     rss = proc.rss_bytes(state.pid) if state.pid is not None else None
     if rss is None:
+        if state.pid is not None:  # e.g. a caller under ProtectProc=invisible
+            return SKIP, f"/proc/{state.pid} is not readable as uid {os.geteuid()}"
         return SKIP, "no process to measure"
     used, ceiling = rss / _MB, config.memory_ceiling_mb
     detail = f"{used:.0f} MB resident of a {ceiling} MB ceiling"

@@ -54,16 +54,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def listener_pid(port: int) -> int | None:
     """PID of the process with a listening TCP socket on `port` (any address), if visible."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = _read(table).splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if cols[3] == _LISTEN and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
+    inodes = _listening_sockets(port)
     if not inodes:
         return None
     for pid in _pids():
@@ -74,6 +65,25 @@ def listener_pid(port: int) -> int | None:
         except OSError:
             continue
     return None
+
+
+def has_listener(port: int) -> bool:
+    """Whether any process listens on TCP `port`: readable by every user, unlike its owner."""
+    return bool(_listening_sockets(port))
+
+
+def _listening_sockets(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = _read(table).splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == _LISTEN and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    return inodes
 
 
 def largest_in_cgroup(control_group: str) -> int | None:

@@ -85,6 +85,26 @@ def client_python(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def xvfb() -> Iterator[str]:
     """A real X server (Xvfb) on a free display; yields the DISPLAY value."""
+    display, proc = _start_xvfb()
+    yield display
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.fixture
+def own_xvfb() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """An Xvfb for this test alone (it may kill it): (DISPLAY, process)."""
+    display, proc = _start_xvfb()
+    yield display, proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(5)
+    number = display.lstrip(":")  # a killed Xvfb leaves its lock and socket behind
+    for leftover in (f"/tmp/.X{number}-lock", f"/tmp/.X11-unix/X{number}"):
+        Path(leftover).unlink(missing_ok=True)
+
+
+def _start_xvfb() -> tuple[str, subprocess.Popen[bytes]]:
     binary = shutil.which("Xvfb")
     if binary is None:
         pytest.skip("Xvfb is not installed (apt-get install -y xvfb): the simulated Gateway "
@@ -101,9 +121,7 @@ def xvfb() -> Iterator[str]:
              "Xvfb's socket")
     if proc.poll() is not None:
         pytest.skip(f"Xvfb :{number} did not start")
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(5)
+    return f":{number}", proc
 
 
 def pytest_report_header(config: pytest.Config) -> str:

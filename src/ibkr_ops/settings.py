@@ -25,6 +25,8 @@ RestartMode = Literal["auto", "warm", "cold"]
 ExistingSession = Literal["primary", "primaryoverride", "secondary", "manual"]
 
 DEFAULT_PORTS: Final = {"paper": 4002, "live": 4001}
+# Metaspace, code cache, threads and native buffers of the JVM on top of its -Xmx heap.
+NON_HEAP_MB: Final = 256
 
 
 class Secret:
@@ -72,6 +74,7 @@ class Deployment:
     twofa_timeout_action: TwofaAction = "exit"
     existing_session_action: ExistingSession = "primary"
     memory_max_mb: int = 2048
+    java_heap_mb: int = 1024
     command_server_port: int = 7462
     health_client_id: int = 999
     display: str = ":1"
@@ -139,6 +142,8 @@ _SPECS: Final = (
     _Spec("IBKR_EXISTING_SESSION_ACTION", "existing_session_action",
           "primary, primaryoverride, secondary or manual"),
     _Spec("IBKR_MEMORY_MAX_MB", "memory_max_mb", "megabytes, at least 768"),
+    _Spec("IBKR_JAVA_HEAP_MB", "java_heap_mb",
+          "megabytes, at least 512 and at most IBKR_MEMORY_MAX_MB minus 256"),
     _Spec("IBKR_COMMAND_SERVER_PORT", "command_server_port", "a TCP port, 1024-65535"),
     _Spec("IBKR_HEALTH_CLIENT_ID", "health_client_id", "an API clientId your bots never use"),
     _Spec("IBKR_DISPLAY", "display", "an X display such as :1 (not :0 on WSL)"),
@@ -209,6 +214,8 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
         return _int(key, value, 1, 2**31 - 1, bad)
     if key == "IBKR_MEMORY_MAX_MB":
         return _int(key, value, 768, 65536, bad)
+    if key == "IBKR_JAVA_HEAP_MB":
+        return _int(key, value, 512, 65536, bad)
     if key == "IBKR_API_HOST":
         return _ip(key, value, bad)
     if key == "IBKR_TRUSTED_IPS":
@@ -310,6 +317,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def _cross_check(d: Deployment, bad: _Bad) -> None:
+    if d.java_heap_mb > d.memory_max_mb - NON_HEAP_MB:
+        raise bad("IBKR_JAVA_HEAP_MB", f"is {d.java_heap_mb}, which leaves less than "
+                                       f"{NON_HEAP_MB} MB of IBKR_MEMORY_MAX_MB "
+                                       f"({d.memory_max_mb}) for the JVM's non-heap memory "
+                                       "(lower it or raise IBKR_MEMORY_MAX_MB)")
     if d.command_server_port == d.api_port:
         raise bad("IBKR_COMMAND_SERVER_PORT", "equals the API port")
     if "127.0.0.1" not in d.trusted_ips:

@@ -186,3 +186,18 @@ def test_java_form_without_password_waits_at_the_login_dialog(tmp_path: Path, xv
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def test_x_server_loss_ends_the_process_like_the_jvm(
+        sim_factory: Callable[..., Sim],
+        own_xvfb: tuple[str, subprocess.Popen[bytes]]) -> None:
+    """Xvfb killed: Java's X I/O error line, exit 1, and no logout (Xlib's exit runs no hooks)."""
+    display, xvfb = own_xvfb
+    sim = sim_factory("--second-factor", "off", headless=False, env={"DISPLAY": display})
+    assert sim.status()["display_connected"] is True
+    xvfb.kill()
+    assert sim.wait_exit(10) == 1
+    assert (f"X connection to {display} host broken (explicit kill or server shutdown)"
+            in sim.log())
+    events = [e["event"] for e in logins.read([sim.logins_file])]
+    assert events == ["login"]  # the session stays open until the next login finds it stale

@@ -42,6 +42,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _heap_mb(text: str) -> int:
+    if not text.isdigit() or not 64 <= int(text) <= 1048576:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a heap size in MB (64-1048576)")
+    return int(text)
+
+
 def _client_id(text: str) -> int:
     if not text.isdigit() or int(text) >= 2**31:
         raise argparse.ArgumentTypeError(f"{text!r} is not a clientId (0-2147483647)")
@@ -275,15 +281,22 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
 
 
 def prepare_main(argv: Sequence[str] | None = None) -> int:
-    """`ibkr-gateway-prepare`: the Gateway unit's ExecStartPre (sets the trusted API clients)."""
+    """`ibkr-gateway-prepare`: the Gateway unit's ExecStartPre (trusted API clients, JVM heap)."""
     parser = _Parser(prog="ibkr-gateway-prepare",
                      description="Set the API's trusted client addresses in the Gateway's "
-                                 "jts.ini before it starts.")
+                                 "jts.ini and its JVM heap in ibgateway.vmoptions before it "
+                                 "starts.")
     parser.add_argument("--settings-dir", required=True, metavar="DIR",
                         help="the Gateway's settings directory (IBC's TWS_SETTINGS_PATH)")
     parser.add_argument("--trusted-ips", required=True, metavar="IP[,IP...]",
                         help="addresses allowed to use the API (127.0.0.1 always is)")
+    parser.add_argument("--heap-mb", type=_heap_mb, metavar="N",
+                        help="the JVM's maximum heap (-Xmx) in MB; needs --vmoptions")
+    parser.add_argument("--vmoptions", metavar="PATH",
+                        help="the installation's ibgateway.vmoptions; needs --heap-mb")
     args = parser.parse_args(argv)
+    if (args.heap_mb is None) != (args.vmoptions is None):
+        parser.error("--heap-mb and --vmoptions go together")
 
     def body() -> int:
         import ipaddress  # noqa: PLC0415 - only this command needs it
@@ -300,6 +313,12 @@ def prepare_main(argv: Sequence[str] | None = None) -> int:
         path = Path(args.settings_dir) / "jts.ini"
         changed = jtsini.set_trusted_ips(path, trusted)
         print(f"{path}: TrustedIPs={','.join(trusted)}{'' if changed else ' (unchanged)'}")
+        if args.vmoptions is not None:
+            from ibkr_ops.host import vmoptions  # noqa: PLC0415
+
+            heap = vmoptions.set_heap(Path(args.vmoptions), args.heap_mb)
+            note = {True: "", False: " (unchanged)", None: " not set: the file is missing"}[heap]
+            print(f"{args.vmoptions}: -Xmx{args.heap_mb}m{note}")
         return 0
 
     return _guarded(parser.prog, body)

@@ -205,6 +205,7 @@ class SimConfig:
     restart_dir: str | None = None  # -Drestart=<dir>: a warm start
     session_id: str = ""
     headless: bool = False
+    heap_mb: int | None = None  # the JVM's -Xmx (under IBC, from ibgateway.vmoptions)
     ibc_mode: bool = False
 
     @property

@@ -85,6 +85,8 @@ class Gateway:
         self._restart_pending = False
         self._stopping = False
         self._warm = config.restart_dir is not None
+        self._display: socket.socket | None = None
+        self._display_lost = False
 
     # ---------------------------------------------------------------- logging
     def log(self, message: str) -> None:
@@ -124,6 +126,8 @@ class Gateway:
             return exc.exit_code
         for name, value in list(self.faults.items()):
             self._arm(name, value)
+        if self._display is not None:
+            self._spawn(self._hold_display(self._display))
         self._spawn(self._lifecycle())
         code = await self._exit
         await self._shutdown()
@@ -131,7 +135,7 @@ class Gateway:
 
     def _preflight(self) -> None:
         if not self.cfg.headless:
-            check_display(os.environ.get("DISPLAY", ""))
+            self._display = connect_display(os.environ.get("DISPLAY", ""))
         self.cfg.settings_dir.mkdir(parents=True, exist_ok=True)
         jts = self.cfg.settings_dir / "jts.ini"
         if not jts.exists():
@@ -172,10 +176,36 @@ class Gateway:
             self._error(f"internal error: {exc!r}")
             self.finish(1)
 
+    async def _hold_display(self, sock: socket.socket) -> None:
+        """Keep the X connection open, as AWT does, and die with it like the JVM.
+
+        The real JVM's X I/O error handler prints one line on stderr (which ibcstart.sh
+        discards) and Xlib then calls exit(1): no shutdown hook runs, so the Gateway does not
+        log out and its session stays open until the next login. That exit is what makes a
+        crashed Xvfb restart the Gateway unit (Restart=on-failure).
+        """
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        while True:
+            try:
+                data = await loop.sock_recv(sock, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                break
+        display = os.environ.get("DISPLAY", "")
+        print(f"X connection to {display} host broken (explicit kill or server shutdown)",
+              file=sys.stderr, flush=True)
+        self.sim(f"X server of display {display} went away: exiting with status 1 as the "
+                 "JVM does (no logout)")
+        self._display_lost = True
+        self.finish(1)
+
     async def _shutdown(self) -> None:
         self._stopping = True
         await self._close_api()
-        self._logout("shutdown")
+        if not self._display_lost:
+            self._logout("shutdown")
         for server in self._servers:
             server.close()
         for task in list(self._tasks):
@@ -665,6 +695,8 @@ class Gateway:
             "logins": self.login_count,
             "faults": {k: v for k, v in self.faults.items()},
             "leaked_mb": round(sum(len(b) for b in self._leak) / 1048576, 1),
+            "heap_mb": self.cfg.heap_mb,
+            "display_connected": self._display is not None and not self._display_lost,
         }
 
 
@@ -895,8 +927,13 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def check_display(display: str) -> None:
-    """Java's AWT fails without an X server; so does the simulated Gateway."""
+def connect_display(display: str) -> socket.socket:
+    """The X11 connection AWT opens at start, set up and returned open for the JVM's lifetime.
+
+    Java's AWT fails without an X server; so does the simulated Gateway. The connection setup
+    (byte order, protocol 11.0, no authorisation) is answered by any X server; a refusal is the
+    same error as no server, as in Java.
+    """
     message = ("Can't connect to X11 window server using '{}' as the value of the DISPLAY "
                "variable.")
     if not display:
@@ -912,17 +949,34 @@ def check_display(display: str) -> None:
         targets.append((socket.AF_UNIX, f"{X11_SOCKETS}/X{number}"))
     else:
         targets.append((socket.AF_INET, (host, 6000 + int(number))))
+    setup = b"l\0" + (11).to_bytes(2, "little") + bytes(8)
     for family, address in targets:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.settimeout(2)
         try:
             sock.connect(address)  # type: ignore[arg-type]
+            sock.sendall(setup)
+            head = _recv_exactly(sock, 8)
+            _recv_exactly(sock, int.from_bytes(head[6:8], "little") * 4)
         except OSError:
-            continue
-        finally:
             sock.close()
-        return
+            continue
+        if head[0] != 1:  # 0 failed, 2 authenticate
+            sock.close()
+            break
+        sock.settimeout(None)
+        return sock
     raise ConfigError(message.format(display), 1)
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the X server closed the connection")
+        data += chunk
+    return data
 
 
 def _print(line: str) -> None:

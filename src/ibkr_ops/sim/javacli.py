@@ -68,6 +68,7 @@ def java_main(argv: list[str]) -> int:  # noqa: PLR0912 - the java launcher's op
             java_home = argv[1]
         argv = argv[2:]
     props: dict[str, str] = {}
+    heap_mb: int | None = None
     show = False
     main_class = ""
     rest: list[str] = []
@@ -86,8 +87,13 @@ def java_main(argv: list[str]) -> int:  # noqa: PLR0912 - the java launcher's op
         elif arg.startswith("-D"):
             key, _, value = arg[2:].partition("=")
             props[key] = value
+        elif arg.startswith("-Xmx"):
+            heap_mb = heap_size_mb(arg[4:])  # the last one wins, as in the JVM
+            if heap_mb is None:
+                sys.stderr.write(f"Invalid maximum heap size: {arg}\n{JVM_FAILED}")
+                return 1
         elif arg.startswith("-"):
-            pass  # -Xmx768m, --add-opens=…, -XX:…
+            pass  # --add-opens=…, -XX:…
         else:
             main_class = arg
             rest = argv[i + 1:]
@@ -98,6 +104,12 @@ def java_main(argv: list[str]) -> int:  # noqa: PLR0912 - the java launcher's op
     if not main_class:
         sys.stderr.write(USAGE)
         return 1
+    return _run_main(main_class, rest, props, heap_mb, install_dir)
+
+
+def _run_main(main_class: str, rest: list[str], props: dict[str, str], heap_mb: int | None,
+              install_dir: Path | None) -> int:
+    """What the JVM runs once its options are read: only IBC's Gateway class exists here."""
     if main_class == TWS_MAIN:
         print("ibkr-gateway-sim: only the IB Gateway is simulated, not TWS", file=sys.stderr)
         return 1
@@ -109,7 +121,21 @@ def java_main(argv: list[str]) -> int:  # noqa: PLR0912 - the java launcher's op
     except ConfigError as exc:
         _ibc_error(str(exc), exc.exit_code)
         return exc.exit_code
+    cfg.heap_mb = heap_mb
     return run_config(cfg)
+
+
+JVM_FAILED = ("Error: Could not create the Java Virtual Machine.\n"
+              "Error: A fatal exception has occurred. Program will exit.\n")
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def heap_size_mb(text: str) -> int | None:
+    """The value of ``-Xmx<size>`` in MiB (``1024m``, ``1g``, bytes); None when Java refuses it."""
+    number, unit = text.rstrip("kKmMgGtT"), text[len(text.rstrip("kKmMgGtT")):].lower()
+    if not number.isdigit() or len(unit) > 1 or int(number) == 0:
+        return None
+    return int(number) * _SIZE_UNITS[unit] // 1024**2
 
 
 def _ibc_error(message: str, code: int) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
@@ -47,6 +48,10 @@ class InstallOptions:
     # False: put everything in place but leave the Gateway as it is, neither started nor
     # restarted (migrate's live guard starts it only once the source has stopped).
     start_gateway: bool = True
+    # The user's bot services (names checked by botunit.service_names): each gets a drop-in
+    # that starts it only once the Gateway is healthy, waiting up to bot_wait_s.
+    bot_units: tuple[str, ...] = ()
+    bot_wait_s: int = 300
 
 
 @dataclass
@@ -91,7 +96,8 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
     try:
         conn = open_host(spec, trust_new_host=options.trust_new_host)
         host = Host(conn, spec)
-        files = sorted([*desired_files(d), *options.extra_files], key=lambda f: f.path)
+        files = sorted([*desired_files(d), *options.extra_files,
+                        *dropins(options.bot_units, options.bot_wait_s)], key=lambda f: f.path)
         facts = gather(host, d, files, options.extra_units)
         report.warnings = preflight(facts)
         host.sudo = facts.privilege == "sudo"

@@ -11,6 +11,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from ibkr_ops.botunit import check_wait, service_names
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
@@ -24,11 +25,13 @@ HOST_HELP = "[user@]host[:port] or a name from your ssh config or the sandbox"
 
 
 def install_options(ibc_zip: str | None, ibc_version: str | None, gateway_installer_path: str | None,
-                    dry_run: bool, trust_new_host: bool, wait: float) -> InstallOptions:
-    """Check the artifact options locally, before any host is contacted."""
+                    dry_run: bool, trust_new_host: bool, wait: float, *,
+                    bot_units: list[str] | None = None, bot_wait: str = "300") -> InstallOptions:
+    """Check the artifact and bot options locally, before any host is contacted."""
     if ibc_zip and ibc_version:
         raise UsageError("give --ibc-zip or --ibc-version, not both")
     return InstallOptions(
+        bot_units=service_names(bot_units or []), bot_wait_s=check_wait(bot_wait),
         ibc=ibc_from_zip(Path(ibc_zip)) if ibc_zip else
         ibc_from_release(ibc_version) if ibc_version else None,
         gateway=gateway_installer(Path(gateway_installer_path)) if gateway_installer_path else None,
@@ -46,7 +49,7 @@ def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> lis
     return reports
 
 
-@task(iterable=["host"], help={
+@task(iterable=["host", "bot_unit"], help={
     "host": HOST_HELP + " (repeat for several hosts)",
     "credentials": "credentials.env to install (mode 0600)",
     "ibc_zip": "IBC's Linux zip on this machine (IBCLinux-X.Y.Z.zip)",
@@ -55,6 +58,10 @@ def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> lis
     "dry_run": "show the plan and diffs (secrets masked); change nothing",
     "trust_new_host": "accept and record an unknown SSH host key (never a changed one)",
     "wait": "seconds to wait for the Gateway to become healthy (default 300)",
+    "bot_unit": "your bot's systemd service (NAME[.service]; repeatable): a drop-in starts it "
+                "only after the Gateway, once its API answers",
+    "bot_wait": "seconds a --bot-unit start waits for a healthy Gateway before it fails "
+                "(default 300)",
     **SETTING_HELP})
 def install(c: Context, host: list[str], credentials: str | None = None,
             ibc_zip: str | None = None, ibc_version: str | None = None,
@@ -64,7 +71,8 @@ def install(c: Context, host: list[str], credentials: str | None = None,
             read_only_api: str | None = None, trusted_ips: str | None = None,
             service_user: str | None = None, restart_time: str | None = None,
             timezone: str | None = None, restart_mode: str | None = None,
-            memory_max_mb: str | None = None) -> None:
+            memory_max_mb: str | None = None, bot_unit: list[str] | None = None,
+            bot_wait: str = "300") -> None:
     """Install or update the Gateway stack on one or more hosts over SSH."""
     with user_errors():
         d = deployment(credentials, {
@@ -73,7 +81,7 @@ def install(c: Context, host: list[str], credentials: str | None = None,
             "service_user": service_user, "restart_time": restart_time, "timezone": timezone,
             "restart_mode": restart_mode, "memory_max_mb": memory_max_mb})
         options = install_options(ibc_zip, ibc_version, gateway_installer, dry_run,
-                                  trust_new_host, wait)
+                                  trust_new_host, wait, bot_units=bot_unit, bot_wait=bot_wait)
         failure = summarize(run_install(host, d, options))
     if failure:
         raise Exit(f"error: {failure}", code=1)

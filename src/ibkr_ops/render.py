@@ -29,10 +29,11 @@ UNITS = (
     "ibkr-gateway-restart.timer",
     "ibkr-health-check.service",
     "ibkr-health-check.timer",
+    "ibkr-login-watch.service",
 )
 # Units `systemctl enable` acts on; the two oneshot services are started by their timers.
 ENABLED_UNITS = ("xvfb.service", "ibkr-gateway.service", "ibkr-gateway-restart.timer",
-                 "ibkr-health-check.timer")
+                 "ibkr-health-check.timer", "ibkr-login-watch.service")
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,17 @@ def host_config(d: Deployment) -> HostConfig:
     return HostConfig(
         trading_mode=d.trading_mode, api_host=d.api_host, api_port=d.api_port,
         health_client_id=d.health_client_id, display=d.display, service_user=d.service_user,
-        memory_ceiling_mb=d.memory_max_mb, command_server_port=d.command_server_port,
-        restart_mode=d.restart_mode, blackout_windows=d.blackouts)
+        memory_ceiling_mb=memory_high_mb(d), command_server_port=d.command_server_port,
+        restart_mode=d.restart_mode, blackout_windows=d.blackouts,
+        health_interval_s=d.health_interval_s, hang_restart_after=d.hang_restart_after,
+        max_restarts_per_hour=d.max_restarts_per_hour, memory_restart=d.memory_restart,
+        twofa_timeout_action=d.twofa_timeout_action)
+
+
+def memory_high_mb(d: Deployment) -> int:
+    """systemd's MemoryHigh=, where the kernel starts throttling the JVM: the watchdog's
+    memory ceiling, so it restarts the Gateway before it crawls."""
+    return d.memory_max_mb * 3 // 4
 
 
 def render(d: Deployment) -> list[ManagedFile]:
@@ -116,7 +126,7 @@ def render(d: Deployment) -> list[ManagedFile]:
         "d": d,
         "restart_calendar": restart_calendar(d),
         "auto_restart_time": auto_restart_time(d),
-        "memory_high_mb": d.memory_max_mb * 3 // 4,
+        "memory_high_mb": memory_high_mb(d),
     }
     files = [
         ManagedFile("/etc/ibkr/config.ini", render_template("config.ini.j2", **context).encode(),

@@ -23,6 +23,7 @@ TradingMode = Literal["paper", "live"]
 TwofaAction = Literal["exit", "restart"]
 RestartMode = Literal["auto", "warm", "cold"]
 ExistingSession = Literal["primary", "primaryoverride", "secondary", "manual"]
+MemoryRestart = Literal["window", "force", "off"]
 
 DEFAULT_PORTS: Final = {"paper": 4002, "live": 4001}
 # Metaspace, code cache, threads and native buffers of the JVM on top of its -Xmx heap.
@@ -78,6 +79,10 @@ class Deployment:
     command_server_port: int = 7462
     health_client_id: int = 999
     display: str = ":1"
+    health_interval_s: int = 60
+    hang_restart_after: int = 3
+    max_restarts_per_hour: int = 3
+    memory_restart: MemoryRestart = "window"
 
     @property
     def is_live(self) -> bool:
@@ -147,6 +152,13 @@ _SPECS: Final = (
     _Spec("IBKR_COMMAND_SERVER_PORT", "command_server_port", "a TCP port, 1024-65535"),
     _Spec("IBKR_HEALTH_CLIENT_ID", "health_client_id", "an API clientId your bots never use"),
     _Spec("IBKR_DISPLAY", "display", "an X display such as :1 (not :0 on WSL)"),
+    _Spec("IBKR_HEALTH_INTERVAL_S", "health_interval_s", "seconds between health checks, 10-3600"),
+    _Spec("IBKR_HANG_RESTART_AFTER", "hang_restart_after",
+          "failed API checks in a row before a restart, 1-60"),
+    _Spec("IBKR_MAX_RESTARTS_PER_HOUR", "max_restarts_per_hour",
+          "automatic restarts allowed per hour, 0-60 (0: never)"),
+    _Spec("IBKR_MEMORY_RESTART", "memory_restart",
+          "window (outside the session), force (at once) or off"),
 )
 KEYS: Final = tuple(spec.key for spec in _SPECS)
 REQUIRED: Final = ("IBKR_USERNAME", "IBKR_PASSWORD", "IBKR_TRADING_MODE", "TWS_MAJOR_VRSN")
@@ -243,6 +255,14 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
     if key == "IBKR_EXISTING_SESSION_ACTION":
         return _choice(key, value.lower(), ("primary", "primaryoverride", "secondary", "manual"),
                        bad)
+    if key == "IBKR_HEALTH_INTERVAL_S":
+        return _int(key, value, 10, 3600, bad)
+    if key == "IBKR_HANG_RESTART_AFTER":
+        return _int(key, value, 1, 60, bad)
+    if key == "IBKR_MAX_RESTARTS_PER_HOUR":
+        return _int(key, value, 0, 60, bad)
+    if key == "IBKR_MEMORY_RESTART":
+        return _choice(key, value.lower(), ("window", "force", "off"), bad)
     if key == "IBKR_DISPLAY":
         if not re.fullmatch(r":\d{1,3}", value) or value == ":0":
             raise bad(key, f"is not a free X display ({value[:10]!r})")

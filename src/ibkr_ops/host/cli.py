@@ -84,8 +84,9 @@ def health_main(argv: Sequence[str] | None = None) -> int:
                         help="clientId of the probe; pick one your bot never uses")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--notify", action="store_true",
-                        help="alert Discord when the status changed since the last --notify run "
-                             "(the health-check timer uses this)")
+                        help="the health-check timer's run: alert Discord when the status changed "
+                             "since the last such run, and heal (restart a hung API, back off a "
+                             "crash loop, free memory) within the configured limits")
     parser.add_argument("--wait", type=_seconds, metavar="SECONDS",
                         help="re-check until healthy (exit 0) or SECONDS have passed (exit 1), "
                              "saying what is awaited; a bot's ExecStartPre uses this")
@@ -105,11 +106,11 @@ def health_main(argv: Sequence[str] | None = None) -> int:
         report = health.run(config)
         line = report.summary()
         if args.notify:
-            # Imported here: a run without --notify never loads the notifier.
-            from ibkr_ops.host import alerts  # noqa: PLC0415
+            # Imported here: a run without --notify never loads the watchdog or notifier.
+            from ibkr_ops.host import watchdog  # noqa: PLC0415
 
-            outcome = alerts.on_report(config, report)
-            line += f" [{outcome}]" if outcome else ""
+            report, outcome = watchdog.supervise(config, report)
+            line = report.summary() + (f" [{outcome}]" if outcome else "")
         priority = {health.OK: journal.INFO, health.WARN: journal.WARNING}.get(
             report.status, journal.ERR)
         journal.send("ibkr-health-check", line, priority, ibkr_healthy=str(int(report.healthy)))
@@ -241,11 +242,15 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="restart even inside the trading session or a blackout window")
     parser.add_argument("--no-notify", action="store_true", help="do not post to Discord")
+    parser.add_argument("--cause", choices=["manual", "scheduled"], default="manual",
+                        help="recorded in the restart history (the daily timer says scheduled)")
     _config_option(parser)
     args = parser.parse_args(argv)
 
     def body() -> int:
-        from ibkr_ops.host import prerestart, proc, restart, systemd  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        from ibkr_ops.host import history, ibclog, prerestart, proc, restart, systemd  # noqa: PLC0415
 
         config = host_config.load_default(args.config)
         if args.mode:
@@ -264,11 +269,24 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
         if before is None:
             snap = proc.snapshot(config, unit)
             before = None if snap is None else {"rss_mb": snap.rss_mb, "uptime_s": snap.uptime_s}
-        print(f"restarting the Gateway {mode}: {why}", flush=True)
+        start = f"Gateway restart ({mode}, {history.CAUSE_WORDS[args.cause]}) starting: {why}"
+        if before:
+            start += f"; {before['rss_mb']:.0f} MB resident"
+        print(start, flush=True)
+        if not args.no_notify:
+            _notify_quietly(config, "info", start)
+        started = time.time()
         with restart.in_progress(config):
             outcome = restart.run(config, mode, before, restart.printer())
+        history.record(config, history.Restart(
+            time.time(), args.cause, outcome.mode, outcome.healthy, outcome.seconds,
+            before["rss_mb"] if before else None,
+            outcome.after.rss_mb if outcome.after else None))
         level, text = outcome.report()
         text = f"{text}\nmode chosen: {why}"
+        if not outcome.healthy:
+            lines = ibclog.recent(config.gateway_unit, since=started - 5, lines=15)
+            text += "\nlast Gateway log lines:\n" + "\n".join(lines) if lines else ""
         print(f"\n{text}" if sys.stdout.isatty() else text)
         line = text.replace("\n", "; ")
         if not args.no_notify:
@@ -276,6 +294,25 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
         journal.send("ibkr-gateway-restart", line,
                      journal.INFO if outcome.healthy else journal.ERR)
         return 0 if outcome.healthy else 1
+
+    return _guarded(parser.prog, body)
+
+
+def login_watch_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-login-watch`: follow IBC's log; stop the Gateway on a rejected login."""
+    parser = _Parser(prog="ibkr-login-watch",
+                     description="Follow the Gateway's journal: stop the Gateway at once when IBKR "
+                                 "rejects the login (retries can lock the account), announce "
+                                 "second-factor prompts and timeouts, record each login.")
+    _config_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        from ibkr_ops.host import loginwatch, notify  # noqa: PLC0415
+
+        config = host_config.load_default(args.config)
+        loginwatch.run(config, notify.deliver, lambda text: print(text, flush=True))
+        return 1
 
     return _guarded(parser.prog, body)
 

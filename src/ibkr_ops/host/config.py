@@ -23,6 +23,9 @@ DEFAULT_PATH = "/etc/ibkr/ops.json"
 
 TRADING_MODES = ("paper", "live")
 RESTART_MODES = ("auto", "warm", "cold")
+# window: restart at the next moment the pre-restart check allows; force: at once; off: never.
+MEMORY_RESTARTS = ("window", "force", "off")
+TWOFA_ACTIONS = ("exit", "restart")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,21 @@ class HostConfig:
     # Ad-hoc NYSE closures (YYYY-MM-DD) that no rule predicts, e.g. a national day of mourning.
     extra_holidays: tuple[str, ...] = ()
     notify_timeout_s: float = 20.0
+    # The watchdog (the health-check timer's runs): consecutive failed API checks with the
+    # process alive before a restart, and the cap on its own restarts.
+    health_interval_s: int = 60
+    hang_restart_after: int = 3
+    max_restarts_per_hour: int = 3
+    memory_restart: str = "window"
+    # What IBC does when a second factor is not approved in time (IBKR_TWOFA_TIMEOUT_ACTION).
+    twofa_timeout_action: str = "exit"
+    # A crash loop: this many automatic restarts by systemd within the window; the Gateway is
+    # then stopped for the back-off (doubled each time, at most an hour) and started again.
+    crash_loop_crashes: int = 5
+    crash_loop_window_s: float = 600.0
+    crash_backoff_s: float = 300.0
+    # node_exporter's textfile collector format; empty: <state_dir>/metrics/ibkr_gateway.prom.
+    metrics_file: str = ""
     hostname: str = ""
     state_dir: str = "/var/lib/ibkr-ops"
     log_dir: str = "/var/log/ibkr"
@@ -106,6 +124,11 @@ class HostConfig:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
+def metrics_path(config: HostConfig) -> str:
+    """Where the Prometheus text file goes."""
+    return config.metrics_file or os.path.join(config.state_dir, "metrics", "ibkr_gateway.prom")
+
+
 def load_default(path: str | None) -> HostConfig:
     """The settings for a run: an explicit path must exist; the default path may be absent."""
     if path is not None:
@@ -147,6 +170,7 @@ def _describe(expected: Any) -> str:
 def _check_values(c: HostConfig) -> None:
     _choice("trading_mode", c.trading_mode, TRADING_MODES)
     _choice("restart_mode", c.restart_mode, RESTART_MODES)
+    _check_watchdog(c)
     for name in ("api_port", "command_server_port"):
         if not 1 <= getattr(c, name) <= 65535:
             raise UsageError(f"{name} must be a TCP port (1-65535)")
@@ -155,7 +179,8 @@ def _check_values(c: HostConfig) -> None:
     if not 0 <= c.health_client_id < 2**31:
         raise UsageError("health_client_id must be between 0 and 2147483647")
     for name in ("health_timeout_s", "warm_restart_timeout_s", "cold_restart_timeout_s",
-                 "notify_timeout_s", "memory_ceiling_mb"):
+                 "notify_timeout_s", "memory_ceiling_mb", "crash_loop_window_s",
+                 "crash_backoff_s"):
         if getattr(c, name) <= 0:
             raise UsageError(f"{name} must be greater than 0")
     if not 0 < c.memory_warn_ratio <= 1:
@@ -172,6 +197,16 @@ def _check_values(c: HostConfig) -> None:
         market.parse_window(window)
     for day in c.extra_holidays:
         market.parse_day(day, "extra_holidays")
+
+
+def _check_watchdog(c: HostConfig) -> None:
+    _choice("memory_restart", c.memory_restart, MEMORY_RESTARTS)
+    _choice("twofa_timeout_action", c.twofa_timeout_action, TWOFA_ACTIONS)
+    for name in ("health_interval_s", "hang_restart_after", "crash_loop_crashes"):
+        if getattr(c, name) < 1:
+            raise UsageError(f"{name} must be at least 1")
+    if c.max_restarts_per_hour < 0:
+        raise UsageError("max_restarts_per_hour must not be negative (0: never restart)")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -41,6 +41,8 @@ class Report:
     elapsed_ms: float
     server_version: int | None = None
     accounts: tuple[str, ...] = ()
+    # The Gateway's resident memory, for the metrics file (None: no process to measure).
+    rss_mb: float | None = None
 
     @property
     def healthy(self) -> bool:
@@ -88,6 +90,7 @@ class _Run:
     pid: int | None = None
     port_open: bool = False
     api: ibapi.ApiStatus | None = None
+    rss_mb: float | None = None
 
 
 def run(config: HostConfig) -> Report:
@@ -112,6 +115,7 @@ def run(config: HostConfig) -> Report:
         elapsed_ms=(time.monotonic() - started) * 1000,
         server_version=state.api.server_version if state.api else None,
         accounts=state.api.accounts if state.api else (),
+        rss_mb=state.rss_mb,
     )
 
 
@@ -257,6 +261,7 @@ def _memory(state: _Run) -> tuple[str, str]:
             return SKIP, f"/proc/{state.pid} is not readable as uid {os.geteuid()}"
         return SKIP, "no process to measure"
     used, ceiling = rss / _MB, config.memory_ceiling_mb
+    state.rss_mb = used
     detail = f"{used:.0f} MB resident of a {ceiling} MB ceiling"
     if used >= ceiling:
         return FAIL, detail

@@ -42,6 +42,10 @@ def in_progress(config: HostConfig) -> Iterator[None]:
     silence the health check for longer than a restart may take.
     """
     path = Path(config.state_dir) / MARKER_FILE
+    other = (state.read_state(path) or {}).get("pid")
+    if restarting(config) and isinstance(other, int) and other != os.getpid() \
+            and os.path.exists(f"/proc/{other}"):
+        raise OpsError(f"another Gateway restart is under way (pid {other}); try again later")
     until = time.time() + config.warm_restart_timeout_s + config.cold_restart_timeout_s + 60
     state.write_state(path, {"pid": os.getpid(), "until": until})
     try:

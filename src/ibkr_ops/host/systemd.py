@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from ibkr_ops.errors import OpsError
 
 _PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "ControlGroup",
-               "ActiveEnterTimestamp")
+               "ActiveEnterTimestamp", "NRestarts", "ExecMainCode", "ExecMainStatus")
+# ExecMainCode is a siginfo code: the main process exited, was killed or dumped core.
+_EXIT_KINDS = {1: "exited", 2: "killed", 3: "dumped"}
 
 
 def is_systemd_host() -> bool:
@@ -32,6 +34,9 @@ class UnitState:
     main_pid: int
     control_group: str
     active_since: float | None
+    # Automatic restarts (Restart=) since the unit was last started by hand; a crash counter.
+    n_restarts: int = 0
+    last_exit: str = ""
 
     @property
     def active(self) -> bool:
@@ -79,21 +84,37 @@ def _parse(name: str, block: str) -> UnitState:
         main_pid=int(props.get("MainPID") or 0),
         control_group=props.get("ControlGroup", ""),
         active_since=float(stamp[1:]) if stamp.startswith("@") else None,
+        n_restarts=int(props.get("NRestarts") or 0),
+        last_exit=_last_exit(props.get("ExecMainCode", ""), props.get("ExecMainStatus", "")),
     )
+
+
+def _last_exit(code: str, status: str) -> str:
+    """How the last main process ended, as a person reads it: "exited 1", "killed by signal 9"."""
+    kind = _EXIT_KINDS.get(int(code) if code.isdigit() else 0)
+    if kind is None:
+        return ""
+    return f"exited {status}" if kind == "exited" else f"{kind} by signal {status}"
 
 
 def restart_unit(unit: str, timeout: float) -> None:
     """`systemctl restart UNIT`, waiting for the start job (bounded by `timeout`)."""
+    control("restart", unit, timeout)
+
+
+def control(verb: str, unit: str, timeout: float, *, block: bool = True) -> None:
+    """`systemctl VERB UNIT` (start, stop, restart); `block=False` only queues the job."""
+    argv = ["systemctl", verb, *([] if block else ["--no-block"]), "--", unit]
     try:
-        result = subprocess.run(["systemctl", "restart", "--", unit], capture_output=True,
-                                text=True, timeout=timeout, check=False)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                check=False)
     except subprocess.TimeoutExpired:
-        raise OpsError(f"systemctl restart {unit} did not finish in {timeout:.0f} s") from None
+        raise OpsError(f"systemctl {verb} {unit} did not finish in {timeout:.0f} s") from None
     except OSError as exc:
-        raise OpsError(f"systemctl restart {unit} failed: {exc}") from None
+        raise OpsError(f"systemctl {verb} {unit} failed: {exc}") from None
     if result.returncode != 0:
         reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
-        raise OpsError(f"systemctl restart {unit} failed: {reason[0]}")
+        raise OpsError(f"systemctl {verb} {unit} failed: {reason[0]}")
 
 
 def show_unit(unit: str) -> UnitState | None:

@@ -20,7 +20,7 @@ from ibkr_ops.errors import OpsError
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
 from ibkr_ops.remote.hosts import open_host
-from ibkr_ops.remote.plan import DISPLAY_UNIT, GATEWAY_UNIT, Plan, make_plan
+from ibkr_ops.remote.plan import DISPLAY_UNIT, GATEWAY_UNIT, WATCH_UNIT, Plan, make_plan
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.render import ENABLED_UNITS, ManagedFile, render
 from ibkr_ops.settings import Deployment
@@ -190,8 +190,11 @@ def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
     if plan.enable:
         progress(f"enabling {' '.join(plan.enable)}")
         host.root("systemctl enable --quiet " + " ".join(plan.enable))
-    host.root("systemctl start ibkr-gateway-restart.timer ibkr-health-check.timer "
+    # The login watch runs before the Gateway (re)starts, so it sees that login.
+    host.root(f"systemctl start ibkr-gateway-restart.timer ibkr-health-check.timer {WATCH_UNIT} "
               + " ".join(plan.extra_units))
+    if plan.restart_watch:
+        host.root(f"systemctl restart {WATCH_UNIT}")
     if plan.restart_extra:
         host.root("systemctl restart " + " ".join(plan.restart_extra))
     if plan.restart_display:

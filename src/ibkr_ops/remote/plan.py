@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
+from ibkr_ops.remote.artifacts import TOOLS_ZIP, GatewayInstaller, IbcSource
 from ibkr_ops.remote.facts import Facts
 from ibkr_ops.render import ENABLED_UNITS, ManagedFile
 
 GATEWAY_UNIT = "ibkr-gateway.service"
 DISPLAY_UNIT = "xvfb.service"
+WATCH_UNIT = "ibkr-login-watch.service"
+# What the login watch reads once at its start: a change restarts it (it resumes at its cursor).
+_WATCH_INPUTS = (f"/etc/systemd/system/{WATCH_UNIT}", TOOLS_ZIP, "/etc/ibkr/ops.json")
 # Files the Gateway (or IBC) reads at start: a change needs a Gateway restart to take effect.
 _GATEWAY_INPUTS = ("/etc/ibkr/config.ini", f"/etc/systemd/system/{GATEWAY_UNIT}",
                    f"/etc/systemd/system/{DISPLAY_UNIT}")
@@ -33,6 +36,7 @@ class Plan:
     gateway_reason: str = ""
     extra_units: tuple[str, ...] = ()
     restart_extra: list[str] = field(default_factory=list)
+    restart_watch: bool = False
 
     @property
     def changes_anything(self) -> bool:
@@ -63,7 +67,8 @@ def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
     plan.enable = [u for u in (*ENABLED_UNITS, *extra_units)
                    if facts.units.get(u, ("none", ""))[0] != "enabled"]
     plan.restart_extra = [u for u in extra_units if f"/etc/systemd/system/{u}" in changed
-                          or "/usr/local/lib/ibkr-ops/ibkr_ops.zip" in changed]
+                          or TOOLS_ZIP in changed]
+    plan.restart_watch = any(p in changed for p in _WATCH_INPUTS)
     plan.restart_display = f"/etc/systemd/system/{DISPLAY_UNIT}" in changed
     reasons = [p.rsplit("/", 1)[-1] for p in _GATEWAY_INPUTS if p in changed]
     reasons += ["IBC"] if plan.ibc else []

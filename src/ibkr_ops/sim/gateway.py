@@ -272,6 +272,12 @@ class Gateway:
                 self.state = "login-failed"
                 self.log("Login failed")
                 self.log("Login error message: Unrecognized Username or Password")
+                if self.cfg.ibc_mode and self.cfg.session_id:
+                    # IBC 3.24 dismisses the dialog and cold-restarts: ibcstart.sh relaunches
+                    # Java, which tries the same password again, and again.
+                    self.log("Cold restart after Login Failed dialog encountered")
+                    (self.cfg.settings_dir / f"COLDRESTART{self.cfg.session_id}").touch()
+                    self.finish(0)
                 return False
             if self.cfg.second_factor == "off":
                 return self._logged_in(warm=False)

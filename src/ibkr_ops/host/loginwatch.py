@@ -1,0 +1,163 @@
+"""`ibkr-login-watch`: react to IBC's login events the moment they are logged.
+
+A per-minute check is too slow here: IBC answers a rejected password with a cold restart
+and a new attempt within seconds, and repeated failures can lock the IBKR account. So a small
+service follows the Gateway's journal and, on a rejection, stops the Gateway at once and says
+why; a second-factor prompt is announced as it appears. Each kind of news goes out once per
+incident (until the next completed login), so a prompt IBC repeats every few minutes is not
+a message every few minutes. The state it keeps (`<state_dir>/login.json`) tells the
+health check that a login is under way or was refused, so it neither restarts nor alerts
+over what is already explained.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.host import ibclog, state, systemd
+from ibkr_ops.host.config import HostConfig
+
+STATE_FILE = "login.json"
+# States a login passes through; the first two mean "wait, do not restart".
+IN_PROGRESS = ("logging-in", "twofa-wait")
+STOP_TIMEOUT_S = 150.0
+
+_STATES = {ibclog.STARTED: "logging-in", ibclog.TWOFA_WAIT: "twofa-wait",
+           ibclog.COMPLETED: "logged-in", ibclog.REJECTED: "rejected",
+           ibclog.TWOFA_TIMEOUT: "twofa-timeout", ibclog.EXISTING_SESSION: "session-lost"}
+
+
+@dataclass
+class Reaction:
+    """What one event calls for: a notification (level, text) and whether to stop."""
+
+    notify: tuple[str, str] | None = None
+    stop: bool = False
+
+
+@dataclass
+class LoginState:
+    """The login as the journal tells it; `notified` holds the kinds of news already sent
+    in the current incident."""
+
+    state: str = "unknown"
+    since: float = 0.0
+    detail: str = ""
+    last_success: float | None = None
+    cursor: str = ""
+    notified: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, config: HostConfig) -> LoginState:
+        data = state.read_state(path(config)) or {}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            return cls(**known)
+        except TypeError:
+            return cls()
+
+    def save(self, config: HostConfig) -> None:
+        state.write_state(path(config), dict(self.__dict__))
+
+
+def path(config: HostConfig) -> Path:
+    return Path(config.state_dir) / STATE_FILE
+
+
+def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR0911 - per event
+          config: HostConfig) -> Reaction:
+    """Update `login` for one event and say what to do about it."""
+    login.state, login.since = _STATES[kind], at
+    if kind == ibclog.COMPLETED:
+        login.last_success, login.notified, login.detail = at, [], ""
+        return Reaction()
+    if kind == ibclog.STARTED:
+        return Reaction()
+    login.detail = message
+    if kind in login.notified:
+        return Reaction(stop=kind == ibclog.REJECTED)
+    login.notified.append(kind)
+    if kind == ibclog.REJECTED:
+        return Reaction(("error", (
+            f"IBKR rejected the login (IBC: {message}). The Gateway has been stopped so that "
+            "repeated attempts cannot lock the account. Check IBKR_USERNAME and IBKR_PASSWORD "
+            "in credentials.env, then run `invoke install` again.")), stop=True)
+    if kind == ibclog.TWOFA_WAIT:
+        if ibclog.TWOFA_TIMEOUT in login.notified:
+            return Reaction()  # IBC's relogin after a timeout: already announced
+        return Reaction(("warning", (
+            "A Gateway login waits for your second factor: approve the login on IBKR Mobile "
+            "now (IBC waits 3 minutes).")))
+    if kind == ibclog.TWOFA_TIMEOUT:
+        if config.twofa_timeout_action == "restart":
+            return Reaction(("warning", (
+                "The second factor was not approved in time. IBC logs in again "
+                "(IBKR_TWOFA_TIMEOUT_ACTION=restart): approve the new prompt on IBKR Mobile. "
+                "Further prompts of this login are not announced again.")))
+        return Reaction(("error", (
+            "The second factor was not approved in time. The Gateway stays stopped "
+            "(IBKR_TWOFA_TIMEOUT_ACTION=exit), so no more prompts reach your phone. Start it "
+            "with `invoke restart --host HOST --cold` when you can approve the login.")))
+    return Reaction(("warning", (
+        f"Another session took this IBKR account (IBC: {message}). IBKR_EXISTING_SESSION_ACTION "
+        "decides which session stays; the health check reports whether the API recovers.")))
+
+
+Deliver = Callable[[HostConfig, str, str], object]
+
+
+def handle(config: HostConfig, login: LoginState, kind: str, message: str, at: float,
+           deliver: Deliver, say: Callable[[str], None]) -> None:
+    """Carry out one event's reaction: stop first (safety), then tell the user."""
+    reaction = react(login, kind, message, at, config)
+    login.save(config)
+    say(f"{kind}: {message}")
+    if reaction.stop:
+        try:
+            systemd.control("stop", config.gateway_unit, STOP_TIMEOUT_S)
+            say(f"stopped {config.gateway_unit} after a rejected login")
+        except OpsError as exc:
+            say(f"could not stop {config.gateway_unit}: {exc}")
+        if reaction.notify:
+            # The lines IBC wrote around the rejection carry IBKR's own reason.
+            lines = [ibclog.message_of(line) for line in ibclog.recent(
+                config.gateway_unit, since=at - 5, lines=40) if ibclog.classify(line)]
+            reason = [line for line in lines if "error message" in line.lower()]
+            if reason:
+                level, text = reaction.notify
+                reaction.notify = (level, text.replace(f"(IBC: {message})", f"(IBC: {reason[-1]})"))
+    if reaction.notify:
+        level, text = reaction.notify
+        try:
+            deliver(config, level, text)
+        except OpsError as exc:
+            say(f"not notified: {exc}")
+
+
+def run(config: HostConfig, deliver: Deliver, say: Callable[[str], None]) -> None:
+    """Follow the Gateway's journal for ever (the service restarts this if it stops)."""
+    login = LoginState.load(config)
+    skip_until = 0.0
+    for message, at, cursor in ibclog.follow(config.gateway_unit, login.cursor or None):
+        login.cursor = cursor
+        kind = ibclog.classify(message)
+        if kind is None or at <= skip_until:
+            continue
+        handle(config, login, kind, ibclog.message_of(message), at, deliver, say)
+        if login.state == "rejected":
+            # IBC's own retry, logged while the stop was under way, is not a new login.
+            skip_until = time.time()
+            login.save(config)
+
+
+def summary(config: HostConfig) -> dict[str, Any]:
+    """The login state as the health check and `invoke status` use it."""
+    login = LoginState.load(config)
+    return {"state": login.state, "since": login.since, "detail": login.detail,
+            "last_success": login.last_success}
+

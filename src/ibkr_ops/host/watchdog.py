@@ -1,0 +1,308 @@
+"""The health-check timer's second job: heal what a restart heals, and only that.
+
+systemd's Restart= sees a process that died; the Gateway's worst failures leave it alive.
+Each timer run, after the layered check, `supervise` decides:
+- a hung API (the process alive, the API failing) for `hang_restart_after` runs in a row:
+  a warm restart, cold only when warm does not bring the API back;
+- a crash loop (systemd's own restarts piling up): stop, back off, start again;
+- memory above the ceiling: a restart when the pre-restart check allows (or at once with
+  `memory_restart=force`);
+- a login the login watch reported (rejected, waiting for a second factor): nothing, and no
+  second alert about it.
+Its own restarts are capped per hour; past the cap it stops acting and says so once. The
+decision (`decide`) is pure, so each rule is tested without a host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ibkr_ops.errors import OpsError
+from ibkr_ops.host import alerts, health, history, loginwatch, metrics, proc, restart, state, systemd
+from ibkr_ops.host.config import HostConfig
+
+STATE_FILE = "watchdog.json"
+MAX_BACKOFF_S = 3600.0
+# A login that has not finished after this long no longer explains a failing API.
+LOGIN_GRACE_S = 600.0
+START_TIMEOUT_S = 120.0
+
+
+@dataclass
+class WatchState:
+    """What the watchdog remembers between runs (`<state_dir>/watchdog.json`)."""
+
+    api_failures: int = 0
+    seen_restarts: int = 0
+    crashes: list[float] = field(default_factory=list)
+    backoff_s: float = 0.0
+    backoff_until: float | None = None
+    hold: str = ""
+    memory_deferred: bool = False
+
+    @classmethod
+    def load(cls, config: HostConfig) -> WatchState:
+        data = state.read_state(Path(config.state_dir) / STATE_FILE) or {}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            return cls(**known)
+        except TypeError:
+            return cls()
+
+    def save(self, config: HostConfig) -> None:
+        state.write_state(Path(config.state_dir) / STATE_FILE, dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One run's verdict: an action ("", restart, start, stop), its cause, and the alert."""
+
+    action: str = ""
+    cause: str = ""
+    verdict: alerts.Verdict = field(default_factory=alerts.Verdict)
+
+
+Window = Callable[[], tuple[bool, str]]
+
+
+def decide(config: HostConfig, ws: WatchState, report: health.Report,
+           unit: systemd.UnitState | None, login: dict[str, object],
+           restarts: list[history.Restart], now: float, window: Window) -> Decision:
+    """What to do after this run's check; updates `ws` in place. Rules in order of
+    precedence: a hold, the crash loop, a login in the way, a hung API, memory, a crash."""
+    checks = {c.name: c for c in report.checks}
+    crashed = _count_crashes(config, ws, unit, now)
+    if checks["api"].status in (health.OK, health.WARN):
+        ws.api_failures = 0
+        ws.hold = ""
+    if report.status == health.OK:
+        ws.backoff_s = 0.0
+    used = len(history.automatic_since(restarts, now - 3600))
+    if ws.hold:
+        return Decision(verdict=alerts.Verdict(context=f"Automatic restarts are off: {ws.hold}."))
+    for rule in (_crash_rule, _login_rule, _hang_rule, _memory_rule):
+        found = rule(config, ws, checks, unit, login, used, now, window)
+        if found is not None:
+            return found
+    if crashed and unit is not None:
+        words = f"systemd restarted it after a crash ({unit.last_exit or 'unknown exit'})"
+        note = ("warning", f"Gateway crashed: {words}; it is {report.status} now.")
+        return Decision(verdict=alerts.Verdict(context=words.capitalize() + ".", note=note))
+    return Decision()
+
+
+Checks = dict[str, health.Check]
+
+
+def _crash_rule(config: HostConfig, ws: WatchState, checks: Checks,
+                unit: systemd.UnitState | None, login: dict[str, object], used: int,
+                now: float, window: Window) -> Decision | None:
+    """A crash loop is stopped and backed off; after the back-off it is started again."""
+    if ws.backoff_until is not None:
+        if now < ws.backoff_until:
+            return Decision(verdict=alerts.Verdict(explained=True))
+        ws.backoff_until = None
+        if used >= config.max_restarts_per_hour:
+            return _cap_reached(ws, used, "the crash loop went on")
+        return Decision("start", "crash-loop")
+    if len(ws.crashes) >= config.crash_loop_crashes:
+        return _crash_loop(config, ws, unit, now, used)
+    return None
+
+
+def _login_rule(config: HostConfig, ws: WatchState, checks: Checks,
+                unit: systemd.UnitState | None, login: dict[str, object], used: int,
+                now: float, window: Window) -> Decision | None:
+    """A refused or pending login is the login watch's news, and no reason to restart."""
+    login_state, since = str(login.get("state", "")), login.get("since")
+    stays_down = login_state == "rejected" or (login_state == "twofa-timeout"
+                                               and config.twofa_timeout_action == "exit")
+    pending = login_state in loginwatch.IN_PROGRESS and isinstance(since, int | float) \
+        and now - since < LOGIN_GRACE_S
+    if not (stays_down or pending):
+        return None
+    ws.api_failures = 0
+    return Decision(verdict=alerts.Verdict(explained=login_state != "logging-in"))
+
+
+def _hang_rule(config: HostConfig, ws: WatchState, checks: Checks,
+               unit: systemd.UnitState | None, login: dict[str, object], used: int,
+               now: float, window: Window) -> Decision | None:
+    """The process runs but its API fails: count the runs, restart at the threshold."""
+    alive = checks["process"].status == health.OK
+    api_down = checks["api"].status == health.FAIL or checks["port"].status == health.FAIL
+    if not (alive and api_down and (unit is None or unit.active)):
+        if not api_down:
+            ws.api_failures = 0
+        return None
+    ws.api_failures += 1
+    if ws.api_failures < config.hang_restart_after:
+        return Decision(verdict=alerts.Verdict(context=(
+            f"The API failed {ws.api_failures} check(s) in a row with the Gateway running: "
+            f"restarting it (warm first) after {config.hang_restart_after}.")))
+    ws.api_failures = 0
+    if used >= config.max_restarts_per_hour:
+        return _cap_reached(ws, used, "the API stopped answering again")
+    return Decision("restart", "hang")
+
+
+def _memory_rule(config: HostConfig, ws: WatchState, checks: Checks,
+                 unit: systemd.UnitState | None, login: dict[str, object], used: int,
+                 now: float, window: Window) -> Decision | None:
+    """Above the ceiling: restart when allowed; say once that it waits when it must."""
+    if checks["memory"].status != health.FAIL or config.memory_restart == "off":
+        ws.memory_deferred = False
+        return None
+    allowed, why = (True, "") if config.memory_restart == "force" else window()
+    if allowed:
+        ws.memory_deferred = False
+        if used >= config.max_restarts_per_hour:
+            return _cap_reached(ws, used, "memory is above the ceiling again")
+        return Decision("restart", "memory")
+    if ws.memory_deferred:
+        return Decision()
+    ws.memory_deferred = True
+    text = f"A restart to free memory waits for the next allowed moment: {why}."
+    return Decision(verdict=alerts.Verdict(context=text, note=("warning", text)))
+
+
+def _count_crashes(config: HostConfig, ws: WatchState, unit: systemd.UnitState | None,
+                   now: float) -> int:
+    """systemd's NRestarts since the last run (it restarts from 0 when started by hand)."""
+    count = unit.n_restarts if unit is not None else 0
+    new = count - ws.seen_restarts if count >= ws.seen_restarts else count
+    ws.seen_restarts = count
+    ws.crashes = [t for t in ws.crashes if t > now - config.crash_loop_window_s] + [now] * new
+    return new
+
+
+def _crash_loop(config: HostConfig, ws: WatchState, unit: systemd.UnitState | None,
+                now: float, used: int) -> Decision:
+    crashes, ws.crashes = len(ws.crashes), []
+    last = unit.last_exit if unit is not None and unit.last_exit else "unknown exit"
+    head = (f"Gateway crash loop: {crashes} crashes within "
+            f"{config.crash_loop_window_s / 60:.0f} min (last: {last}).")
+    if used >= config.max_restarts_per_hour:
+        ws.hold = f"it kept crashing after {used} automatic restarts in the last hour"
+        return Decision("stop", "crash-loop", alerts.Verdict(notice=("error", (
+            f"{head} Stopped after {used} automatic restarts in the last hour: it stays "
+            "stopped for you to look at (`invoke logs --host HOST`; `invoke restart --host "
+            "HOST` starts it again)."))))
+    ws.backoff_s = min(max(config.crash_backoff_s, ws.backoff_s * 2), MAX_BACKOFF_S)
+    ws.backoff_until = now + ws.backoff_s
+    return Decision("stop", "crash-loop", alerts.Verdict(notice=("error", (
+        f"{head} Stopped; it starts again in {ws.backoff_s:.0f} s (automatic restart "
+        f"{used + 1} of {config.max_restarts_per_hour} allowed per hour)."))))
+
+
+def _cap_reached(ws: WatchState, used: int, what: str) -> Decision:
+    ws.hold = f"{used} automatic restarts in the last hour"
+    return Decision(verdict=alerts.Verdict(notice=("error", (
+        f"Gateway needs a person: {what}, but {used} automatic restarts were already made in "
+        "the last hour, so there will be no more. Look at `invoke logs --host HOST`; "
+        "`invoke restart --host HOST` once it is fixed."))))
+
+
+# --------------------------------------------------------------------------- carrying out
+
+
+def supervise(config: HostConfig, report: health.Report,
+              deliver: alerts.Deliver | None = None) -> tuple[health.Report, str]:
+    """Decide, act, alert, export: the health-check timer's run. Returns the final report
+    (a fresh check after a restart) and a few words for the journal line."""
+    deliver = deliver or _deliver
+    now = time.time()
+    ws = WatchState.load(config)
+    unit = systemd.show_unit(config.gateway_unit)
+    restarts = history.load(config)
+    if restart.restarting(config):
+        ws.save(config)
+        outcome = alerts.on_report(config, report, deliver=deliver)
+        _export(config, report, restarts)
+        return report, outcome
+    decision = decide(config, ws, report, unit, loginwatch.summary(config), restarts, now,
+                      lambda: _window(config))
+    ws.save(config)
+    verdict = decision.verdict
+    words = ""
+    if decision.action:
+        report, verdict, words = _act(config, decision, report, unit)
+        restarts = history.load(config)
+    outcome = alerts.on_report(config, report, deliver=deliver, verdict=verdict)
+    _export(config, report, restarts)
+    return report, "; ".join(w for w in (words, outcome) if w)
+
+
+def _deliver(config: HostConfig, level: str, text: str) -> object:
+    from ibkr_ops.host import notify  # noqa: PLC0415 - only runs that alert need it
+
+    return notify.deliver(config, level, text)
+
+
+def _window(config: HostConfig) -> tuple[bool, str]:
+    import datetime as dt  # noqa: PLC0415
+
+    from ibkr_ops.host import prerestart  # noqa: PLC0415 - only memory restarts need it
+
+    decision = prerestart.decide(dt.datetime.now(dt.UTC), config)
+    return decision.allowed, decision.reason
+
+
+def _act(config: HostConfig, decision: Decision, report: health.Report,
+         unit: systemd.UnitState | None) -> tuple[health.Report, alerts.Verdict, str]:
+    """Carry out a restart, start or stop; return the new report and the alert to send."""
+    verdict = decision.verdict
+    if decision.action == "stop":
+        try:
+            systemd.control("stop", config.gateway_unit, START_TIMEOUT_S)
+        except OpsError as exc:
+            return report, verdict, f"stop failed: {exc}"
+        return health.run(config), verdict, f"stopped ({decision.cause})"
+    snap = proc.snapshot(config, unit)
+    started = time.monotonic()
+    if decision.action == "start":
+        try:
+            systemd.control("start", config.gateway_unit, START_TIMEOUT_S)
+            ok = True
+        except OpsError as exc:
+            ok, words = False, str(exc)
+        entry = history.Restart(time.time(), decision.cause, "start", ok,
+                                time.monotonic() - started, snap.rss_mb if snap else None)
+        history.record(config, entry)
+        if not ok:
+            return report, alerts.Verdict(notice=("error", f"Gateway start failed: {words}")), \
+                words
+        return report, alerts.Verdict(context="Started again after the crash-loop back-off."), \
+            "started after the back-off"
+    before = None if snap is None else {"rss_mb": snap.rss_mb, "uptime_s": snap.uptime_s}
+    with restart.in_progress(config):
+        outcome = restart.run(config, "warm", before, restart.printer())
+    entry = history.Restart(time.time(), decision.cause, outcome.mode, outcome.healthy,
+                            outcome.seconds, snap.rss_mb if snap else None,
+                            outcome.after.rss_mb if outcome.after else None)
+    history.record(config, entry)
+    if not outcome.healthy:
+        lines = "\n".join(_log_tail(config, time.time() - outcome.seconds - 5))
+        text = f"Gateway {entry.describe()}\n" + "\n".join(outcome.steps)
+        return health.run(config), alerts.Verdict(notice=("error", (
+            f"{text}\nlast Gateway log lines:\n{lines}" if lines else text))), entry.describe()
+    fresh = health.run(config)
+    return fresh, alerts.Verdict(context=entry.describe().capitalize() + "."), entry.describe()
+
+
+def _log_tail(config: HostConfig, since: float) -> list[str]:
+    from ibkr_ops.host import ibclog  # noqa: PLC0415
+
+    return ibclog.recent(config.gateway_unit, since=since, lines=15)
+
+
+def _export(config: HostConfig, report: health.Report, restarts: list[history.Restart]) -> None:
+    """The metrics file; a failure to write it is logged by the caller, never fatal."""
+    login = loginwatch.summary(config).get("last_success")
+    metrics.write(config, metrics.render(config, report, restarts,
+                                         login if isinstance(login, int | float) else None,
+                                         report.rss_mb, time.time()))

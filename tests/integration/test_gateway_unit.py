@@ -159,7 +159,10 @@ def test_stop_logs_out_and_is_not_a_kill(installed: str) -> None:
     log = journal_since(installed, mark)
     assert "SIM: terminated by signal (exit status 143)" in log, log
     assert "IBC returned exit status 143" in log, log
-    assert "SIGKILL" not in log and "timed out" not in log.lower(), log
+    systemd = run(installed, f"journalctl --no-pager -o cat -u {GATEWAY} _PID=1 "
+                             f"--after-cursor={shlex.quote(mark)}")
+    assert f"{GATEWAY}: Deactivated successfully." in systemd, systemd
+    assert "SIGKILL" not in systemd and "timed out" not in systemd, systemd
     run(installed, f"systemctl start {GATEWAY}")
     assert wait_healthy(installed, 120).get("healthy")
 

@@ -88,8 +88,13 @@ def unit_state(name: str) -> tuple[str, str]:
 
 def set_fault(name: str, fault: str | None) -> None:
     """Give the guest's simulated Gateway a fault from its next start (None: clear it)."""
-    line = f"faults={fault}" if fault else ""
-    run(name, f"sed -i '/^faults=/d' {SIM_PROPERTIES} && "
+    set_sim_property(name, "faults", fault)
+
+
+def set_sim_property(name: str, key: str, value: str | None) -> None:
+    """One knob of the guest's simulated Gateway (sim.properties), from its next start."""
+    line = f"{key}={value}" if value else ""
+    run(name, f"sed -i '/^{key}=/d' {SIM_PROPERTIES} && "
               f"printf '%s\\n' {shlex.quote(line)} >> {SIM_PROPERTIES}")
 
 

@@ -79,8 +79,8 @@ def decide(config: HostConfig, ws: WatchState, report: health.Report,
     if checks["api"].status in (health.OK, health.WARN):
         ws.api_failures = 0
         ws.hold = ""
-    if report.status == health.OK:
-        ws.backoff_s = 0.0
+    if report.status == health.OK and not ws.crashes:
+        ws.backoff_s = 0.0  # a quiet window: the next crash loop starts from the first back-off
     used = len(history.automatic_since(restarts, now - 3600))
     if ws.hold:
         return Decision(verdict=alerts.Verdict(context=f"Automatic restarts are off: {ws.hold}."))

@@ -1,0 +1,249 @@
+"""Self-healing on a real systemd guest: the health-check timer's watchdog and the login watch
+against the simulated Gateway, faults injected into the running instance.
+
+One guest for the module, installed through the real install path with a 10 s health-check
+interval. Each test starts from a freshly started, healthy Gateway and a clean watchdog state,
+and reads what the in-guest Discord receiver got during its incident: one message when it
+starts, one when it is over, nothing repeated in between.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import migrate_support as ms
+import pytest
+from sim_support import wait_for
+
+from ibkr_ops import sandbox
+from ibkr_ops.sandbox.paths import Layout
+
+GUEST = "heal"
+CONTROL_PORT = 7499
+INTERVAL_S = 10
+STATE = "/var/lib/ibkr-ops"
+OPS = "/etc/ibkr/ops.json"
+INI = "/etc/ibkr/config.ini"
+GATEWAY = "ibkr-gateway.service"
+ALWAYS = ["* 00:00-12:00", "* 12:00-00:00"]
+
+
+@pytest.fixture(scope="module")
+def guest(sandbox_layout: Layout) -> Iterator[str]:
+    sandbox.up([GUEST])
+    try:
+        ms.install(GUEST, ms.deployment(extra=(
+            f"IBKR_HEALTH_INTERVAL_S={INTERVAL_S}\nIBKR_MEMORY_MAX_MB=768\n"
+            "IBKR_JAVA_HEAP_MB=512\n")))
+        # Faults are switched on in the running simulator through its control port; a warm
+        # restart takes a second instead of waiting for the next minute as IBC does.
+        ms.set_sim_property(GUEST, "control_port", str(CONTROL_PORT))
+        ms.set_sim_property(GUEST, "restart_delay", "1")
+        ms.set_sim_property(GUEST, "second_factor", "off")
+        yield GUEST
+    finally:
+        sandbox.down(GUEST)
+
+
+@pytest.fixture(scope="module")
+def installed_settings(guest: str) -> dict[str, Any]:
+    return dict(json.loads(ms.run(guest, f"cat {OPS}")))
+
+
+Settings = Callable[..., None]
+
+
+@pytest.fixture
+def settings(guest: str, installed_settings: dict[str, Any]) -> Settings:
+    """`settings(**overrides)`: the installed host settings with a few changed (3 s probes
+    always, so a hung API costs a check 3 s rather than 10)."""
+
+    def write(**overrides: object) -> None:
+        text = json.dumps({**installed_settings, "health_timeout_s": 3, **overrides})
+        ms.run(guest, f"printf '%s' {shlex.quote(text)} > {OPS}.tmp && mv {OPS}.tmp {OPS}")
+
+    return write
+
+
+@pytest.fixture
+def healthy(guest: str, settings: Settings) -> Iterator[str]:
+    """A clean start: no faults, default watchdog settings, no state, a healthy Gateway."""
+    settings()
+    ms.set_fault(guest, None)
+    ms.run(guest, f"systemctl stop ibkr-health-check.timer ibkr-health-check.service; "
+                  f"rm -f {STATE}/watchdog.json {STATE}/health.json {STATE}/restarts.jsonl; "
+                  f"systemctl reset-failed {GATEWAY}; systemctl restart {GATEWAY}")
+    wait_healthy(guest)
+    ms.run(guest, "systemctl start ibkr-health-check.timer")
+    yield guest
+    ms.set_fault(guest, None)
+
+
+def wait_healthy(name: str, timeout: float = 90) -> None:
+    wait_for(lambda: bool(ms.health(name).get("healthy")), timeout, "a healthy Gateway")
+
+
+def ctl(name: str, command: str) -> str:
+    """A control command to the running simulated Gateway on the guest."""
+    script = (f"import socket; s = socket.create_connection(('127.0.0.1', {CONTROL_PORT}), 5); "
+              f"s.sendall(b{command!r} + b'\\n'); print(s.recv(4096).decode())")
+    return ms.run(name, f"python3 -c {shlex.quote(script)}").strip()
+
+
+class Inbox:
+    """The guest's Discord messages from a starting point on: (title, description) pairs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.start = len(ms.discord_messages(name))
+
+    def new(self) -> list[tuple[str, str]]:
+        found = ms.discord_messages(self.name)[self.start:]
+        pairs = []
+        for message in found:
+            embed = message["embeds"][0]  # type: ignore[index]
+            pairs.append((str(embed["title"]), str(embed["description"])))
+        return pairs
+
+    def wait(self, predicate: Callable[[list[tuple[str, str]]], bool], timeout: float,
+             what: str) -> list[tuple[str, str]]:
+        wait_for(lambda: predicate(self.new()), timeout, what)
+        return self.new()
+
+
+def restarts(name: str) -> list[dict[str, Any]]:
+    out = ms.run(name, f"cat {STATE}/restarts.jsonl 2>/dev/null")
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def unit(name: str, *props: str) -> dict[str, str]:
+    out = ms.run(name, f"systemctl show {GATEWAY} " + " ".join(f"-p {p}" for p in props))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def has(messages: list[tuple[str, str]], level: str, *words: str) -> bool:
+    return any(title.startswith(level) and all(w in text for w in words)
+               for title, text in messages)
+
+
+def quiet_for(inbox: Inbox, periods: int) -> list[tuple[str, str]]:
+    """Let several health-check periods pass; what arrived meanwhile (should be nothing)."""
+    before = len(inbox.new())
+    time.sleep(periods * INTERVAL_S)
+    return inbox.new()[before:]
+
+
+def test_hung_api_is_restarted_warm_and_reported_once_each_way(healthy: str) -> None:
+    inbox = Inbox(healthy)
+    assert ctl(healthy, "FAULT hang").startswith("OK")
+    # N=3 failed checks, each up to a period plus its 3 s probe, then the warm restart.
+    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), 3 * (INTERVAL_S + 5) + 90,
+                     "the recovery notification")
+    assert [r["cause"] for r in restarts(healthy)] == ["hang"]
+    assert restarts(healthy)[0]["mode"] == "warm" and restarts(healthy)[0]["ok"] is True
+    assert len(got) == 2, got
+    assert has(got[:1], "ERROR", "UNHEALTHY", "api: fail", "restarting it (warm first) after 3")
+    assert has(got[1:], "INFO", "healthy again", "Warm restart (hung API) done in", "memory")
+    assert ms.health(healthy)["healthy"] is True
+    assert quiet_for(inbox, 2) == []
+
+
+def test_rejected_login_is_stopped_after_at_most_one_retry(healthy: str) -> None:
+    inbox = Inbox(healthy)
+    since = ms.run(healthy, "date +%s").strip()
+    ms.set_fault(healthy, "reject-login")
+    ms.run(healthy, f"systemctl restart {GATEWAY}")
+    wait_for(lambda: unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed"), 60,
+             "the login watch to stop the Gateway")
+    later = quiet_for(inbox, 3)
+    attempts = ms.run(healthy, f"journalctl --no-pager -o cat _SYSTEMD_UNIT={GATEWAY} "
+                               f"--since @{since} | grep -c 'Login attempt'").strip()
+    assert 1 <= int(attempts) <= 2, f"{attempts} login attempts"
+    assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
+    got = inbox.new()
+    assert later == []
+    assert len(got) == 1, got
+    assert has(got, "ERROR", "IBKR rejected the login", "Unrecognized Username or Password",
+               "Gateway has been stopped")
+    assert restarts(healthy) == []
+
+
+def test_second_factor_timeout_follows_the_configured_action(healthy: str) -> None:
+    inbox = Inbox(healthy)
+    ms.set_sim_property(healthy, "second_factor", "manual")
+    ms.run(healthy, f"sed -i 's/^SecondFactorAuthenticationTimeout=.*/"
+                    f"SecondFactorAuthenticationTimeout=5/' {INI}")
+    try:
+        ms.run(healthy, f"systemctl restart {GATEWAY}")
+        got = inbox.wait(lambda m: has(m, "ERROR", "second factor was not approved"), 60,
+                         "the second-factor timeout notification")
+        assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
+        assert unit(healthy, "ExecMainStatus")["ExecMainStatus"] == "87"
+        later = quiet_for(inbox, 3)
+    finally:
+        ms.set_sim_property(healthy, "second_factor", "off")
+        ms.run(healthy, f"sed -i 's/^SecondFactorAuthenticationTimeout=.*/"
+                        f"SecondFactorAuthenticationTimeout=180/' {INI}")
+    assert later == []
+    assert len(got) == 2, got
+    assert has(got[:1], "WARNING", "approve the login on IBKR Mobile")
+    assert has(got[1:], "ERROR", "IBKR_TWOFA_TIMEOUT_ACTION=exit", "stays stopped")
+    assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
+
+
+def night_zone() -> str:
+    """A fixed-offset zone where it is 20:00-21:00 now: outside any trading session, so the
+    pre-restart check allows a restart whatever time the test runs."""
+    offset = (20 - time.gmtime().tm_hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+def test_memory_leak_warns_then_restarts_outside_the_session(healthy: str,
+                                                             settings: Settings) -> None:
+    inbox = Inbox(healthy)
+    zone = night_zone()
+    settings(memory_ceiling_mb=150, memory_warn_ratio=0.5, market_timezone=zone,
+             blackout_windows=ALWAYS)
+    assert ctl(healthy, "FAULT leak=300").startswith("OK")  # 5 MB/s
+    got = inbox.wait(lambda m: has(m, "ERROR", "memory: fail"), 120,
+                     "the memory ceiling notification")
+    assert has(got, "WARNING", "Gateway warning", "memory: warn")
+    assert has(got, "ERROR", "waits for the next allowed moment", "blackout")
+    assert restarts(healthy) == []
+    # The window opens: the next check restarts it.
+    settings(memory_ceiling_mb=150, memory_warn_ratio=0.5, market_timezone=zone)
+    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), 90, "the memory restart")
+    (entry,) = restarts(healthy)
+    assert entry["cause"] == "memory" and entry["ok"] is True
+    assert entry["rss_before_mb"] > 150 > entry["rss_after_mb"]
+    assert has(got, "INFO", "memory above the ceiling", f"memory {entry['rss_before_mb']:.0f} ->")
+    assert len(got) == 3, got
+
+
+def test_crash_loop_is_backed_off_then_left_for_a_person(healthy: str,
+                                                         settings: Settings) -> None:
+    inbox = Inbox(healthy)
+    settings(crash_loop_crashes=3, crash_backoff_s=5, max_restarts_per_hour=1)
+    ms.set_fault(healthy, "crash-after=1")
+    ms.run(healthy, f"systemctl restart {GATEWAY}")
+    got = inbox.wait(lambda m: has(m, "ERROR", "crash loop", "stays stopped"), 300,
+                     "the crash loop to reach the cap")
+    assert has(got, "ERROR", "crash loop", "starts again in 5 s",
+               "automatic restart 1 of 1 allowed per hour")
+    assert [r["cause"] for r in restarts(healthy)] == ["crash-loop"]
+    assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
+    count = unit(healthy, "NRestarts")["NRestarts"]
+    assert quiet_for(inbox, 3) == []
+    assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
+    assert unit(healthy, "NRestarts")["NRestarts"] == count
+    assert len(restarts(healthy)) == 1
+    # A person fixes it and starts it: the next check says it recovered.
+    ms.set_fault(healthy, None)
+    ms.run(healthy, "/usr/local/bin/ibkr-gateway-restart --mode cold --force --no-notify")
+    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), 60, "the recovery message")
+    assert [title.split(" ")[0] for title, _ in got].count("ERROR") >= 2

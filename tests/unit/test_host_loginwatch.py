@@ -1,0 +1,106 @@
+"""IBC's log lines as login events, and what the login watch does about each, once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ibkr_ops.host import ibclog, loginwatch
+from ibkr_ops.host.config import HostConfig
+
+CONFIG = HostConfig(state_dir="/nonexistent")
+STAMP = "2026-12-01 16:30:00:123 IBC: "
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    # IBC 3.24.1's own wording (IBC.jar), as it reaches the journal through ibcstart.sh.
+    ("Starting session: will exit if login dialog is not displayed within 60 seconds",
+     ibclog.STARTED),
+    ("Re-starting session", ibclog.STARTED),
+    ("Login has completed", ibclog.COMPLETED),
+    ("Login failed", ibclog.REJECTED),
+    ("Cold restart after Login Failed dialog encountered", ibclog.REJECTED),
+    ("Cold restart after Login Error dialog encountered", ibclog.REJECTED),
+    ("Too many failed login attempts. Please wait 5 minutes", ibclog.REJECTED),
+    ("Second Factor Authentication initiated", ibclog.TWOFA_WAIT),
+    ("IBC closing because login has not completed after Second Factor Authentication",
+     ibclog.TWOFA_TIMEOUT),
+    ("Re-login after second factor authentication timeout in 5 second", ibclog.TWOFA_TIMEOUT),
+    ("detected dialog entitled: Existing session detected; event=Activated",
+     ibclog.EXISTING_SESSION),
+    ("Setting user name", None),
+    ("Click button: Log In", None),
+])
+def test_classify_real_ibc_wording(message: str, kind: str | None) -> None:
+    assert ibclog.classify(STAMP + message) == kind
+
+
+def test_lines_that_are_not_ibcs_are_ignored() -> None:
+    assert ibclog.classify("SIM: Login failed (a test line)") is None
+    assert ibclog.message_of(STAMP + "Login failed") == "Login failed"
+
+
+def test_parse_entry_reads_journal_json_and_binary_messages() -> None:
+    entry = ('{"MESSAGE": [76, 111, 103, 105, 110, 255], "__REALTIME_TIMESTAMP": '
+             '"1800000000500000", "__CURSOR": "s=abc"}')
+    message, at, cursor = ibclog.parse_entry(entry) or ("", 0.0, "")
+    assert message == "Login\ufffd"
+    assert at == 1_800_000_000.5
+    assert cursor == "s=abc"
+    assert ibclog.parse_entry("not json") is None
+
+
+def react(login: loginwatch.LoginState, kind: str, config: HostConfig = CONFIG,
+          message: str = "msg") -> loginwatch.Reaction:
+    return loginwatch.react(login, kind, message, 100.0, config)
+
+
+def test_a_rejection_stops_the_gateway_and_is_said_once() -> None:
+    login = loginwatch.LoginState()
+    first = react(login, ibclog.REJECTED, message="Login failed")
+    assert first.stop
+    assert first.notify is not None and first.notify[0] == "error"
+    assert "IBKR rejected the login (IBC: Login failed)" in first.notify[1]
+    again = react(login, ibclog.REJECTED)
+    assert again.stop and again.notify is None
+    assert login.state == "rejected"
+
+
+def test_a_second_factor_prompt_is_announced_once_per_incident() -> None:
+    login = loginwatch.LoginState()
+    prompt = react(login, ibclog.TWOFA_WAIT)
+    assert prompt.notify is not None
+    assert "approve the login on IBKR Mobile" in prompt.notify[1]
+    assert react(login, ibclog.TWOFA_WAIT).notify is None
+    react(login, ibclog.COMPLETED)
+    assert login.last_success == 100.0
+    assert react(login, ibclog.TWOFA_WAIT).notify is not None  # a new login, a new prompt
+
+
+@pytest.mark.parametrize(("action", "level", "words"), [
+    ("exit", "error", "IBKR_TWOFA_TIMEOUT_ACTION=exit"),
+    ("restart", "warning", "IBKR_TWOFA_TIMEOUT_ACTION=restart"),
+])
+def test_a_second_factor_timeout_says_what_happens_next(action: str, level: str,
+                                                        words: str) -> None:
+    config = dataclasses.replace(CONFIG, twofa_timeout_action=action)
+    login = loginwatch.LoginState()
+    react(login, ibclog.TWOFA_WAIT, config)
+    timeout = react(login, ibclog.TWOFA_TIMEOUT, config)
+    assert timeout.notify is not None
+    assert timeout.notify[0] == level and words in timeout.notify[1]
+    # IBC's relogin prompts again: the user has been told, nothing more is sent.
+    react(login, ibclog.STARTED, config)
+    assert react(login, ibclog.TWOFA_WAIT, config).notify is None
+    assert react(login, ibclog.TWOFA_TIMEOUT, config).notify is None
+
+
+def test_state_survives_a_restart_of_the_watch(tmp_path: object) -> None:
+    config = dataclasses.replace(CONFIG, state_dir=str(tmp_path))
+    login = loginwatch.LoginState(cursor="s=1")
+    react(login, ibclog.TWOFA_WAIT)
+    login.save(config)
+    loaded = loginwatch.LoginState.load(config)
+    assert loaded == login
+    assert loginwatch.summary(config)["state"] == "twofa-wait"

@@ -1,0 +1,175 @@
+"""The watchdog's decisions, rule by rule, without a host: what a run does and says."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ibkr_ops.host import health, history, systemd, watchdog
+from ibkr_ops.host.config import HostConfig
+
+NOW = 1_800_000_000.0
+CONFIG = HostConfig(state_dir="/nonexistent")
+LAYERS = dict.fromkeys(health.LAYERS, health.OK)
+
+
+def report(**statuses: str) -> health.Report:
+    merged = {**LAYERS, **statuses}
+    return health.Report(tuple(health.Check(n, s, f"{n} detail", 1.0)
+                               for n, s in merged.items()), 5.0)
+
+
+def unit(n_restarts: int = 0, active: bool = True, last_exit: str = "") -> systemd.UnitState:
+    return systemd.UnitState("ibkr-gateway.service", "loaded",
+                             "active" if active else "activating", "running", 42, "/x", NOW,
+                             n_restarts, last_exit)
+
+
+def never() -> tuple[bool, str]:
+    return False, "inside the trading session"
+
+
+def decide(ws: watchdog.WatchState, rep: health.Report, *, u: systemd.UnitState | None = None,
+           login: dict[str, object] | None = None, restarts: list[history.Restart] | None = None,
+           config: HostConfig = CONFIG, now: float = NOW,
+           window: watchdog.Window = never) -> watchdog.Decision:
+    return watchdog.decide(config, ws, rep, u or unit(), login or {}, restarts or [], now,
+                           window)
+
+
+def test_a_healthy_run_does_nothing() -> None:
+    ws = watchdog.WatchState(api_failures=2)
+    assert decide(ws, report()) == watchdog.Decision()
+    assert ws.api_failures == 0
+
+
+def test_a_hung_api_is_restarted_on_the_third_failed_run() -> None:
+    ws = watchdog.WatchState()
+    first = decide(ws, report(api=health.FAIL))
+    assert first.action == ""
+    assert "failed 1 check(s) in a row" in first.verdict.context
+    assert decide(ws, report(api=health.FAIL)).action == ""
+    third = decide(ws, report(api=health.FAIL))
+    assert (third.action, third.cause) == ("restart", "hang")
+    assert ws.api_failures == 0
+
+
+def test_a_closed_port_with_the_process_alive_counts_too() -> None:
+    ws = watchdog.WatchState(api_failures=2)
+    assert decide(ws, report(port=health.FAIL, api=health.SKIP)).action == "restart"
+
+
+def test_no_process_is_systemds_business_not_a_hang() -> None:
+    ws = watchdog.WatchState(api_failures=2)
+    assert decide(ws, report(process=health.FAIL, port=health.FAIL)).action == ""
+
+
+def test_the_hourly_cap_stops_restarts_and_says_so_once() -> None:
+    done = [history.Restart(NOW - 600 * i, "hang", "warm", True) for i in range(1, 4)]
+    ws = watchdog.WatchState(api_failures=2)
+    capped = decide(ws, report(api=health.FAIL), restarts=done)
+    assert capped.action == ""
+    assert capped.verdict.notice is not None
+    level, text = capped.verdict.notice
+    assert level == "error"
+    assert "3 automatic restarts were already made in the last hour" in text
+    again = decide(ws, report(api=health.FAIL), restarts=done)
+    assert again.verdict.notice is None  # held: not repeated while it lasts
+    assert decide(ws, report(), restarts=done) == watchdog.Decision()  # healthy: hold lifted
+    assert ws.hold == ""
+
+
+def test_restarts_older_than_an_hour_and_daily_ones_do_not_count() -> None:
+    done = [history.Restart(NOW - 4000, "hang", "warm", True)] * 3 + \
+        [history.Restart(NOW - 60, "scheduled", "warm", True)] * 3
+    ws = watchdog.WatchState(api_failures=2)
+    assert decide(ws, report(api=health.FAIL), restarts=done).action == "restart"
+
+
+@pytest.mark.parametrize("state", ["logging-in", "twofa-wait"])
+def test_a_login_under_way_is_not_a_hang(state: str) -> None:
+    ws = watchdog.WatchState(api_failures=2)
+    decision = decide(ws, report(port=health.FAIL), login={"state": state, "since": NOW - 30})
+    assert decision.action == ""
+    assert decision.verdict.explained is (state == "twofa-wait")
+    assert ws.api_failures == 0
+
+
+def test_a_login_stuck_for_long_is_a_hang_again() -> None:
+    ws = watchdog.WatchState(api_failures=2)
+    stale = {"state": "logging-in", "since": NOW - watchdog.LOGIN_GRACE_S - 1}
+    assert decide(ws, report(port=health.FAIL, api=health.SKIP), login=stale).action == "restart"
+
+
+def test_a_rejected_login_is_never_retried_and_not_alerted_twice() -> None:
+    ws = watchdog.WatchState(api_failures=2)
+    decision = decide(ws, report(service=health.FAIL, process=health.FAIL, port=health.FAIL),
+                      u=unit(active=False), login={"state": "rejected", "since": NOW - 5})
+    assert decision.action == ""
+    assert decision.verdict.explained
+
+
+def test_a_crash_loop_is_stopped_backed_off_and_started_again() -> None:
+    config = dataclasses.replace(CONFIG, crash_loop_crashes=3, crash_backoff_s=60)
+    ws = watchdog.WatchState()
+    assert decide(ws, report(), u=unit(1), config=config).verdict.note is not None
+    assert decide(ws, report(), u=unit(2), config=config, now=NOW + 15).action == ""
+    loop = decide(ws, report(), u=unit(3, last_exit="killed by signal 9"), config=config,
+                  now=NOW + 30)
+    assert (loop.action, loop.cause) == ("stop", "crash-loop")
+    assert loop.verdict.notice is not None
+    assert "3 crashes within 10 min (last: killed by signal 9)" in loop.verdict.notice[1]
+    assert "starts again in 60 s" in loop.verdict.notice[1]
+    waiting = decide(ws, report(service=health.FAIL), u=unit(0, active=False), config=config,
+                     now=NOW + 60)
+    assert waiting.action == "" and waiting.verdict.explained
+    start = decide(ws, report(service=health.FAIL), u=unit(0, active=False), config=config,
+                   now=NOW + 91)
+    assert (start.action, start.cause) == ("start", "crash-loop")
+
+
+def test_the_back_off_doubles_and_is_bounded() -> None:
+    config = dataclasses.replace(CONFIG, crash_loop_crashes=1, crash_backoff_s=2000,
+                                 max_restarts_per_hour=60)
+    ws = watchdog.WatchState()
+    decide(ws, report(), u=unit(1), config=config)
+    assert ws.backoff_s == 2000
+    ws.backoff_until = None
+    decide(ws, report(), u=unit(2), config=config)
+    assert ws.backoff_s == watchdog.MAX_BACKOFF_S
+
+
+def test_a_crash_loop_past_the_cap_stays_stopped() -> None:
+    config = dataclasses.replace(CONFIG, crash_loop_crashes=1, max_restarts_per_hour=1)
+    done = [history.Restart(NOW - 100, "crash-loop", "start", True)]
+    ws = watchdog.WatchState()
+    decision = decide(ws, report(), u=unit(1), restarts=done, config=config)
+    assert decision.action == "stop"
+    assert decision.verdict.notice is not None
+    assert "stays stopped for you to look at" in decision.verdict.notice[1]
+    assert ws.backoff_until is None and ws.hold
+
+
+def test_systemd_counting_from_zero_again_is_not_a_crash() -> None:
+    ws = watchdog.WatchState(seen_restarts=4)
+    assert decide(ws, report(), u=unit(0)) == watchdog.Decision()
+    assert ws.crashes == []
+
+
+def test_memory_above_the_ceiling_waits_for_the_window_and_says_so_once() -> None:
+    ws = watchdog.WatchState()
+    first = decide(ws, report(memory=health.FAIL))
+    assert first.action == ""
+    assert "waits for the next allowed moment: inside the trading session" in \
+        first.verdict.context
+    assert decide(ws, report(memory=health.FAIL)) == watchdog.Decision()
+    allowed = decide(ws, report(memory=health.FAIL), window=lambda: (True, "after the close"))
+    assert (allowed.action, allowed.cause) == ("restart", "memory")
+
+
+@pytest.mark.parametrize(("setting", "action"), [("force", "restart"), ("off", "")])
+def test_memory_restart_force_and_off(setting: str, action: str) -> None:
+    config = dataclasses.replace(CONFIG, memory_restart=setting)
+    ws = watchdog.WatchState()
+    assert decide(ws, report(memory=health.FAIL), config=config).action == action

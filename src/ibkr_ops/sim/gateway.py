@@ -269,15 +269,7 @@ class Gateway:
             self.log("Click button: Log In")
             await asyncio.sleep(self.cfg.login_delay)
             if "reject-login" in self.faults:
-                self.state = "login-failed"
-                self.log("Login failed")
-                self.log("Login error message: Unrecognized Username or Password")
-                if self.cfg.ibc_mode and self.cfg.session_id:
-                    # IBC 3.24 dismisses the dialog and cold-restarts: ibcstart.sh relaunches
-                    # Java, which tries the same password again, and again.
-                    self.log("Cold restart after Login Failed dialog encountered")
-                    (self.cfg.settings_dir / f"COLDRESTART{self.cfg.session_id}").touch()
-                    self.finish(0)
+                self._rejected()
                 return False
             if self.cfg.second_factor == "off":
                 return self._logged_in(warm=False)
@@ -303,6 +295,17 @@ class Gateway:
             self.log("Exiting after error with exit code=1111")
             self.finish(EXIT_2FA_TIMEOUT)
             return False
+
+    def _rejected(self) -> None:
+        self.state = "login-failed"
+        self.log("Login failed")
+        self.log("Login error message: Unrecognized Username or Password")
+        if self.cfg.ibc_mode and self.cfg.session_id:
+            # IBC 3.24 dismisses the dialog and cold-restarts: ibcstart.sh relaunches Java,
+            # which tries the same password again, and again.
+            self.log("Cold restart after Login Failed dialog encountered")
+            (self.cfg.settings_dir / f"COLDRESTART{self.cfg.session_id}").touch()
+            self.finish(0)
 
     async def _auto_approve(self, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,19 +23,8 @@ from ibkr_ops.remote.plan import make_plan
 from ibkr_ops.render import render
 from ibkr_ops.tasks.hosts import install as install_task
 
-BOT_UNIT = """\
-[Unit]
-Description=ib_async trading bot
-
-[Service]
-User=bot
-ExecStart=/usr/bin/python3 /opt/bot/bot.py
-Restart=on-failure
-RestartSec=30
-
-[Install]
-WantedBy=multi-user.target
-"""
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "deploy" / "examples"
 
 
 @pytest.mark.parametrize(("given", "name"), [
@@ -79,11 +69,11 @@ def test_systemd_analyze_verify_accepts_a_bot_with_the_dropin(tmp_path: Path) ->
     for f in render(reference("paper", tmp_path)):
         if f.path.endswith("/ibkr-gateway.service"):
             (tmp_path / "ibkr-gateway.service").write_bytes(f.content)
-    (tmp_path / "bot.service").write_text(BOT_UNIT)
-    (f,) = dropins(("bot.service",), 300)
-    (tmp_path / "bot.service.d").mkdir()
-    (tmp_path / "bot.service.d" / "ibkr-gateway.conf").write_bytes(f.content)
-    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "bot.service")],
+    shutil.copy(EXAMPLES / "trading-bot.service", tmp_path)
+    (f,) = dropins(("trading-bot.service",), 300)
+    (tmp_path / "trading-bot.service.d").mkdir()
+    (tmp_path / "trading-bot.service.d" / "ibkr-gateway.conf").write_bytes(f.content)
+    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "trading-bot.service")],
                             capture_output=True, text=True, check=False)
     # As in test_render: only executables that exist on an installed host may be reported.
     problems = [ln for ln in (result.stdout + result.stderr).splitlines()
@@ -116,7 +106,7 @@ def test_reference_renders_hold_no_dropin(tmp_path: Path) -> None:
 def test_install_task_refuses_before_any_host_is_contacted(
         tmp_path: Path, args: dict[str, object], message: str) -> None:
     creds = tmp_path / "paper.env"
-    shutil.copy(Path(__file__).resolve().parents[2] / "deploy/reference/paper.env", creds)
+    shutil.copy(ROOT / "deploy" / "reference" / "paper.env", creds)
     os.chmod(creds, 0o600)
     with pytest.raises(Exit) as info:
         # Port 1 refuses connections: had it been tried, the error would say "cannot connect".
@@ -125,3 +115,12 @@ def test_install_task_refuses_before_any_host_is_contacted(
     assert info.value.code == 2
     assert str(info.value.message).startswith(f"error: {message}")
     assert "\n" not in str(info.value.message)
+
+
+def test_readme_shows_the_example_bot_and_the_dropin_as_they_are() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for example in ("trading_bot.py", "trading-bot.service"):
+        assert textwrap.indent((EXAMPLES / example).read_text(), "    ") in readme, example
+    (f,) = dropins(("trading-bot.service",), 300)
+    settings = [ln for ln in f.content.decode().splitlines() if not ln.startswith("#")]
+    assert textwrap.indent("\n".join(settings), "    ") in readme

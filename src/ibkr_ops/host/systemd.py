@@ -55,6 +55,10 @@ def show_units(*units: str, timeout: float = 5.0) -> list[UnitState]:
             ["systemctl", "show", "--timestamp=unix", "-p", ",".join(_PROPERTIES), "--", *units],
             capture_output=True, text=True, timeout=timeout, check=True,
         ).stdout
+    except subprocess.CalledProcessError as exc:
+        # systemctl's own last words ("Failed to connect to bus: ..."), not its argv.
+        reason = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
+        raise OpsError(f"systemctl show failed: {reason[0]}") from None
     except (OSError, subprocess.SubprocessError) as exc:
         raise OpsError(f"systemctl show failed: {exc}") from None
     return parse_units(out, units)

@@ -45,15 +45,19 @@ def test_warm_restart_comes_back_without_a_new_login(sim_factory: Callable[..., 
         result = restart(tmp_path, sim, gateway.port, command_port)
         messages = sim.messages()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "restarting the Gateway warm: not a systemd host" in result.stdout
+    assert "Gateway restart (warm, by hand) starting: not a systemd host" in result.stdout
     assert "IBC: OK RESTART" in result.stdout
     # The simulator's session now comes from a warm login: no second factor was asked for.
     assert gateway.status()["warm"] is True
-    (message,) = messages
-    embed = message["embeds"][0]
-    assert embed["title"] == "INFO · gw1 · paper"
-    assert embed["description"].startswith("Gateway restart (warm) done in ")
-    assert "reclaimed:" in embed["description"]
+    # One flow, two messages: what is about to happen, then how it went.
+    starting, done = (m["embeds"][0] for m in messages)
+    assert starting["title"] == done["title"] == "INFO · gw1 · paper"
+    assert starting["description"].startswith("Gateway restart (warm, by hand) starting: ")
+    assert done["description"].startswith("Gateway restart (warm) done in ")
+    assert "reclaimed:" in done["description"]
+    (entry,) = [json.loads(line) for line in
+                (tmp_path / "state" / "restarts.jsonl").read_text().splitlines()]
+    assert (entry["cause"], entry["mode"], entry["ok"]) == ("manual", "warm", True)
 
 
 def test_no_command_server_fails_clearly(sim_factory: Callable[..., Sim],
@@ -64,7 +68,8 @@ def test_no_command_server_fails_clearly(sim_factory: Callable[..., Sim],
         messages = sim.messages()
     assert result.returncode == 1
     assert "is CommandServerPort set in config.ini?" in result.stdout
-    assert messages[0]["embeds"][0]["title"] == "ERROR · gw1 · paper"
+    assert [m["embeds"][0]["title"] for m in messages] == ["INFO · gw1 · paper",
+                                                          "ERROR · gw1 · paper"]
     assert "Traceback" not in result.stderr
 
 

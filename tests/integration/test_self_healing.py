@@ -78,7 +78,8 @@ def healthy(guest: str, settings: Settings) -> Iterator[str]:
                   f"rm -f {STATE}/watchdog.json {STATE}/health.json {STATE}/restarts.jsonl; "
                   f"systemctl reset-failed {GATEWAY}; systemctl restart {GATEWAY}")
     wait_healthy(guest)
-    ms.run(guest, "systemctl start ibkr-health-check.timer")
+    # One run now: on a guest booted a minute ago the timer's OnBootSec=2min would come first.
+    ms.run(guest, "systemctl start ibkr-health-check.service ibkr-health-check.timer")
     yield guest
     ms.set_fault(guest, None)
 
@@ -111,8 +112,19 @@ class Inbox:
 
     def wait(self, predicate: Callable[[list[tuple[str, str]]], bool], timeout: float,
              what: str) -> list[tuple[str, str]]:
-        wait_for(lambda: predicate(self.new()), timeout, what)
+        try:
+            wait_for(lambda: predicate(self.new()), timeout, what)
+        except pytest.fail.Exception:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; messages: "
+                        f"{self.new()}\n{diagnostics(self.name)}")
         return self.new()
+
+
+def diagnostics(name: str) -> str:
+    """What the watchdog and the login watch did, for a failure message."""
+    return ms.run(name, f"cat {STATE}/watchdog.json {STATE}/login.json; echo; journalctl "
+                        "--no-pager -o short-monotonic -n 40 -u ibkr-health-check.service "
+                        "-u ibkr-login-watch.service -u ibkr-gateway.service")
 
 
 def restarts(name: str) -> list[dict[str, Any]]:

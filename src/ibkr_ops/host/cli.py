@@ -87,6 +87,9 @@ def health_main(argv: Sequence[str] | None = None) -> int:
                         help="the health-check timer's run: alert Discord when the status changed "
                              "since the last such run, and heal (restart a hung API, back off a "
                              "crash loop, free memory) within the configured limits")
+    parser.add_argument("--history", action="store_true",
+                        help="print the restart history, login state and watchdog counters "
+                             "instead of checking")
     parser.add_argument("--wait", type=_seconds, metavar="SECONDS",
                         help="re-check until healthy (exit 0) or SECONDS have passed (exit 1), "
                              "saying what is awaited; a bot's ExecStartPre uses this")
@@ -101,6 +104,11 @@ def health_main(argv: Sequence[str] | None = None) -> int:
                      "health_timeout_s": args.timeout, "health_client_id": args.client_id}
         config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
                                                 if v is not None})
+        if args.history:
+            from ibkr_ops.host import status  # noqa: PLC0415
+
+            print(status.text(config))
+            return 0
         if args.wait is not None:
             return _wait(config, args.wait, as_json=args.json)
         report = health.run(config)

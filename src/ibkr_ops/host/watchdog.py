@@ -91,7 +91,7 @@ def decide(config: HostConfig, ws: WatchState, report: health.Report,
     if crashed and unit is not None:
         words = f"systemd restarted it after a crash ({unit.last_exit or 'unknown exit'})"
         note = ("warning", f"Gateway crashed: {words}; it is {report.status} now.")
-        return Decision(verdict=alerts.Verdict(context=words.capitalize() + ".", note=note))
+        return Decision(verdict=alerts.Verdict(context=_sentence(words), note=note))
     return Decision()
 
 
@@ -291,7 +291,11 @@ def _act(config: HostConfig, decision: Decision, report: health.Report,
         return health.run(config), alerts.Verdict(notice=("error", (
             f"{text}\nlast Gateway log lines:\n{lines}" if lines else text))), entry.describe()
     fresh = health.run(config)
-    return fresh, alerts.Verdict(context=entry.describe().capitalize() + "."), entry.describe()
+    return fresh, alerts.Verdict(context=_sentence(entry.describe())), entry.describe()
+
+
+def _sentence(words: str) -> str:
+    return words[:1].upper() + words[1:] + "."
 
 
 def _log_tail(config: HostConfig, since: float) -> list[str]:

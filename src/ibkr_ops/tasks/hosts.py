@@ -100,10 +100,12 @@ def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
 
 @task(help={"host": HOST_HELP})
 def status(c: Context, host: str | None = None) -> None:
-    """Show the Gateway's units, timers and a health check on a host."""
+    """Show the Gateway's units, timers, a health check and its restart history on a host."""
     with user_errors():
         code = _on_host(host, "systemctl --no-pager status xvfb.service ibkr-gateway.service "
-                              "| head -n 30; systemctl --no-pager list-timers 'ibkr-*'; "
+                              "ibkr-login-watch.service | head -n 40; "
+                              "systemctl --no-pager list-timers 'ibkr-*'; "
+                              "/usr/local/bin/ibkr-health-check --history; "
                               "/usr/local/bin/ibkr-health-check")
     if code:
         raise Exit(code=code)
@@ -115,7 +117,8 @@ def logs(c: Context, host: str | None = None, follow: bool = False, lines: int =
     """Show the journal of the Gateway, its display, restarts and health checks."""
     units = " ".join(f"-u {u}" for u in ("xvfb.service", "ibkr-gateway.service",
                                           "ibkr-gateway-restart.service",
-                                          "ibkr-health-check.service"))
+                                          "ibkr-health-check.service",
+                                          "ibkr-login-watch.service"))
     with user_errors():
         _on_host(host, f"journalctl --no-pager {units} -n {int(lines)}"
                        + (" --follow" if follow else ""), pty=follow)

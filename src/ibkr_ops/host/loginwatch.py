@@ -12,6 +12,7 @@ over what is already explained.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,15 +55,10 @@ class LoginState:
 
     @classmethod
     def load(cls, config: HostConfig) -> LoginState:
-        data = state.read_state(path(config)) or {}
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        try:
-            return cls(**known)
-        except TypeError:
-            return cls()
+        return state.read_fields(cls, cls.__dataclass_fields__, path(config))
 
     def save(self, config: HostConfig) -> None:
-        state.write_state(path(config), dict(self.__dict__))
+        state.write_state(path(config), dataclasses.asdict(self))
 
 
 def path(config: HostConfig) -> Path:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ibkr_ops.errors import OpsError
 
@@ -31,3 +32,17 @@ def write_state(path: Path, data: dict[str, Any]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise OpsError(f"cannot write state {path}: {exc.strerror or exc}") from None
+
+
+T = TypeVar("T")
+
+
+def read_fields(cls: Callable[..., T], fields: Iterable[str], path: Path) -> T:
+    """A dataclass from its state file: unknown keys (an older or newer tool) are dropped, and
+    anything that does not fit starts afresh rather than stopping the tool."""
+    data = read_state(path) or {}
+    known = set(fields)
+    try:
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except TypeError:
+        return cls()

@@ -46,12 +46,8 @@ class WatchState:
 
     @classmethod
     def load(cls, config: HostConfig) -> WatchState:
-        data = state.read_state(Path(config.state_dir) / STATE_FILE) or {}
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        try:
-            return cls(**known)
-        except TypeError:
-            return cls()
+        return state.read_fields(cls, cls.__dataclass_fields__,
+                                 Path(config.state_dir) / STATE_FILE)
 
     def save(self, config: HostConfig) -> None:
         state.write_state(Path(config.state_dir) / STATE_FILE, dataclasses.asdict(self))

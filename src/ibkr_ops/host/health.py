@@ -43,6 +43,8 @@ class Report:
     accounts: tuple[str, ...] = ()
     # The Gateway's resident memory, for the metrics file (None: no process to measure).
     rss_mb: float | None = None
+    # The Gateway's unit as this run saw it (None off systemd): the watchdog's crash counter.
+    gateway_unit: systemd.UnitState | None = None
 
     @property
     def healthy(self) -> bool:
@@ -116,6 +118,7 @@ def run(config: HostConfig) -> Report:
         server_version=state.api.server_version if state.api else None,
         accounts=state.api.accounts if state.api else (),
         rss_mb=state.rss_mb,
+        gateway_unit=state.units.get(config.gateway_unit),
     )
 
 

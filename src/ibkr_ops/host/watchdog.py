@@ -213,7 +213,7 @@ def supervise(config: HostConfig, report: health.Report,
     deliver = deliver or _deliver
     now = time.time()
     ws = WatchState.load(config)
-    unit = systemd.show_unit(config.gateway_unit)
+    unit = report.gateway_unit
     restarts = history.load(config)
     if restart.restarting(config):
         ws.save(config)

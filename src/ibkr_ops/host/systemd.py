@@ -106,9 +106,10 @@ def restart_unit(unit: str, timeout: float) -> None:
     control("restart", unit, timeout)
 
 
-def control(verb: str, unit: str, timeout: float, *, block: bool = True) -> None:
-    """`systemctl VERB UNIT` (start, stop, restart); `block=False` only queues the job."""
-    argv = ["systemctl", verb, *([] if block else ["--no-block"]), "--", unit]
+def control(verb: str, unit: str, timeout: float, *, block: bool = True,
+            options: tuple[str, ...] = ()) -> None:
+    """`systemctl VERB UNIT` (start, stop, restart, kill); `block=False` only queues the job."""
+    argv = ["systemctl", verb, *([] if block else ["--no-block"]), *options, "--", unit]
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                                 check=False)

@@ -104,13 +104,13 @@ def recent(unit: str, since: float | None = None, lines: int = 12,
            timeout: float = 10.0) -> list[str]:
     """The unit's last log lines (since an epoch time if given): the words that explain a
     failure, for the notification that reports it."""
-    args = [f"--lines={lines}"]
-    if since is not None:
-        args.append(f"--since=@{int(since)}")
+    # With --since, journalctl's --lines counts from the start of the range (systemd 252), not
+    # back from its end: take the range and keep its last lines here.
+    args = [f"--since=@{int(since)}"] if since is not None else [f"--lines={lines}"]
     try:
         out = subprocess.run(_journalctl(unit, *args), capture_output=True, text=True,
                              errors="replace", timeout=timeout, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     parsed = (parse_entry(raw) for raw in out.splitlines())
-    return [p[0] for p in parsed if p is not None]
+    return [p[0] for p in parsed if p is not None][-lines:]

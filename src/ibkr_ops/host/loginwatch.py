@@ -52,6 +52,10 @@ class LoginState:
     last_success: float | None = None
     cursor: str = ""
     notified: list[str] = field(default_factory=list)
+    # Entries logged before this (epoch s) are old news: IBC's own retry, logged while the
+    # stop after a rejection was under way, must not stop the next Gateway after a restart
+    # of this watch replays them from its cursor.
+    ignore_before: float = 0.0
 
     @classmethod
     def load(cls, config: HostConfig) -> LoginState:
@@ -148,16 +152,14 @@ def _stop_now(unit: str) -> None:
 def run(config: HostConfig, deliver: Deliver, say: Callable[[str], None]) -> None:
     """Follow the Gateway's journal for ever (the service restarts this if it stops)."""
     login = LoginState.load(config)
-    skip_until = 0.0
     for message, at, cursor in ibclog.follow(config.gateway_unit, login.cursor or None):
         login.cursor = cursor
         kind = ibclog.classify(message)
-        if kind is None or at <= skip_until:
+        if kind is None or at <= login.ignore_before:
             continue
         handle(config, login, kind, ibclog.message_of(message), at, deliver, say)
         if login.state == "rejected":
-            # IBC's own retry, logged while the stop was under way, is not a new login.
-            skip_until = time.time()
+            login.ignore_before = time.time()
             login.save(config)
 
 

@@ -256,9 +256,7 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
-        import time  # noqa: PLC0415
-
-        from ibkr_ops.host import history, ibclog, prerestart, proc, restart, systemd  # noqa: PLC0415
+        from ibkr_ops.host import history, prerestart, proc, restart, systemd  # noqa: PLC0415
 
         config = host_config.load_default(args.config)
         if args.mode:
@@ -283,18 +281,12 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
         print(start, flush=True)
         if not args.no_notify:
             _notify_quietly(config, "info", start)
-        started = time.time()
-        with restart.in_progress(config):
-            outcome = restart.run(config, mode, before, restart.printer())
-        history.record(config, history.Restart(
-            time.time(), args.cause, outcome.mode, outcome.healthy, outcome.seconds,
-            before["rss_mb"] if before else None,
-            outcome.after.rss_mb if outcome.after else None))
+        outcome, _, log = restart.run_recorded(config, mode, args.cause, before,
+                                               restart.printer())
         level, text = outcome.report()
         text = f"{text}\nmode chosen: {why}"
-        if not outcome.healthy:
-            lines = ibclog.recent(config.gateway_unit, since=started - 5, lines=15)
-            text += "\nlast Gateway log lines:\n" + "\n".join(lines) if lines else ""
+        if log:
+            text += "\nlast Gateway log lines:\n" + "\n".join(log)
         print(f"\n{text}" if sys.stdout.isatty() else text)
         line = text.replace("\n", "; ")
         if not args.no_notify:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import ibapi, market, proc, state, systemd
+from ibkr_ops.host import history, ibapi, market, proc, state, systemd
 from ibkr_ops.host.config import HostConfig
 
 POLL_S = 1.0
@@ -131,6 +131,25 @@ def send_command(host: str, port: int, command: str, timeout: float = 10.0) -> s
         raise OpsError(f"IBC command server {host}:{port}: {exc.strerror or exc} "
                        "(is CommandServerPort set in config.ini?)") from None
     raise OpsError(f"IBC command server {host}:{port} closed without answering {command}")
+
+
+def run_recorded(config: HostConfig, mode: str, cause: str, before: dict[str, Any] | None,
+                 progress: Progress) -> tuple[Outcome, history.Restart, list[str]]:
+    """A restart as the host keeps it: marked in progress, recorded in the history with its
+    cause, and, when it failed, the Gateway's log lines from its time that explain why."""
+    with in_progress(config):
+        outcome = run(config, mode, before, progress)
+    entry = history.Restart(time.time(), cause, outcome.mode, outcome.healthy, outcome.seconds,
+                            before["rss_mb"] if before else None,
+                            outcome.after.rss_mb if outcome.after else None)
+    history.record(config, entry)
+    lines: list[str] = []
+    if not outcome.healthy:
+        from ibkr_ops.host import ibclog  # noqa: PLC0415 - only a failure reads the journal
+
+        lines = ibclog.recent(config.gateway_unit, since=entry.at - outcome.seconds - 5,
+                              lines=15)
+    return outcome, entry, lines
 
 
 def run(config: HostConfig, mode: str, before: dict[str, Any] | None,

@@ -275,29 +275,19 @@ def _act(config: HostConfig, decision: Decision, report: health.Report,
         return report, alerts.Verdict(context="Started again after the crash-loop back-off."), \
             "started after the back-off"
     before = None if snap is None else {"rss_mb": snap.rss_mb, "uptime_s": snap.uptime_s}
-    with restart.in_progress(config):
-        outcome = restart.run(config, "warm", before, restart.printer())
-    entry = history.Restart(time.time(), decision.cause, outcome.mode, outcome.healthy,
-                            outcome.seconds, snap.rss_mb if snap else None,
-                            outcome.after.rss_mb if outcome.after else None)
-    history.record(config, entry)
+    outcome, entry, log = restart.run_recorded(config, "warm", decision.cause, before,
+                                               restart.printer())
     if not outcome.healthy:
-        lines = "\n".join(_log_tail(config, time.time() - outcome.seconds - 5))
-        text = f"Gateway {entry.describe()}\n" + "\n".join(outcome.steps)
-        return health.run(config), alerts.Verdict(notice=("error", (
-            f"{text}\nlast Gateway log lines:\n{lines}" if lines else text))), entry.describe()
+        text = "\n".join([f"Gateway {entry.describe()}", *outcome.steps])
+        if log:
+            text += "\nlast Gateway log lines:\n" + "\n".join(log)
+        return health.run(config), alerts.Verdict(notice=("error", text)), entry.describe()
     fresh = health.run(config)
     return fresh, alerts.Verdict(context=_sentence(entry.describe())), entry.describe()
 
 
 def _sentence(words: str) -> str:
     return words[:1].upper() + words[1:] + "."
-
-
-def _log_tail(config: HostConfig, since: float) -> list[str]:
-    from ibkr_ops.host import ibclog  # noqa: PLC0415
-
-    return ibclog.recent(config.gateway_unit, since=since, lines=15)
 
 
 def _export(config: HostConfig, report: health.Report, restarts: list[history.Restart]) -> None:

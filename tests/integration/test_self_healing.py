@@ -164,9 +164,6 @@ def test_hung_api_is_restarted_warm_and_reported_once_each_way(healthy: str) -> 
     assert quiet_for(inbox, 2) == []
 
 
-@pytest.mark.skip(reason="open bug: on a guest installed right after boot the login watch's "
-                         "journalctl --follow saw no entries (it works once restarted, one "
-                         "login attempt measured by hand); cause not yet found")
 def test_rejected_login_is_stopped_after_at_most_one_retry(healthy: str) -> None:
     inbox = Inbox(healthy)
     since = ms.run(healthy, "date +%s").strip()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ibkr_ops import packages
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.remote.artifacts import (
     gateway_installer,
@@ -16,14 +17,14 @@ from ibkr_ops.remote.artifacts import (
     ibc_from_zip,
     tools_zip,
 )
-from ibkr_ops.remote.facts import REQUIRED_PACKAGES, parse_facts, preflight
+from ibkr_ops.remote.facts import parse_facts, preflight
 from ibkr_ops.remote.plan import make_plan
 from ibkr_ops.render import ENABLED_UNITS, ManagedFile
 
 HEALTHY_HOST = "\n".join([
     "ARCH x86_64", "SYSTEMD 1", "KERNEL 6.1.0-13-amd64", "OS debian 12", "MEM_KB 8000000",
     "DISK_KB 20000000", "UID 0", "PRIV root", "PYTHON 3.11", "USER 1",
-    *(f"PKG {p} 1" for p in REQUIRED_PACKAGES),
+    *(f"PKG {p} 1" for p in packages.required_packages("debian", "12")),
     *(f"UNIT {u} enabled active" for u in ENABLED_UNITS),
     "UNIT ibkr-gateway.service enabled active", "MAINPID 4242",
 ])

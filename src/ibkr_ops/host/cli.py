@@ -370,3 +370,66 @@ def _notify_quietly(config: host_config.HostConfig, level: str, text: str) -> st
     except OpsError as exc:
         return f"not notified: {exc}"
     return f"notified {level}"
+
+
+def screenshot_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-screenshot`: a PNG of the Gateway's display and the windows on it."""
+    parser = _Parser(prog="ibkr-screenshot",
+                     description="Take a PNG of the Gateway's virtual display (xwd, nothing left "
+                                 "running) and list the windows on it.")
+    parser.add_argument("--display", help="X display (default from the settings, :1)")
+    output = parser.add_mutually_exclusive_group(required=True)
+    output.add_argument("--out", metavar="FILE.png", help="write the PNG here (mode 0600)")
+    output.add_argument("--json", action="store_true",
+                        help="print one JSON object: size, windows and the PNG in base64")
+    _config_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        import base64  # noqa: PLC0415 - only this command needs them
+        import os  # noqa: PLC0415
+
+        from ibkr_ops.host import screen  # noqa: PLC0415
+
+        display = args.display or host_config.load_default(args.config).display
+        image = screen.capture(display)
+        shown = screen.windows(display)
+        data = screen.png(image)
+        if args.json:
+            print(json.dumps({"display": display, "width": image.width, "height": image.height,
+                              "windows": [dataclasses.asdict(w) for w in shown],
+                              "png": base64.b64encode(data).decode()}))
+            return 0
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        print(f"{args.out}: {image.width}x{image.height} PNG of display {display}")
+        for window in shown:
+            print(f"  {window.describe()}")
+        return 0
+
+    return _guarded(parser.prog, body)
+
+
+def vnc_server_main(argv: Sequence[str] | None = None) -> int:
+    """`ibkr-vnc-server`: x11vnc on the Gateway's display, for `invoke vnc` (loopback only)."""
+    parser = _Parser(prog="ibkr-vnc-server",
+                     description="Serve the Gateway's display over VNC on 127.0.0.1 (the first "
+                                 "free port from 5900), with the one-time password read from "
+                                 "standard input. `invoke vnc` runs this in a transient unit.")
+    parser.add_argument("--interactive", action="store_true",
+                        help="let the viewer click and type (default: view only)")
+    parser.add_argument("--display", help="X display (default from the settings, :1)")
+    _config_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        from ibkr_ops.host import vnc  # noqa: PLC0415
+
+        if sys.stdin.isatty():
+            raise UsageError("give the one-time password on standard input (invoke vnc does)")
+        password = vnc.check_password(sys.stdin.readline())
+        display = args.display or host_config.load_default(args.config).display
+        vnc.serve(display, password, interactive=args.interactive)
+
+    return _guarded(parser.prog, body)

@@ -10,11 +10,9 @@ import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
 
-# What the Gateway, IBC's scripts and the host tools need on the host (Debian/Ubuntu names).
-REQUIRED_PACKAGES = ("xvfb", "xterm", "unzip", "curl", "netcat-openbsd", "python3", "procps",
-                     "tzdata")
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
 MIN_DISK_MB = 1024
@@ -56,7 +54,7 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
                   gateway_dir: str) -> str:
     """The one shell command that prints every fact (run as root, or with sudo when allowed)."""
     env = {
-        "PACKAGES": " ".join(REQUIRED_PACKAGES),
+        "PACKAGES": " ".join(packages.every_name()),
         "FILES": " ".join(files),
         "UNITS": " ".join(units),
         "SERVICE_USER": service_user,
@@ -96,8 +94,14 @@ class Facts:
         return "microsoft" in self.kernel.lower() or "wsl" in self.kernel.lower()
 
     @property
+    def required_packages(self) -> tuple[str, ...]:
+        """What this host needs, under its release's package names."""
+        os_id, _, version = self.os.partition(" ")
+        return packages.required_packages(os_id, version)
+
+    @property
     def missing_packages(self) -> list[str]:
-        return [p for p in REQUIRED_PACKAGES if not self.packages.get(p, False)]
+        return [p for p in self.required_packages if not self.packages.get(p, False)]
 
 
 def _int(value: str) -> int:

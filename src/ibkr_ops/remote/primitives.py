@@ -31,12 +31,16 @@ class Host:
     def root(self, command: str, *, what: str = "a command", warn: bool = False,
              timeout: int | None = None, show: bool = False, pty: bool = False) -> Result:
         """Run a shell command as root; output hidden (it may concern secrets) unless ``show``."""
-        full = f"sudo -n sh -c {shlex.quote(command)}" if self.sudo else command
-        result: Result = self.conn.run(full, hide=not show, warn=True, in_stream=False,
+        result: Result = self.conn.run(self.as_root(command), hide=not show, warn=True,
+                                       in_stream=False,
                                        timeout=timeout, pty=pty)
         if not result.ok and not warn:
             raise OpsError(_failure(what, result))
         return result
+
+    def as_root(self, command: str) -> str:
+        """The shell command that runs ``command`` as root for this SSH user."""
+        return f"sudo -n sh -c {shlex.quote(command)}" if self.sudo else command
 
     def tmpdir(self) -> str:
         """A directory only the SSH user can read, for uploads on their way to root's files."""

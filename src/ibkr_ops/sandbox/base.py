@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
 from ibkr_ops.sandbox.paths import Layout
 from ibkr_ops.sandbox.progress import say, wait_for
@@ -32,6 +33,14 @@ PACKAGES = (
     "iproute2", "procps", "netcat-openbsd", "curl", "xvfb", "xterm", "x11-utils", "unzip",
     "sudo", "tzdata", "ca-certificates", "less", "needrestart",
 )
+#: Installed with apt inside the finished tree (debootstrap's resolver cannot pick between a
+#: package's alternatives, which GTK's dependencies need). Guests reach no apt mirror, so what
+#: `invoke install` would apt-get on a server is here already: the screen tools and the
+#: embedded browser's libraries (ibkr_ops.packages). Debian's chromium is the test subject for
+#: what the Gateway unit's hardening does to a Chromium under Xvfb (the Gateway's own
+#: JxBrowser Chromium cannot be had here).
+APT_PACKAGES = (*(p for p in packages.required_packages("debian", "12") if p not in PACKAGES),
+                "chromium")
 
 #: Root may log in by key only; one host key type, generated per guest on the host side.
 SSHD_DROP_IN = """\
@@ -47,7 +56,8 @@ BUILD_TIMEOUT = 30 * 60
 
 def stamp() -> dict[str, object]:
     """What the cached tree was built from; any difference means a rebuild."""
-    return {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES)}
+    return {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES),
+            "apt": sorted(APT_PACKAGES)}
 
 
 def is_current(layout: Layout) -> bool:
@@ -81,6 +91,7 @@ def ensure_base(layout: Layout, *, guests_exist: bool) -> Path:
     partial = Path(tempfile.mkdtemp(prefix=f"{layout.base.name}.partial-", dir=layout.cache))
     try:
         _debootstrap(partial, layout.base_log)
+        _apt_install(partial, layout.base_log)
         _prepare(partial)
         layout.base_stamp.unlink(missing_ok=True)
         if layout.base.exists():
@@ -95,15 +106,33 @@ def ensure_base(layout: Layout, *, guests_exist: bool) -> Path:
 
 def _debootstrap(target: Path, log: Path) -> None:
     mirror = os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
-    argv = [
-        "debootstrap", f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}",
-        SUITE, str(target), mirror,
-    ]
-    say(f"building the sandbox base tree (Debian {SUITE}, about 2 minutes); log: {log}")
-    with log.open("w") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    say(f"building the sandbox base tree (Debian {SUITE}, about 4 minutes); log: {log}")
+    log.write_text("")
+    _run_logged("debootstrap", ["debootstrap", f"--variant={VARIANT}",
+                                f"--include={','.join(PACKAGES)}", SUITE, str(target), mirror],
+                log, {})
+
+
+def _apt_install(tree: Path, log: Path) -> None:
+    """apt-get inside the tree, with service starts refused (nothing may run on this box)."""
+    policy = tree / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    env = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_SUSPEND": "1",
+           "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        _run_logged("apt-get install", ["chroot", str(tree), "apt-get", "install", "-y", "-q",
+                                        "--no-install-recommends", *APT_PACKAGES], log, env)
+    finally:
+        policy.unlink()
+
+
+def _run_logged(what: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+    with log.open("a") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                env=env or None)
         try:
-            code = wait_for("debootstrap", proc.poll, timeout=BUILD_TIMEOUT, poll=1.0)
+            code = wait_for(what, proc.poll, timeout=BUILD_TIMEOUT, poll=1.0)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -111,7 +140,7 @@ def _debootstrap(target: Path, log: Path) -> None:
     if code != 0:
         lines = log.read_text(errors="replace").strip().splitlines()
         last = lines[-1] if lines else "no output"
-        raise OpsError(f"debootstrap failed ({last}); see {log}")
+        raise OpsError(f"{what} failed ({last}); see {log}")
 
 
 def _prepare(tree: Path) -> None:

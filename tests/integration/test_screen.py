@@ -1,0 +1,221 @@
+"""`invoke screenshot` and `invoke vnc` against a real installed guest, with a real viewer.
+
+The Gateway's display is a real Xvfb on the guest. A passkey-style dialog with an "Approve"
+button (xmessage, run as the service user on that display) stands in for the windows a
+person must answer; the click's effect is the button's label printed by xmessage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from invoke.context import Context
+from test_install import shell
+
+from ibkr_ops import demo, sandbox
+from ibkr_ops.remote import vnc
+from ibkr_ops.remote.install import install_host
+from ibkr_ops.settings import load_deployment
+from ibkr_ops.tasks.screen import screenshot
+
+Image = pytest.importorskip("PIL.Image", reason="Pillow (vncdotool's dependency) is missing")
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENT = Path(__file__).with_name("vnc_client.py")
+DIALOG_TITLE = "Second Factor Authentication"
+DIALOG_UNIT = "it-passkey-dialog"
+
+
+@pytest.fixture(scope="module")
+def installed(sandbox_guests: Callable[[int], list[sandbox.Guest]],
+              tmp_path_factory: pytest.TempPathFactory) -> sandbox.Guest:
+    guest = sandbox_guests(1)[0]
+    creds = tmp_path_factory.mktemp("creds") / "credentials.env"
+    creds.write_text("IBKR_USERNAME=it_user\nIBKR_PASSWORD=It-Pw-screen-5a1\n"
+                     "IBKR_TRADING_MODE=paper\nTWS_MAJOR_VRSN=1030\n"
+                     f"DISCORD_WEBHOOK_URL={demo.DISCORD_URL}\n")
+    os.chmod(creds, 0o600)
+    report = install_host(guest.name, load_deployment(creds),
+                          demo.install_options(None, wait_s=120), print)
+    assert report.error is None, report.error
+    return guest
+
+
+@dataclass
+class Dialog:
+    """The dialog on the Gateway's display: where its Approve button is, and what it said."""
+
+    guest: sandbox.Guest
+    x: int
+    y: int
+
+    @property
+    def approve(self) -> tuple[int, int]:
+        return self.x + 29, self.y + 38  # xmessage's first button, measured on a capture
+
+    def answer(self) -> str:
+        return shell(self.guest, f"journalctl -u {DIALOG_UNIT} -o cat --no-pager | "
+                                 "grep -x -e Approve -e Deny || true").strip()
+
+    def on_screen(self) -> bool:
+        return DIALOG_TITLE in shell(self.guest, "xwininfo -display :1 -root -children")
+
+
+@pytest.fixture
+def dialog(installed: sandbox.Guest) -> Iterator[Dialog]:
+    """A passkey-style dialog on the Gateway's display (:1), as the service user."""
+    x, y = 400, 300
+    shell(installed, f"systemctl stop {DIALOG_UNIT} 2>/dev/null; systemctl reset-failed "
+                     f"{DIALOG_UNIT} 2>/dev/null; systemd-run --quiet --unit={DIALOG_UNIT} "
+                     "--property=User=trader --setenv=DISPLAY=:1 /usr/bin/xmessage -print "
+                     f"-geometry +{x}+{y} -title {shlex.quote(DIALOG_TITLE)} "
+                     "-buttons Approve:0,Deny:1 'Approve this login with your passkey'")
+    found = Dialog(installed, x, y)
+    deadline = time.monotonic() + 10
+    while not found.on_screen():
+        assert time.monotonic() < deadline, "the dialog never appeared on display :1"
+        time.sleep(0.2)
+    yield found
+    shell(installed, f"systemctl stop {DIALOG_UNIT} 2>/dev/null; "
+                     f"systemctl reset-failed {DIALOG_UNIT} 2>/dev/null")
+
+
+def view(address: str, password: str, out: Path, click: tuple[int, int] | None = None,
+         ) -> dict[str, int]:
+    """Connect the real viewer through the tunnel: capture a frame, click if asked."""
+    argv = [sys.executable, str(CLIENT), address, str(out)]
+    argv += [str(v) for v in click] if click else []
+    done = subprocess.run(argv, input=password + "\n", capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def not_flat(path: Path) -> int:
+    """How many colours the picture has (1 means a blank screen)."""
+    with Image.open(path) as image:
+        return len(image.convert("RGB").getcolors(maxcolors=1 << 20) or [])
+
+
+def non_loopback_listeners(guest: sandbox.Guest) -> set[str]:
+    lines = shell(guest, "ss -Hltn").splitlines()
+    local = {line.split()[3] for line in lines if len(line.split()) > 3}
+    return {a for a in local if not re.match(r"(127\.\d+\.\d+\.\d+|\[::1\]):\d+$", a)}
+
+
+def vnc_traces(guest: sandbox.Guest) -> str:
+    """Every x11vnc process, listener and transient unit left on the guest."""
+    return shell(guest, "pgrep -a x11vnc; ss -Hltnp | grep x11vnc; "
+                        f"systemctl list-units --all --no-legend '{vnc.UNIT_PREFIX}*'").strip()
+
+
+def readable_everywhere(guest: sandbox.Guest) -> str:
+    """What any local user or admin can read: process lists, environments, the journal."""
+    return shell(guest, "ps -eo args; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; "
+                        "journalctl --no-pager -o cat; "
+                        f"systemctl show '{vnc.UNIT_PREFIX}*' 2>/dev/null")
+
+
+def test_screenshot_is_a_png_of_the_display_with_its_windows(
+        dialog: Dialog, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "gw.png"
+    screenshot(Context(), host=dialog.guest.name, out=str(out))
+    printed = capsys.readouterr().out
+    with Image.open(out) as image:
+        assert (image.format, image.size) == ("PNG", (1280, 1024))
+        inside = image.convert("RGB").getpixel((dialog.x + 60, dialog.y + 20))
+    assert not_flat(out) > 1 and inside != (0, 0, 0)  # the dialog, not a black screen
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert f"'{DIALOG_TITLE}' (" in printed and f"at {dialog.x},{dialog.y})" in printed
+    # xwd is a one-shot client: nothing of it is left running.
+    assert shell(dialog.guest, "pgrep -a xwd; pgrep -a xwininfo").strip() == ""
+
+
+def test_vnc_view_only_shows_the_screen_and_ignores_clicks(dialog: Dialog,
+                                                          tmp_path: Path) -> None:
+    guest = dialog.guest
+    before = non_loopback_listeners(guest)
+    # Sample the listeners continuously while the server starts and serves.
+    shell(guest, "nohup sh -c 'for i in $(seq 150); do ss -Hltn; sleep 0.05; done' "
+                 ">/root/ss-during.log 2>&1 &")
+    with vnc.session(guest.name, interactive=False, max_s=300) as s:
+        assert s.forward.port > 0 and s.address.startswith("127.0.0.1:")
+        frame = view(s.address, s.password, tmp_path / "frame.png", click=dialog.approve)
+        assert frame == {"width": 1280, "height": 1024}
+        assert not_flat(tmp_path / "frame.png") > 1
+        time.sleep(1)
+        assert dialog.on_screen() and dialog.answer() == ""  # the click did nothing
+        listening = shell(guest, "ss -Hltnp | grep x11vnc")
+        assert re.search(r"127\.0\.0\.1:59\d\d ", listening), listening
+        seen = readable_everywhere(guest)
+        assert "x11vnc" in seen and s.password not in seen
+        password, unit = s.password, s.server.unit
+    time.sleep(8)  # let the sampler finish
+    sampled = shell(guest, "cat /root/ss-during.log")
+    assert ":59" in sampled  # the sampler saw the VNC listener
+    assert {line.split()[3] for line in sampled.splitlines() if len(line.split()) > 3
+            and not re.match(r"(127\.\d+\.\d+\.\d+|\[::1\]):\d+$", line.split()[3])} <= before
+    assert vnc_traces(guest) == "", f"left behind after {unit}"
+    assert password not in readable_everywhere(guest)
+
+
+def test_vnc_interactive_click_answers_the_dialog(dialog: Dialog, tmp_path: Path) -> None:
+    with vnc.session(dialog.guest.name, interactive=True, max_s=300) as s:
+        view(s.address, s.password, tmp_path / "frame.png", click=dialog.approve)
+        deadline = time.monotonic() + 10
+        while dialog.answer() != "Approve":
+            assert time.monotonic() < deadline, "the click through VNC had no effect"
+            time.sleep(0.2)
+    assert not dialog.on_screen()
+    assert vnc_traces(dialog.guest) == ""
+
+
+def _invoke_vnc(guest: sandbox.Guest, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """`invoke vnc` as an operator runs it; returns once it printed the password line."""
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "vnc", "--host",
+                             guest.name, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not any("password:" in line for line in lines):
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.1)
+    return proc, lines
+
+
+def _field(lines: list[str], name: str) -> str:
+    line = next(line for line in lines if line.strip().startswith(f"{name}:"))
+    return line.split(":", 1)[1].split()[0]
+
+
+def test_vnc_task_ends_on_ctrl_c_and_when_idle(installed: sandbox.Guest, tmp_path: Path) -> None:
+    proc, lines = _invoke_vnc(installed)
+    address, password = _field(lines, "address"), _field(lines, "password")
+    assert view(address, password, tmp_path / "a.png")["width"] == 1280
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 0, "".join(lines)
+    assert "session ended (Ctrl-C)" in "".join(lines)
+    assert vnc_traces(installed) == ""
+
+    started = time.monotonic()
+    proc, lines = _invoke_vnc(installed, "--idle", "4")
+    view(_field(lines, "address"), _field(lines, "password"), tmp_path / "b.png")
+    assert proc.wait(30) == 0, "".join(lines)
+    assert "no viewer connected for 4 s" in "".join(lines)
+    assert time.monotonic() - started >= 4
+    assert vnc_traces(installed) == ""

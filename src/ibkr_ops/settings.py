@@ -74,6 +74,7 @@ class Deployment:
     blackouts: tuple[str, ...] = ()
     twofa_timeout_action: TwofaAction = "exit"
     existing_session_action: ExistingSession = "primary"
+    twofa_device: str | None = None
     memory_max_mb: int = 2048
     java_heap_mb: int = 1024
     command_server_port: int = 7462
@@ -146,6 +147,8 @@ _SPECS: Final = (
     _Spec("IBKR_TWOFA_TIMEOUT_ACTION", "twofa_timeout_action", "exit or restart"),
     _Spec("IBKR_EXISTING_SESSION_ACTION", "existing_session_action",
           "primary, primaryoverride, secondary or manual"),
+    _Spec("IBKR_TWOFA_DEVICE", "twofa_device",
+          "the second-factor device's name exactly as the Gateway lists it, e.g. IB Key"),
     _Spec("IBKR_MEMORY_MAX_MB", "memory_max_mb", "megabytes, at least 768"),
     _Spec("IBKR_JAVA_HEAP_MB", "java_heap_mb",
           "megabytes, at least 512 and at most IBKR_MEMORY_MAX_MB minus 256"),
@@ -255,6 +258,8 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
     if key == "IBKR_EXISTING_SESSION_ACTION":
         return _choice(key, value.lower(), ("primary", "primaryoverride", "secondary", "manual"),
                        bad)
+    if key == "IBKR_TWOFA_DEVICE":
+        return _device(key, value, bad)
     if key == "IBKR_HEALTH_INTERVAL_S":
         return _int(key, value, 10, 3600, bad)
     if key == "IBKR_HANG_RESTART_AFTER":
@@ -303,6 +308,17 @@ def _hhmm(key: str, value: str, bad: _Bad) -> str:
     if not match:
         raise bad(key, f"is {value[:20]!r}, not a 24-hour HH:MM time")
     return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _device(key: str, value: str, bad: _Bad) -> str:
+    # IBC trims it and compares it, case-sensitively, with each entry of the Gateway's device
+    # list; java.util.Properties reads it as ISO-8859-1 with backslash escapes, config.ini is
+    # written as UTF-8: plain ASCII without backslashes reads back as written.
+    if len(value) > 64 or not value.isprintable():
+        raise bad(key, "is not a device name (printable, at most 64 characters)")
+    if "\\" in value or not value.isascii():
+        raise bad(key, f"has a character IBC's config.ini cannot hold as written ({value[:20]!r})")
+    return value
 
 
 def _blackout(key: str, item: str, bad: _Bad) -> str:

@@ -51,6 +51,7 @@ EXPECTED = {
     "timezone_bad": "IBKR_TIMEZONE",
     "service_user_root": "IBKR_SERVICE_USER",
     "twofa_bad": "IBKR_TWOFA_TIMEOUT_ACTION",
+    "twofa_device_backslash": "IBKR_TWOFA_DEVICE has a character IBC's config.ini cannot hold",
     "blackout_bad": "IBKR_RESTART_BLACKOUTS",
     "blackout_empty": "IBKR_RESTART_BLACKOUTS",
     "memory_small": "IBKR_MEMORY_MAX_MB",

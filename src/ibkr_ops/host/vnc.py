@@ -24,9 +24,11 @@ PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
 def x11vnc_argv(display: str, *, interactive: bool) -> list[str]:
-    """The x11vnc command line: loopback, IPv4 only, no remote control, no helper commands."""
+    """The x11vnc command line: loopback, IPv4 only, no remote control, no helper commands.
+    No MIT-SHM: x11vnc runs as another user than Xvfb, which may not attach its segments."""
     argv = [X11VNC, "-display", display, "-localhost", "-noipv6", "-autoport", str(FIRST_PORT),
-            "-passwdfile", "/dev/stdin", "-forever", "-norc", "-nocmds", "-noremote", "-quiet"]
+            "-passwdfile", "/dev/stdin", "-forever", "-norc", "-nocmds", "-noremote", "-noshm",
+            "-quiet"]
     return argv if interactive else [*argv, "-viewonly"]
 
 

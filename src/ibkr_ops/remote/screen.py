@@ -56,10 +56,17 @@ def take(host: Host) -> Shot:
     return parse_shot(result.stdout)
 
 
-def write_png(path: Path, data: bytes) -> None:
-    """Write atomically with mode 0600; a missing directory is a usage error."""
+def check_out(path: Path) -> Path:
+    """Refuse an --out the PNG could not be written to, before any host is contacted."""
     if not path.parent.is_dir():
         raise UsageError(f"--out {path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a directory; give a file name such as gw1.png")
+    return path
+
+
+def write_png(path: Path, data: bytes) -> None:
+    """Write atomically with mode 0600 (a Gateway screen can show account numbers)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -37,7 +37,7 @@ def screenshot(c: Context, host: str | None = None, out: str | None = None) -> N
     with user_errors():
         if not host:
             raise UsageError("--host is required")
-        path = Path(out) if out else default_out(host, dt.datetime.now())
+        path = screen.check_out(Path(out) if out else default_out(host, dt.datetime.now()))
         target = open_root(host)
         try:
             shot = screen.take(target)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
+from ibkr_ops import javaprops
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
@@ -52,19 +54,25 @@ class ManagedFile:
         return self.path.startswith(UNIT_DIR + "/")
 
 
-def _environment() -> jinja2.Environment:
+def _environment(finalize: Callable[[object], str] | None = None) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - INI and unit files, not HTML
+        finalize=finalize,
     )
 
 
-def render_template(name: str, **context: object) -> str:
-    """Render one template; a missing variable is an OpsError naming the template and variable."""
+def render_template(name: str, *, finalize: Callable[[object], str] | None = None,
+                    **context: object) -> str:
+    """Render one template; a missing variable is an OpsError naming the template and variable.
+
+    ``finalize`` escapes every ``{{ }}`` value for the program that reads the file, so a key
+    added to a template later is escaped too.
+    """
     try:
-        return _environment().get_template(name).render(**context)
+        return _environment(finalize).get_template(name).render(**context)
     except jinja2.UndefinedError as exc:
         raise OpsError(f"template {name}: {exc.message}") from None
     except jinja2.TemplateNotFound:
@@ -122,14 +130,17 @@ def memory_high_mb(d: Deployment) -> int:
 
 def render(d: Deployment) -> list[ManagedFile]:
     """Every managed file for a deployment, sorted by path."""
-    context = {
+    context: dict[str, Any] = {
         "d": d,
         "restart_calendar": restart_calendar(d),
         "auto_restart_time": auto_restart_time(d),
         "memory_high_mb": memory_high_mb(d),
     }
     files = [
-        ManagedFile("/etc/ibkr/config.ini", render_template("config.ini.j2", **context).encode(),
+        # IBC reads it with java.util.Properties: every value escaped, the file pure ASCII.
+        ManagedFile("/etc/ibkr/config.ini",
+                    render_template("config.ini.j2", finalize=javaprops.escape,
+                                    **context).encode("ascii"),
                     0o600, d.service_user, d.service_user, secret=True),
         ManagedFile("/etc/ibkr/credentials.env", env_file_text(d).encode(), 0o600, secret=True),
         ManagedFile("/etc/ibkr/ops.json", host_config(d).to_json().encode(), 0o644),

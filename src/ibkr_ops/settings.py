@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, cast
 
+from ibkr_ops import javaprops
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import market
 from ibkr_ops.host.envfile import parse_env, read_env_file
@@ -97,6 +98,12 @@ class Deployment:
         return f"{self.home}/Jts/ibgateway/{self.tws_major_vrsn}"
 
     @property
+    def ibc_trusted_ips(self) -> str:
+        """IBC's TrustedTwsApiClientIPs: the trusted addresses after 127.0.0.1, which IBC puts
+        first in jts.ini (``trusted_ips`` is in that order, so both write the same line)."""
+        return ",".join(ip for ip in self.trusted_ips if ip != "127.0.0.1")
+
+    @property
     def restart_hour_minute(self) -> tuple[int, int]:
         hour, minute = self.restart_time.split(":")
         return int(hour), int(minute)
@@ -163,6 +170,7 @@ _SPECS: Final = (
 KEYS: Final = tuple(spec.key for spec in _SPECS)
 REQUIRED: Final = ("IBKR_USERNAME", "IBKR_PASSWORD", "IBKR_TRADING_MODE", "TWS_MAJOR_VRSN")
 _BY_KEY: Final = {spec.key: spec for spec in _SPECS}
+_VERBATIM: Final = ("IBKR_USERNAME", "IBKR_PASSWORD")
 _Bad = Callable[[str, str], UsageError]
 
 
@@ -195,7 +203,8 @@ def deployment_from_env(values: Mapping[str, str], overrides: Mapping[str, str] 
 
     kwargs: dict[str, object] = {}
     for key, raw in merged.items():
-        value = raw.strip()
+        # The login reaches IBKR as written: blanks are kept, and refused if IBC would drop them.
+        value = raw if key in _VERBATIM else raw.strip()
         if value == "" and key not in REQUIRED:
             continue
         kwargs[_BY_KEY[key].attr] = _convert(key, value, bad)
@@ -206,6 +215,8 @@ def deployment_from_env(values: Mapping[str, str], overrides: Mapping[str, str] 
 
 
 def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR0912
+    if key in _VERBATIM and (problem := javaprops.trim_problem(value)):
+        raise bad(key, problem)
     if key in ("IBKR_PASSWORD", "DISCORD_WEBHOOK_URL"):
         if key == "DISCORD_WEBHOOK_URL":
             _check_webhook(value, bad)
@@ -231,7 +242,9 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
     if key == "IBKR_API_HOST":
         return _ip(key, value, bad)
     if key == "IBKR_TRUSTED_IPS":
-        return tuple(_ip(key, item.strip(), bad) for item in value.split(",") if item.strip())
+        ips = [_ip(key, item.strip(), bad) for item in value.split(",") if item.strip()]
+        # 127.0.0.1 first and no repeats: the order IBC writes jts.ini's TrustedIPs in.
+        return tuple(dict.fromkeys(sorted(ips, key=lambda ip: ip != "127.0.0.1")))
     if key == "IBKR_READ_ONLY_API":
         return _bool(key, value, bad)
     if key == "IBKR_SERVICE_USER":

@@ -77,34 +77,112 @@ def _loopback(address: str) -> bool:
 
 
 def read_properties(path: Path) -> dict[str, str]:
-    """IBC's config.ini (a Java properties file, ``key=value``); raises ConfigError if unusable."""
+    """IBC's config.ini as IBC reads it: ``Properties.load`` (see ``parse_properties``), then
+    ``Settings.getString``'s trim. Raises ConfigError where IBC would stop."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            f'ini file "{path}" either does not exist, or is a directory.  quitting...',
-            EXIT_INI_MISSING) from None
-    except IsADirectoryError:
+    except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(
             f'ini file "{path}" either does not exist, or is a directory.  quitting...',
             EXIT_INI_MISSING) from None
     except OSError as exc:
         raise ConfigError(f"cannot read ini file {path}: {exc.strerror}", EXIT_INI_MISSING) from None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"malformed ini file {path}: not UTF-8 text", EXIT_INVALID_SETTING) from None
-    values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped[0] in "#!":
+        values = parse_properties(raw)
+    except ValueError as exc:
+        # Uncaught in IBC's DefaultSettings: the JVM ends with the exception, status 1.
+        raise ConfigError(f'Exception in thread "main" java.lang.IllegalArgumentException: {exc}',
+                          1) from None
+    return {key: _java_trim(value) for key, value in values.items()}
+
+
+def _java_trim(text: str) -> str:
+    """``String.trim``: drops every character up to U+0020 at both ends."""
+    return text.strip("".join(map(chr, range(0x21))))
+
+
+_BLANKS = " \t\f"
+
+
+def _logical_lines(text: str) -> list[str]:
+    """``Properties.LineReader``: comments and blank lines dropped, continuations joined."""
+    lines: list[str] = []
+    buf: list[str] = []
+    skip_white, appended, new_line, comment, backslash, skip_lf = True, False, True, False, \
+        False, False
+    for char in text:
+        if skip_lf:
+            skip_lf = False
+            if char == "\n":
+                continue
+        if skip_white:
+            if char in _BLANKS or (not appended and char in "\r\n"):
+                continue
+            skip_white = appended = False
+        if new_line:
+            new_line = False
+            comment = char in "#!"
+        if char not in "\r\n":
+            buf.append(char)
+            backslash = not backslash if char == "\\" else False
             continue
-        key, sep, value = stripped.partition("=")
-        if not sep or not key.strip() or "\0" in stripped:
-            raise ConfigError(
-                f"malformed ini file {path} line {number}: expected Setting=value",
-                EXIT_INVALID_SETTING)
-        values[key.strip()] = value.strip()
+        if comment or not buf:
+            comment, new_line, skip_white, buf = False, True, True, []
+            continue
+        if backslash:
+            buf.pop()
+            skip_white = appended = True
+            backslash = False
+            skip_lf = char == "\r"
+            continue
+        lines.append("".join(buf))
+        buf, new_line, skip_white = [], True, True
+    if buf and not comment:
+        lines.append("".join(buf[:-1] if backslash else buf))
+    return lines
+
+
+def _unescape(text: str) -> str:
+    """``Properties.loadConvert``; a bad ``\\uXXXX`` is the ValueError Java's load throws."""
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        escaped = next(chars, "")
+        if escaped == "u":
+            digits = "".join(next(chars, "") for _ in range(4))
+            if len(digits) < 4 or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                raise ValueError("Malformed \\uxxxx encoding.")
+            out.append(chr(int(digits, 16)))
+        else:
+            out.append({"t": "\t", "r": "\r", "n": "\n", "f": "\f"}.get(escaped, escaped))
+    # Surrogate pairs (an emoji as \\ud83d\\ude00) become the one character Java sees.
+    return "".join(out).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def parse_properties(data: bytes) -> dict[str, str]:
+    """``java.util.Properties.load(InputStream)``: ISO-8859-1, ``key=value``, ``key:value`` or
+    ``key value``, ``#``/``!`` comments, backslash escapes and continuation lines."""
+    values: dict[str, str] = {}
+    for line in _logical_lines(data.decode("latin-1")):
+        end, start, separator, backslash = len(line), len(line), False, False
+        for index, char in enumerate(line):
+            if char in "=:" and not backslash:
+                start, separator = index + 1, True
+                end = index
+                break
+            if char in _BLANKS and not backslash:
+                start = end = index
+                start += 1
+                break
+            backslash = not backslash if char == "\\" else False
+        while start < len(line) and (line[start] in _BLANKS or
+                                     (not separator and line[start] in "=:")):
+            separator = separator or line[start] in "=:"
+            start += 1
+        values[_unescape(line[:end])] = _unescape(line[start:])
     return values
 
 

@@ -19,6 +19,7 @@ import jinja2
 
 from ibkr_ops import javaprops
 from ibkr_ops.errors import OpsError
+from ibkr_ops.host import envfile
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
 
@@ -98,16 +99,9 @@ def auto_restart_time(d: Deployment) -> str:
 
 def env_file_text(d: Deployment) -> str:
     """credentials.env as the host keeps it: every setting, so `migrate` can read it back."""
-    lines = ["# ibkr-ops deployment settings and credentials. Mode 0600, root only.",
-             "# Rewritten by `invoke install`; edit the operator's copy, not this one."]
-    lines += [f"{key}={_env_quote(value)}" for key, value in d.env_items()]
-    return "\n".join(lines) + "\n"
-
-
-def _env_quote(value: str) -> str:
-    if value and all(c.isalnum() or c in "._-/:,@+" for c in value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return envfile.format_env(d.env_items(), [
+        "ibkr-ops deployment settings and credentials. Mode 0600, root only.",
+        "Rewritten by `invoke install`; edit the operator's copy, not this one."])
 
 
 def host_config(d: Deployment) -> HostConfig:

@@ -19,8 +19,8 @@ from ibkr_ops.sandbox.connect import connection
 
 pytestmark = pytest.mark.root
 
-ALPHABET = list("aZ09 \t\n\r\"'\\$`#;=:!@%&*(){}[]|<>?~^,./-_+") + ["é", "€", "😀", "密", "\x01",
-                                                                      "\x7f", "\u00a0"]
+ALPHABET = [*"aZ09 \t\n\r\"'\\$`#;=:!@%&*(){}[]|<>?~^,./-_+", "é", "€", "😀", "密", "\x01", "\x7f",
+            "\u00a0"]
 
 
 def generated_files(count: int = 40) -> list[tuple[str, dict[str, str]]]:

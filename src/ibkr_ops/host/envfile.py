@@ -111,11 +111,7 @@ def scan(text: str, *, strict: bool = False) -> list[Entry]:  # noqa: PLR0912, P
                 state, value, value_start, last_value_ws = "pre_value", [], position + 1, None
                 after_quote = False
             else:
-                if char not in _WHITESPACE:
-                    last_key_ws = None
-                elif last_key_ws is None:
-                    last_key_ws = len(key)
-                key.append(char)
+                last_key_ws = _append(key, char, last_key_ws)
         elif state == "pre_value":
             if char in _NEWLINE:
                 push(position, False)
@@ -137,11 +133,7 @@ def scan(text: str, *, strict: bool = False) -> list[Entry]:  # noqa: PLR0912, P
             elif char == "\\":
                 state, last_value_ws = "value_escape", None
             else:
-                if char not in _WHITESPACE:
-                    last_value_ws = None
-                elif last_value_ws is None:
-                    last_value_ws = len(value)
-                value.append(char)
+                last_value_ws = _append(value, char, last_value_ws)
         elif state == "value_escape":
             state = "value"
             if char not in _NEWLINE:
@@ -187,6 +179,14 @@ def scan(text: str, *, strict: bool = False) -> list[Entry]:  # noqa: PLR0912, P
     elif state == "key" and strict:
         raise _Refusal(key_start, _NO_EQUALS)
     return entries
+
+
+def _append(chars: list[str], char: str, trailing: int | None) -> int | None:
+    """Append ``char``; return where the trailing blanks start (systemd chomps them)."""
+    chars.append(char)
+    if char not in _WHITESPACE:
+        return None
+    return len(chars) - 1 if trailing is None else trailing
 
 
 def quote(value: str) -> str:

@@ -10,6 +10,15 @@ password and every retry counts toward the account's lockout.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+from typing import Final
+
+# Keys of config.ini whose values are secrets.
+SECRET_KEYS: Final = ("IbPassword", "FIXPassword")
+# A key (up to an unescaped separator), the separator with its blanks, the value.
+_ENTRY: Final = re.compile(r"([ \t\f]*)((?:\\.|[^ \t\f=:\\])+)([ \t\f]*[=: \t\f][ \t\f]*)(.*)")
+
 
 def escape(value: object) -> str:
     """``value`` as Properties.load reads it back exactly: printable ASCII as is, a backslash
@@ -39,3 +48,33 @@ def trim_problem(value: str) -> str | None:
                 "it logs in (IBKR would get a different value)")
     return None
 
+
+
+def mask(text: str, keys: Collection[str], changed: Collection[str] = (),
+         shown: str = "********") -> tuple[str, dict[str, str]]:
+    """``text`` with the value of each of ``keys`` replaced by ``shown`` (``+ " (changed)"``
+    for ``changed`` keys), continuation lines included, and the masked values as written.
+
+    Line by line and lenient, so a host's current file is masked whatever state it is in.
+    """
+    out: list[str] = []
+    values: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        match = None if key or body.lstrip(" \t\f")[:1] in ("#", "!") else _ENTRY.fullmatch(body)
+        if key:
+            values[key] += "\n" + body
+            out.append(line[len(body):])
+        elif match and match[2] in keys:
+            key = match[2]
+            values[key] = match[4]
+            label = shown + (" (changed)" if key in changed else "")
+            out.append(match[1] + match[2] + match[3] + label + line[len(body):])
+        else:
+            out.append(line)
+            continue
+        # An odd number of trailing backslashes continues the value on the next line.
+        if (len(body) - len(body.rstrip("\\"))) % 2 == 0:
+            key = ""
+    return "".join(out), values

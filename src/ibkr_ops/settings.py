@@ -122,6 +122,7 @@ class _Spec:
     key: str
     attr: str
     hint: str
+    secret: bool = False
 
     def dump(self, value: object) -> str:
         if isinstance(value, Secret):
@@ -135,11 +136,11 @@ class _Spec:
 
 _SPECS: Final = (
     _Spec("IBKR_USERNAME", "username", "your IBKR login name"),
-    _Spec("IBKR_PASSWORD", "password", "your IBKR password"),
+    _Spec("IBKR_PASSWORD", "password", "your IBKR password", secret=True),
     _Spec("IBKR_TRADING_MODE", "trading_mode", "paper or live"),
     _Spec("TWS_MAJOR_VRSN", "tws_major_vrsn", "digits, e.g. 1030 for Gateway 10.30.x"),
     _Spec("DISCORD_WEBHOOK_URL", "discord_webhook_url",
-          "https://discord.com/api/webhooks/ID/TOKEN"),
+          "https://discord.com/api/webhooks/ID/TOKEN", secret=True),
     _Spec("IBKR_API_PORT", "api_port", "a TCP port, 1024-65535"),
     _Spec("IBKR_API_HOST", "api_host", "the address bots connect to, e.g. 127.0.0.1"),
     _Spec("IBKR_READ_ONLY_API", "read_only_api", "yes or no"),
@@ -168,6 +169,8 @@ _SPECS: Final = (
           "window (outside the session), force (at once) or off"),
 )
 KEYS: Final = tuple(spec.key for spec in _SPECS)
+# Keys whose values are Secret: masked wherever a file or a setting is shown.
+SECRET_KEYS: Final = tuple(spec.key for spec in _SPECS if spec.secret)
 REQUIRED: Final = ("IBKR_USERNAME", "IBKR_PASSWORD", "IBKR_TRADING_MODE", "TWS_MAJOR_VRSN")
 _BY_KEY: Final = {spec.key: spec for spec in _SPECS}
 _VERBATIM: Final = ("IBKR_USERNAME", "IBKR_PASSWORD")
@@ -217,7 +220,7 @@ def deployment_from_env(values: Mapping[str, str], overrides: Mapping[str, str] 
 def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR0912
     if key in _VERBATIM and (problem := javaprops.trim_problem(value)):
         raise bad(key, problem)
-    if key in ("IBKR_PASSWORD", "DISCORD_WEBHOOK_URL"):
+    if key in SECRET_KEYS:
         if key == "DISCORD_WEBHOOK_URL":
             _check_webhook(value, bad)
         return Secret(value)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +179,25 @@ def scan(text: str, *, strict: bool = False) -> list[Entry]:  # noqa: PLR0912, P
     elif state == "key" and strict:
         raise _Refusal(key_start, _NO_EQUALS)
     return entries
+
+
+def mask(text: str, keys: Collection[str], changed: Collection[str] = (),
+         shown: str = "********") -> tuple[str, dict[str, str]]:
+    """``text`` with the value of each of ``keys`` replaced by ``shown`` (``+ " (changed)"``
+    for ``changed`` keys), quotes and continuation lines included, and the masked values as
+    written. Lenient: a host's current file is masked whatever state it is in."""
+    values: dict[str, str] = {}
+    out, done = [], 0
+    for entry in scan(text):
+        key = entry.key.lstrip("\ufeff")
+        span = text[entry.value_start:entry.value_end]
+        start = entry.value_start + len(span) - len(span.lstrip(" \t"))
+        if key in keys and start >= done:
+            values[key] = text[start:entry.value_end]
+            label = shown + (" (changed)" if key in changed else "")
+            out += [text[done:start], label]
+            done = entry.value_end
+    return "".join([*out, text[done:]]), values
 
 
 def _append(chars: list[str], char: str, trailing: int | None) -> int | None:

@@ -182,13 +182,19 @@ def notify_main(argv: Sequence[str] | None = None) -> int:
         config = host_config.load_default(args.config)
         text = sys.stdin.read() if args.message == "-" else args.message
         try:
-            ids = notify.deliver(config, args.level, text)
+            delivery = notify.deliver(config, args.level, text)
         except notify.WebhookError as exc:
             journal.send("ibkr-notify", str(exc), journal.ERR)
             raise
+        ids = delivery.ids
         # The ids Discord answered with: `verify` finds the message by them (not secrets).
         print(f"delivered ({len(ids)} message{'s' if len(ids) > 1 else ''}; "
-              f"id{'s' if len(ids) > 1 else ''} {', '.join(ids) or 'none'})")
+              f"id{'s' if len(ids) > 1 else ''} {', '.join(filter(None, ids)) or 'none'})")
+        if delivery.dropped:
+            line = (f"{delivery.dropped} more part(s) not sent: Discord's rate limit would pass "
+                    f"the {config.notify_timeout_s:g} s deadline")
+            journal.send("ibkr-notify", line, journal.WARNING)
+            print(f"ibkr-notify: {line}", file=sys.stderr)
         return 0
 
     return _guarded(parser.prog, body)

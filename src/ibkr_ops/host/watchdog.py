@@ -236,7 +236,7 @@ def supervise(config: HostConfig, report: health.Report,
 def _deliver(config: HostConfig, level: str, text: str) -> object:
     from ibkr_ops.host import notify  # noqa: PLC0415 - only runs that alert need it
 
-    return notify.deliver(config, level, text)
+    return notify.deliver(config, level, text, notify.check_run_policy(config))
 
 
 def _window(config: HostConfig) -> tuple[bool, str]:

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from ibkr_ops import javaprops
-from ibkr_ops.errors import OpsError
+from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import envfile
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
@@ -148,7 +148,21 @@ def render(d: Deployment) -> list[ManagedFile]:
 
 
 def write_tree(files: Iterable[ManagedFile], out: Path) -> list[Path]:
-    """Write files under ``out`` (host paths made relative), all or nothing."""
+    """Write files under ``out`` (host paths made relative), all or nothing; a directory
+    that cannot be made or written is one UsageError naming it."""
+    if "\0" in str(out):
+        raise UsageError("--out has a NUL character; give a directory path")
+    try:
+        return _write_tree(files, out)
+    except OSError as exc:
+        where = exc.filename or out
+        raise UsageError(f"cannot write {where}: {exc.strerror or type(exc).__name__}; "
+                         "give --out a new or empty directory you can write") from None
+
+
+def _write_tree(files: Iterable[ManagedFile], out: Path) -> list[Path]:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory; give a new or empty directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     written: list[Path] = []
@@ -163,7 +177,7 @@ def write_tree(files: Iterable[ManagedFile], out: Path) -> list[Path]:
             written.append(out / f.path.lstrip("/"))
         if out.exists():
             if any(out.iterdir()):
-                raise OpsError(f"{out} exists and is not empty; give a new or empty directory")
+                raise UsageError(f"{out} exists and is not empty; give a new or empty directory")
             out.rmdir()
         staging.rename(out)
     except BaseException:

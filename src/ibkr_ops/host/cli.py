@@ -26,8 +26,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
+def _number(text: str, low: int, high: int) -> bool:
+    """ASCII digits within [low, high] (str.isdigit takes other scripts' digits too)."""
+    return text.isascii() and text.isdigit() and len(text) <= 10 and low <= int(text) <= high
+
+
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not _number(text, 1, 65535):
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
     return int(text)
 
@@ -43,13 +48,13 @@ def _seconds(text: str) -> float:
 
 
 def _heap_mb(text: str) -> int:
-    if not text.isdigit() or not 64 <= int(text) <= 1048576:
+    if not _number(text, 64, 1048576):
         raise argparse.ArgumentTypeError(f"{text!r} is not a heap size in MB (64-1048576)")
     return int(text)
 
 
 def _client_id(text: str) -> int:
-    if not text.isdigit() or int(text) >= 2**31:
+    if not _number(text, 0, 2**31 - 1):
         raise argparse.ArgumentTypeError(f"{text!r} is not a clientId (0-2147483647)")
     return int(text)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -85,19 +87,23 @@ class HostConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str] = DEFAULT_PATH) -> HostConfig:
         """Read and validate a settings file; any problem is a UsageError naming the key."""
+        from ibkr_ops.host import textfile  # noqa: PLC0415 - only runs with a settings file
+
+        text = textfile.read_text(path, what="settings file (ops.json)")
+
+        def refuse(name: str) -> None:
+            raise ValueError(f"{name} is not a number JSON allows")
+
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise UsageError(f"cannot read settings {path}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"settings {path} are not UTF-8 text") from None
-        try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=refuse)
         except json.JSONDecodeError as exc:
             raise UsageError(
                 f"settings {path} line {exc.lineno}: invalid JSON ({exc.msg})"
             ) from None
+        except (ValueError, RecursionError) as exc:
+            # NaN/Infinity, an integer of thousands of digits, nesting too deep for Python.
+            why = str(exc).split(";")[0] if isinstance(exc, ValueError) else "nested too deeply"
+            raise UsageError(f"settings {path}: invalid JSON ({why})") from None
         return cls.from_dict(data, str(path))
 
     @classmethod
@@ -144,14 +150,14 @@ def _check_types(config: HostConfig) -> None:
         value = getattr(config, f.name)
         expected = hints[f.name]
         if not _is_instance(value, expected):
-            raise UsageError(
-                f"{f.name} must be {_describe(expected)}, not {type(value).__name__}"
-            )
+            shown = repr(value) if isinstance(value, float) else type(value).__name__
+            raise UsageError(f"{f.name} must be {_describe(expected)}, not {shown}")
 
 
 def _is_instance(value: Any, expected: Any) -> bool:
     if expected is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, int | float) and not isinstance(value, bool) and \
+            math.isfinite(value)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if typing.get_origin(expected) is tuple:
@@ -163,7 +169,7 @@ def _is_instance(value: Any, expected: Any) -> bool:
 def _describe(expected: Any) -> str:
     if typing.get_origin(expected) is tuple:
         return "a list of strings"
-    names = {int: "an integer", float: "a number", str: "a string"}
+    names = {int: "an integer", float: "a finite number", str: "a string"}
     return names.get(expected, str(expected))
 
 
@@ -187,7 +193,7 @@ def _check_values(c: HostConfig) -> None:
         raise UsageError("memory_warn_ratio must be in (0, 1]")
     if not 0 <= c.pre_open_guard_min <= 240:
         raise UsageError("pre_open_guard_min must be between 0 and 240")
-    if not c.display.startswith(":") or not c.display[1:].isdigit():
+    if not re.fullmatch(r":[0-9]{1,3}", c.display):
         raise UsageError(f"display must look like ':1', not {c.display!r}")
     # Imported here: the calendar code is only needed to validate and by the pre-restart check.
     from ibkr_ops.host import market  # noqa: PLC0415

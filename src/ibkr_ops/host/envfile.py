@@ -15,14 +15,13 @@ side share it.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.host import textfile
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
@@ -231,38 +230,5 @@ def read_env_file(path: Path, *, private: bool = True) -> dict[str, str]:
     Only a regular file of sane size is read, so a named pipe or /dev/zero given by mistake
     is one line, not a hang or an exhausted memory.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file; give the path of your credentials.env") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = ("a directory" if stat.S_ISDIR(info.st_mode) else
-                    "a named pipe" if stat.S_ISFIFO(info.st_mode) else
-                    "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
-                    else "not a regular file")
-            raise UsageError(f"{path}: is {kind}, not a credentials file; give the path of your "
-                             "credentials.env")
-        if private and info.st_mode & 0o077:
-            raise UsageError(f"{path}: readable by group or others (mode "
-                             f"{info.st_mode & 0o777:o}); run: chmod 600 {path}")
-        chunks: list[bytes] = []
-        while sum(map(len, chunks)) <= MAX_BYTES and (chunk := os.read(fd, 65536)):
-            chunks.append(chunk)
-        data = b"".join(chunks)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise UsageError(f"{path}: larger than {MAX_BYTES // 1024} KiB, not a credentials file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UsageError(f"{path}, line {line}: not UTF-8 text (systemd ignores such a line); "
-                         "save the file as UTF-8") from None
+    text = textfile.read_text(path, what="credentials.env", max_bytes=MAX_BYTES, private=private)
     return parse_env(text, str(path))

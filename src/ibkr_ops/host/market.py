@@ -22,14 +22,14 @@ EARLY_CLOSE = dt.time(13, 0)
 JUNETEENTH_FIRST_YEAR = 2022
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WINDOW = re.compile(r"(?P<days>\S+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})\Z")
+_WINDOW = re.compile(r"(?P<days>\S+)\s+(?P<start>[0-9]{1,2}:[0-9]{2})-(?P<end>[0-9]{1,2}:[0-9]{2})\Z")
 
 
 def check_timezone(name: str) -> ZoneInfo:
     """The zone, or a UsageError saying tzdata is missing or the name is wrong."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
         raise UsageError(
             f"market_timezone {name!r} is unknown (is the tzdata package installed?)"
         ) from None

@@ -9,24 +9,22 @@ message. Long texts are split over several messages and trimmed past a limit, ne
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import math
 import os
 import random
-import re
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ibkr_ops import __version__
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.host.envfile import read_env_file
+from ibkr_ops.host.webhook import Webhook, parse_webhook
 
 COLOURS = {"info": 0x3498DB, "warning": 0xF1C40F, "error": 0xE74C3C}
 USER_AGENT = f"DiscordBot (https://pypi.org/project/ibkr-ops/, {__version__})"
@@ -35,7 +33,6 @@ USER_AGENT = f"DiscordBot (https://pypi.org/project/ibkr-ops/, {__version__})"
 CHUNK = 3900
 MAX_PARTS = 5
 REDACTED = "[redacted]"
-_WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/(\d+)/([\w-]+)/?\Z")
 
 
 class WebhookError(OpsError):
@@ -51,35 +48,6 @@ class Policy:
     backoff_s: float = 0.5
     max_backoff_s: float = 4.0
     request_timeout_s: float = 10.0
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """A checked webhook URL; `label` is safe to print (the id, never the token)."""
-
-    url: str
-    token: str
-    label: str
-
-
-def parse_webhook(url: str) -> Webhook:
-    """Check the URL's shape without ever echoing it (it contains the token)."""
-    parts = urlsplit(url.strip())
-    match = _WEBHOOK_PATH.match(parts.path)
-    if parts.scheme not in ("https", "http") or not parts.hostname or not match:
-        raise UsageError("DISCORD_WEBHOOK_URL is not a webhook URL "
-                         "(https://discord.com/api/webhooks/ID/TOKEN); the value is not shown")
-    if parts.scheme == "http" and not _private_ip(parts.hostname):
-        raise UsageError("DISCORD_WEBHOOK_URL must use https (http only to a private address)")
-    return Webhook(url.strip(), match[2], f"webhook {match[1]} at {parts.hostname}")
-
-
-def _private_ip(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_private or address.is_loopback
 
 
 def check_run_policy(config: HostConfig) -> Policy:

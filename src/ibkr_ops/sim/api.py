@@ -38,9 +38,7 @@ STREAM_INTERVAL = 1.0
 CHECK_INTERVAL = 0.5
 V_USER_INFO = 167
 V_HISTORICAL_SCHEDULE = 165
-V_MANUAL_ORDER_TIME = 169
 V_CME_TAGGING = 192
-V_RFQ = (187, 190)
 Handler = Callable[["Api", Reader], None]
 _CHECKERS: dict[int, asyncio.Task[None]] = {}
 
@@ -979,7 +977,7 @@ async def _check_resting(gw: object) -> None:
 
 
 def _cancel_order(api: Api, r: Reader) -> None:
-    if api.version < V_MANUAL_ORDER_TIME:
+    if api.version < V_CME_TAGGING:  # IB's client drops the version field from 192
         r.integer("version")
     order_id = r.integer("orderId")
     order = api.paper.orders.get(order_id)

@@ -206,11 +206,10 @@ def round_tick(inst: Instrument, value: float) -> float:
 
 
 def quote(inst: Instrument, when: float) -> tuple[float, float, float]:
-    """(bid, ask, last) at ``when``: the last trade with one spread around it."""
+    """(bid, ask, last) at ``when``: a one-spread market the last trade lies within."""
     last = price(inst, when)
-    half = inst.spread / 2
-    bid = round_tick(inst, last - half) if inst.sec_type != "CASH" else round(last - half, 6)
-    ask = round_tick(inst, last + half) if inst.sec_type != "CASH" else round(last + half, 6)
+    bid = round(math.floor((last - inst.spread / 2) / inst.min_tick + 1e-6) * inst.min_tick, 6)
+    ask = round(bid + inst.spread, 6)
     return bid, ask, last
 
 

@@ -79,7 +79,7 @@ class Deployment:
     command_server_port: int = 7462
     health_client_id: int = 999
     display: str = ":1"
-    health_interval_s: int = 60
+    health_interval_s: int = 30
     hang_restart_after: int = 3
     max_restarts_per_hour: int = 3
     memory_restart: MemoryRestart = "window"
@@ -154,7 +154,7 @@ _SPECS: Final = (
     _Spec("IBKR_DISPLAY", "display", "an X display such as :1 (not :0 on WSL)"),
     _Spec("IBKR_HEALTH_INTERVAL_S", "health_interval_s", "seconds between health checks, 10-3600"),
     _Spec("IBKR_HANG_RESTART_AFTER", "hang_restart_after",
-          "failed API checks in a row before a restart, 1-60"),
+          "failed API probes in a row (re-probed seconds apart) before a restart, 1-60"),
     _Spec("IBKR_MAX_RESTARTS_PER_HOUR", "max_restarts_per_hour",
           "automatic restarts allowed per hour, 0-60 (0: never)"),
     _Spec("IBKR_MEMORY_RESTART", "memory_restart",

@@ -152,16 +152,75 @@ def quiet_for(inbox: Inbox, periods: int) -> list[tuple[str, str]]:
 def test_hung_api_is_restarted_warm_and_reported_once_each_way(healthy: str) -> None:
     inbox = Inbox(healthy)
     assert ctl(healthy, "FAULT hang").startswith("OK")
-    # N=3 failed checks, each up to a period plus its 3 s probe, then the warm restart.
-    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), 3 * (INTERVAL_S + 5) + 90,
+    # The next check and its two re-probes, then the warm restart.
+    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), INTERVAL_S + 90,
                      "the recovery notification")
     assert [r["cause"] for r in restarts(healthy)] == ["hang"]
     assert restarts(healthy)[0]["mode"] == "warm" and restarts(healthy)[0]["ok"] is True
     assert len(got) == 2, got
-    assert has(got[:1], "ERROR", "UNHEALTHY", "api: fail", "restarting it (warm first) after 3")
+    assert has(got[:1], "ERROR", "UNHEALTHY", "api: fail", "3 API probes failed",
+               "command server answers", "warm restart through IBC")
     assert has(got[1:], "INFO", "healthy again", "Warm restart (hung API) done in", "memory")
     assert ms.health(healthy)["healthy"] is True
     assert quiet_for(inbox, 2) == []
+
+
+def java_pid(name: str) -> str:
+    """The simulated Gateway's "java" under IBC's scripts: the process IBC's code runs in."""
+    main = unit(name, "MainPID")["MainPID"]
+    return ms.run(name, f"pgrep -P {main} -f IbcGateway").split()[0]
+
+
+def gateway_journal(name: str, since: str) -> str:
+    return ms.run(name, f"journalctl --no-pager -o cat -u {GATEWAY} --since @{since}")
+
+
+def test_frozen_jvm_is_stopped_at_once_and_started_again(healthy: str) -> None:
+    """kill -STOP: the port still accepts TCP, the API and IBC's command server (same JVM)
+    say nothing. No warm attempt, no 90 s wait for a logout: killed, started, two alerts."""
+    inbox = Inbox(healthy)
+    since = ms.run(healthy, "date +%s").strip()
+    frozen = java_pid(healthy)
+    ms.run(healthy, f"kill -STOP {frozen}")
+    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), INTERVAL_S + 90,
+                     "the recovery notification")
+    (entry,) = restarts(healthy)
+    assert (entry["cause"], entry["mode"], entry["ok"]) == ("hang", "cold", True)
+    assert len(got) == 2, got
+    assert has(got[:1], "ERROR", "UNHEALTHY", "api: fail", "does not answer either",
+               "no warm restart is tried", "stopped at once")
+    assert has(got[1:], "INFO", "healthy again", "Cold restart (hung API) done in")
+    journal = gateway_journal(healthy, since)
+    assert "timed out" not in journal, journal
+    assert ms.run(healthy, f"test -e /proc/{frozen} && echo alive").strip() == ""
+    assert java_pid(healthy) != frozen
+    assert quiet_for(inbox, 2) == []
+
+
+def test_a_live_hung_jvm_still_gets_its_graceful_stop(healthy: str, settings: Settings) -> None:
+    """The API hangs but IBC's command server answers: the JVM runs, so it is asked to restart
+    warm, and when that does not come back in time the cold restart lets it log out in its
+    own time (here 6 s) rather than killing it."""
+    settings(warm_restart_timeout_s=5)
+    ms.set_sim_property(healthy, "restart_delay", "120")  # the warm restart comes too late
+    ms.set_fault(healthy, "slow-stop=6")
+    try:
+        ms.run(healthy, f"systemctl restart {GATEWAY}")
+        wait_healthy(healthy)
+        inbox = Inbox(healthy)
+        since = ms.run(healthy, "date +%s").strip()
+        assert ctl(healthy, "FAULT hang").startswith("OK")
+        got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), INTERVAL_S + 120,
+                         "the recovery notification")
+    finally:
+        ms.set_sim_property(healthy, "restart_delay", "1")
+    (entry,) = restarts(healthy)
+    assert (entry["cause"], entry["mode"], entry["ok"]) == ("hang", "warm, then cold", True)
+    assert len(got) == 2, got
+    assert has(got[:1], "ERROR", "UNHEALTHY", "command server answers")
+    journal = gateway_journal(healthy, since)
+    assert "slow-stop=6: logging out takes 6 s" in journal
+    assert "timed out" not in journal and "SIGKILL" not in journal, journal
 
 
 def test_rejected_login_is_stopped_after_at_most_one_retry(healthy: str) -> None:

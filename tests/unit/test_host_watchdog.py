@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
+from host_peer import Conn, healthy, peer
 
 from ibkr_ops.host import health, history, systemd, watchdog
 from ibkr_ops.host.config import HostConfig
@@ -44,12 +46,12 @@ def test_a_healthy_run_does_nothing() -> None:
     assert ws.api_failures == 0
 
 
-def test_a_hung_api_is_restarted_on_the_third_failed_run() -> None:
+def test_a_hung_api_is_probed_again_and_restarted_on_the_third_failure() -> None:
     ws = watchdog.WatchState()
     first = decide(ws, report(api=health.FAIL))
-    assert first.action == ""
-    assert "failed 1 check(s) in a row" in first.verdict.context
-    assert decide(ws, report(api=health.FAIL)).action == ""
+    assert (first.action, first.cause) == ("probe", "hang")
+    assert "failed 1 probe(s) in a row" in first.verdict.context
+    assert decide(ws, report(api=health.FAIL)).action == "probe"
     third = decide(ws, report(api=health.FAIL))
     assert (third.action, third.cause) == ("restart", "hang")
     assert ws.api_failures == 0
@@ -173,3 +175,28 @@ def test_memory_restart_force_and_off(setting: str, action: str) -> None:
     config = dataclasses.replace(CONFIG, memory_restart=setting)
     ws = watchdog.WatchState()
     assert decide(ws, report(memory=health.FAIL), config=config).action == action
+
+
+def silent(conn: Conn) -> None:
+    """A Gateway that accepts TCP and never answers, this once."""
+    while True:
+        conn._fill()
+
+
+def test_a_failed_check_is_probed_again_within_the_run(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API is silent once, then answers: the same run finds out, restarts nothing and
+    sends nothing."""
+    monkeypatch.setattr(watchdog, "REPROBE_GAP_S", 0.05)
+    sent: list[tuple[str, str]] = []
+    # Connections: the port check, the probe (silent), then both of the re-probe's run.
+    with peer(healthy, silent, healthy) as (port, _):
+        config = HostConfig(api_port=port, health_timeout_s=0.5, state_dir=str(tmp_path))
+        first = health.run(config)
+        assert not first.healthy
+        final, words = watchdog.supervise(config, first,
+                                          lambda _c, level, text: sent.append((level, text)))
+    assert final.healthy, final.summary()
+    assert "the API answered again on probe 2" in words
+    assert sent == []
+    assert history.load(config) == []

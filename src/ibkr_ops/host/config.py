@@ -58,9 +58,10 @@ class HostConfig:
     # Ad-hoc NYSE closures (YYYY-MM-DD) that no rule predicts, e.g. a national day of mourning.
     extra_holidays: tuple[str, ...] = ()
     notify_timeout_s: float = 20.0
-    # The watchdog (the health-check timer's runs): consecutive failed API checks with the
-    # process alive before a restart, and the cap on its own restarts.
-    health_interval_s: int = 60
+    # The watchdog (the health-check timer's runs): failed API probes in a row with the
+    # process alive before a restart (the run re-probes at once), and the cap on its own
+    # restarts. Checks every 30 s: at 60 s the wait for the next check alone averaged 30 s.
+    health_interval_s: int = 30
     hang_restart_after: int = 3
     max_restarts_per_hour: int = 3
     memory_restart: str = "window"

@@ -2,8 +2,10 @@
 
 systemd's Restart= sees a process that died; the Gateway's worst failures leave it alive.
 Each timer run, after the layered check, `supervise` decides:
-- a hung API (the process alive, the API failing) for `hang_restart_after` runs in a row:
-  a warm restart, cold only when warm does not bring the API back;
+- a hung API (the process alive, the API failing): confirmed inside the same run by
+  re-probes seconds apart (`hang_restart_after` failed probes in all), then a warm restart,
+  cold only when warm does not bring the API back; a JVM whose IBC command server is silent
+  too is frozen, so it gets no warm attempt and is stopped at once (it cannot log out);
 - a crash loop (systemd's own restarts piling up): stop, back off, start again;
 - memory above the ceiling: a restart when the pre-restart check allows (or at once with
   `memory_restart=force`);
@@ -30,6 +32,12 @@ MAX_BACKOFF_S = 3600.0
 # A login that has not finished after this long no longer explains a failing API.
 LOGIN_GRACE_S = 600.0
 START_TIMEOUT_S = 120.0
+# A failed API check is confirmed at once by re-probes this far apart, each allowed what
+# ib_async's connect allows a Gateway (4 s): one slower than that fails every bot's connect.
+REPROBE_GAP_S = 2.0
+REPROBE_TIMEOUT_S = 4.0
+# IBC's command server, in the Gateway's JVM, answers in milliseconds while the JVM runs.
+JVM_PING_TIMEOUT_S = 3.0
 
 
 @dataclass
@@ -55,7 +63,8 @@ class WatchState:
 
 @dataclass(frozen=True)
 class Decision:
-    """One run's verdict: an action ("", restart, start, stop), its cause, and the alert."""
+    """One run's verdict: an action ("", probe, restart, start, stop), its cause, and the
+    alert; `probe` asks for another API probe before the hang is judged."""
 
     action: str = ""
     cause: str = ""
@@ -130,16 +139,16 @@ def _hang_rule(config: HostConfig, ws: WatchState, checks: Checks,
                now: float, window: Window) -> Decision | None:
     """The process runs but its API fails: count the runs, restart at the threshold."""
     alive = checks["process"].status == health.OK
-    api_down = checks["api"].status == health.FAIL or checks["port"].status == health.FAIL
+    api_down = _api_failed(checks)
     if not (alive and api_down and (unit is None or unit.active)):
         if not api_down:
             ws.api_failures = 0
         return None
     ws.api_failures += 1
     if ws.api_failures < config.hang_restart_after:
-        return Decision(verdict=alerts.Verdict(context=(
-            f"The API failed {ws.api_failures} check(s) in a row with the Gateway running: "
-            f"restarting it (warm first) after {config.hang_restart_after}.")))
+        return Decision("probe", "hang", alerts.Verdict(context=(
+            f"The API failed {ws.api_failures} probe(s) in a row with the Gateway running: "
+            f"restarting it after {config.hang_restart_after}.")))
     ws.api_failures = 0
     if used >= config.max_restarts_per_hour:
         return _cap_reached(ws, used, "the API stopped answering again")
@@ -211,26 +220,87 @@ def supervise(config: HostConfig, report: health.Report,
     """Decide, act, alert, export: the health-check timer's run. Returns the final report
     (a fresh check after a restart) and a few words for the journal line."""
     deliver = deliver or _deliver
-    now = time.time()
     ws = WatchState.load(config)
-    unit = report.gateway_unit
     restarts = history.load(config)
     if restart.restarting(config):
         ws.save(config)
         outcome = alerts.on_report(config, report, deliver=deliver)
         _export(config, report, restarts)
         return report, outcome
-    decision = decide(config, ws, report, unit, loginwatch.summary(config), restarts, now,
-                      lambda: _window(config))
+    decision, report, probes = _confirmed(config, ws, report, loginwatch.summary(config),
+                                          restarts)
     ws.save(config)
     verdict = decision.verdict
-    words = ""
+    words = [probes]
     if decision.action:
-        report, verdict, words = _act(config, decision, report, unit)
+        hung = decision.action == "restart" and decision.cause == "hang"
+        report, verdict, done = (_restart_hung(config, report, deliver, probes) if hung
+                                 else _act(config, decision, report, report.gateway_unit))
+        words.append(done)
         restarts = history.load(config)
-    outcome = alerts.on_report(config, report, deliver=deliver, verdict=verdict)
+    words.append(alerts.on_report(config, report, deliver=deliver, verdict=verdict))
     _export(config, report, restarts)
-    return report, "; ".join(w for w in (words, outcome) if w)
+    return report, "; ".join(w for w in words if w)
+
+
+def _confirmed(config: HostConfig, ws: WatchState, report: health.Report,
+               login: dict[str, object], restarts: list[history.Restart],
+               ) -> tuple[Decision, health.Report, str]:
+    """`decide`, probing the API again at once while the hang rule asks for it, so a failed
+    check is confirmed (or cleared) within this run rather than over the next ones. Returns
+    the decision, the last report and a few words on the probes ("" for one)."""
+    started = time.monotonic() - report.elapsed_ms / 1000
+    quick = dataclasses.replace(config, health_timeout_s=min(config.health_timeout_s,
+                                                             REPROBE_TIMEOUT_S))
+    probes = 1
+    while True:
+        decision = decide(config, ws, report, report.gateway_unit, login, restarts, time.time(),
+                          lambda: _window(config))
+        if decision.action != "probe":
+            break
+        time.sleep(REPROBE_GAP_S)
+        report = health.run(quick)
+        probes += 1
+    seconds = time.monotonic() - started
+    if probes == 1:
+        return decision, report, ""
+    if _api_failed({c.name: c for c in report.checks}):
+        return decision, report, f"{probes} API probes failed over {seconds:.0f} s"
+    return decision, report, f"the API answered again on probe {probes} ({seconds:.0f} s)"
+
+
+def _api_failed(checks: Checks) -> bool:
+    """The API (or its port) failed: what the hang rule counts."""
+    return health.FAIL in (checks["api"].status, checks["port"].status)
+
+
+def _restart_hung(config: HostConfig, report: health.Report, deliver: alerts.Deliver,
+                  probes: str) -> tuple[health.Report, alerts.Verdict, str]:
+    """Tell, then restart a hung Gateway: warm when its JVM still runs, else stopped at once.
+
+    The failure goes out before the restart (the run ends healthy, so no status change would
+    carry it), saying what the probes found and what comes next.
+    """
+    unit = report.gateway_unit
+    responds, why = restart.jvm_responds(config, JVM_PING_TIMEOUT_S)
+    frozen = responds is False and unit is not None
+    if frozen:
+        plan = (f"IBC's command server, in the same JVM, does not answer either ({why}): the "
+                "JVM is not responding, so no warm restart is tried (it needs a working JVM); "
+                "the Gateway is stopped at once, since a frozen process cannot log out, and "
+                "started again (a new login).")
+    elif responds:
+        plan = ("IBC's command server answers, so the JVM runs: warm restart through IBC (no "
+                "phone prompt), cold only if the API does not come back in time.")
+    else:
+        plan = (f"IBC's command server cannot be asked ({why}): warm restart tried, cold "
+                "(with the usual graceful stop) if it does not work.")
+    head = f"The API did not answer with the Gateway running ({probes or 'one probe'})."
+    told = alerts.on_report(config, report, deliver=deliver, verdict=alerts.Verdict(
+        notice=("error", f"{alerts.unhealthy(report)}\n{head} {plan}")))
+    fresh, verdict, done = _restart(config, "hang", report, unit, "cold" if frozen else "warm",
+                                    api_down=True, stop_at_once=frozen)
+    return fresh, verdict, f"{told}; JVM {why}; {done}"
 
 
 def _deliver(config: HostConfig, level: str, text: str) -> object:
@@ -258,9 +328,9 @@ def _act(config: HostConfig, decision: Decision, report: health.Report,
         except OpsError as exc:
             return report, verdict, f"stop failed: {exc}"
         return health.run(config), verdict, f"stopped ({decision.cause})"
-    snap = proc.snapshot(config, unit)
-    started = time.monotonic()
     if decision.action == "start":
+        snap = proc.snapshot(config, unit)
+        started = time.monotonic()
         try:
             systemd.control("start", config.gateway_unit, START_TIMEOUT_S)
             ok = True
@@ -274,9 +344,17 @@ def _act(config: HostConfig, decision: Decision, report: health.Report,
                 words
         return report, alerts.Verdict(context="Started again after the crash-loop back-off."), \
             "started after the back-off"
+    return _restart(config, decision.cause, report, unit, "warm")
+
+
+def _restart(config: HostConfig, cause: str, report: health.Report,
+             unit: systemd.UnitState | None, mode: str, *, api_down: bool = False,
+             stop_at_once: bool = False) -> tuple[health.Report, alerts.Verdict, str]:
+    """One recorded restart; the fresh report and what to say about it."""
+    snap = proc.snapshot(config, unit)
     before = None if snap is None else {"rss_mb": snap.rss_mb, "uptime_s": snap.uptime_s}
-    outcome, entry, log = restart.run_recorded(config, "warm", decision.cause, before,
-                                               restart.printer())
+    outcome, entry, log = restart.run_recorded(config, mode, cause, before, restart.printer(),
+                                               api_down=api_down, stop_at_once=stop_at_once)
     if not outcome.healthy:
         text = "\n".join([f"Gateway {entry.describe()}", *outcome.steps])
         if log:

@@ -33,6 +33,8 @@ FAULTS: dict[str, bool] = {
     "leak": True,
     "existing-session": False,
     "no-login-dialog": False,
+    # A live Gateway whose logout after a TERM takes S seconds (the stop grace is for it).
+    "slow-stop": True,
 }
 
 ENV_PREFIX = "IBKR_GATEWAY_SIM_"

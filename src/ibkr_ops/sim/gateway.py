@@ -162,6 +162,11 @@ class Gateway:
 
     def _on_signal(self, code: int) -> None:
         self.sim(f"terminated by signal (exit status {code})")
+        if "slow-stop" in self.faults:
+            delay = self.faults["slow-stop"] or 0.0
+            self.sim(f"slow-stop={delay:g}: logging out takes {delay:g} s")
+            asyncio.get_running_loop().call_later(delay, self.finish, code)
+            return
         self.finish(code)
 
     def _spawn(self, coro: object) -> None:

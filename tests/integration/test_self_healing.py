@@ -219,8 +219,10 @@ def test_a_live_hung_jvm_still_gets_its_graceful_stop(healthy: str, settings: Se
     assert len(got) == 2, got
     assert has(got[:1], "ERROR", "UNHEALTHY", "command server answers")
     journal = gateway_journal(healthy, since)
+    # The JVM ended the TERM itself (143), after its 6 s logout: no stop timeout, no kill of it.
     assert "slow-stop=6: logging out takes 6 s" in journal
-    assert "timed out" not in journal and "SIGKILL" not in journal, journal
+    assert "IBC returned exit status 143" in journal
+    assert "timed out" not in journal, journal
 
 
 def test_rejected_login_is_stopped_after_at_most_one_retry(healthy: str) -> None:
@@ -318,3 +320,45 @@ def test_crash_loop_is_backed_off_then_left_for_a_person(healthy: str,
     ms.run(healthy, "/usr/local/bin/ibkr-gateway-restart --mode cold --force --no-notify")
     got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), 60, "the recovery message")
     assert [title.split(" ")[0] for title, _ in got].count("ERROR") >= 2
+
+
+def metrics_text(name: str) -> str:
+    return ms.run(name, f"cat {STATE}/metrics/ibkr_gateway.prom")
+
+
+def test_a_broken_farm_is_reported_once_each_way_and_not_restarted(healthy: str) -> None:
+    inbox = Inbox(healthy)
+    assert ctl(healthy, "FAULT farm-broken").startswith("OK")
+    got = inbox.wait(lambda m: has(m, "WARNING", "upstream: warn"), INTERVAL_S + 30,
+                     "the broken-farm warning")
+    assert has(got, "WARNING", "market data farm usfarm broken (2103)",
+               "historical data farm ushmds broken (2105)", "no restart")
+    assert 'ibkr_gateway_data_farm_ok{mode="paper",farm="usfarm",kind="market data"} 0' in \
+        metrics_text(healthy)
+    assert quiet_for(inbox, 2) == []
+    assert ctl(healthy, "CLEAR farm-broken").startswith("OK")
+    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), INTERVAL_S + 30,
+                     "the recovery notification")
+    assert len(got) == 2, got
+    assert restarts(healthy) == []
+    assert ms.health(healthy)["healthy"] is True
+
+
+def test_lost_link_to_ibkr_fails_past_its_bound_once_each_way_and_not_restarted(
+        healthy: str, settings: Settings) -> None:
+    settings(upstream_lost_fail_s=25)
+    inbox = Inbox(healthy)
+    assert ctl(healthy, "FAULT connectivity-lost").startswith("OK")
+    got = inbox.wait(lambda m: has(m, "ERROR", "upstream: fail"), 25 + 2 * INTERVAL_S + 15,
+                     "the lost-link error")
+    assert len(got) == 1, got  # the short loss before the bound was no news
+    assert has(got, "ERROR", "IBKR connection lost for", "1100", "no restart")
+    report = ms.health(healthy)
+    checks = {c["name"]: c for c in report["checks"]}  # type: ignore[union-attr]
+    assert checks["upstream"]["status"] == "fail" and checks["api"]["status"] == "ok"
+    assert "ibkr_gateway_ibkr_connected{mode=\"paper\"} 0" in metrics_text(healthy)
+    assert ctl(healthy, "CLEAR connectivity-lost").startswith("OK")
+    got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), INTERVAL_S + 30,
+                     "the recovery notification")
+    assert len(got) == 2, got
+    assert restarts(healthy) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from host_peer import Conn, healthy, peer
 
-from ibkr_ops.host import health, history, systemd, watchdog
+from ibkr_ops.host import alerts, health, history, systemd, upstream, watchdog
 from ibkr_ops.host.config import HostConfig
 
 NOW = 1_800_000_000.0
@@ -200,3 +200,68 @@ def test_a_failed_check_is_probed_again_within_the_run(tmp_path: Path,
     assert "the API answered again on probe 2" in words
     assert sent == []
     assert history.load(config) == []
+
+
+FARM_OK = (2104, "Market data farm connection is OK:usfarm")
+FARM_BROKEN = (2103, "Market data farm connection is broken:usfarm")
+LINK_LOST = (1100, "Connectivity between IB and Trader Workstation has been lost.")
+
+
+def upstream_report(messages: list[tuple[int, str]], lost_for: float = 0,
+                    **statuses: str) -> health.Report:
+    """A run whose API answered with these status messages (the upstream layer judged)."""
+    link = upstream.read(messages)
+    status, detail = upstream.judge(link, lost_for, CONFIG.upstream_lost_fail_s)
+    merged = {**LAYERS, "upstream": status, **statuses}
+    checks = tuple(health.Check(n, s, detail if n == "upstream" else f"{n} detail", 1.0)
+                   for n, s in merged.items())
+    return health.Report(checks, 5.0, link=link)
+
+
+def alerts_over(tmp_path: Path, runs: list[health.Report]) -> list[tuple[str, str]]:
+    """Decide and alert run by run, as the timer's runs would; the messages sent."""
+    config = dataclasses.replace(CONFIG, state_dir=str(tmp_path))
+    ws = watchdog.WatchState()
+    sent: list[tuple[str, str]] = []
+    for i, rep in enumerate(runs):
+        decision = decide(ws, rep, config=config, now=NOW + 30 * i)
+        assert decision.action == "", decision
+        alerts.on_report(config, rep, verdict=decision.verdict,
+                         deliver=lambda _c, level, text: sent.append((level, text)))
+    return sent
+
+
+def test_a_broken_farm_is_alerted_once_each_way_and_never_restarted(tmp_path: Path) -> None:
+    broken = upstream_report([FARM_BROKEN])
+    sent = alerts_over(tmp_path, [upstream_report([FARM_OK]), broken, broken, broken,
+                                  upstream_report([FARM_OK]), upstream_report([FARM_OK])])
+    assert [level for level, _ in sent] == ["warning", "info"]
+    assert "upstream: warn - market data farm usfarm broken (2103)" in sent[0][1]
+    assert "IBKR's side, not this host's: no restart" in sent[0][1]
+    assert sent[1][1].startswith("Gateway healthy again")
+
+
+def test_a_short_loss_of_the_link_is_no_news(tmp_path: Path) -> None:
+    lost = upstream_report([LINK_LOST], lost_for=30)
+    assert alerts_over(tmp_path, [lost, lost, upstream_report([FARM_OK])]) == []
+
+
+def test_a_long_loss_is_alerted_when_it_passes_the_bound_and_when_it_ends(
+        tmp_path: Path) -> None:
+    runs = [upstream_report([LINK_LOST], lost_for=s) for s in (0, 60, 120, 180, 210)]
+    sent = alerts_over(tmp_path, [*runs, upstream_report([FARM_OK])])
+    assert [level for level, _ in sent] == ["error", "info"]
+    assert "upstream: fail - IBKR connection lost for 180 s" in sent[0][1]
+    assert "no restart" in sent[0][1]
+    assert sent[1][1].startswith("Gateway healthy again")
+
+
+def test_a_farm_breaking_under_another_warning_still_gets_its_own_message(
+        tmp_path: Path) -> None:
+    """The overall status stays warn (memory), so the farm's news goes out as a note."""
+    sent = alerts_over(tmp_path, [upstream_report([FARM_OK], memory=health.WARN),
+                                  upstream_report([FARM_BROKEN], memory=health.WARN),
+                                  upstream_report([FARM_OK], memory=health.WARN)])
+    assert [level for level, _ in sent] == ["warning", "warning", "info"]
+    assert "market data farm usfarm broken" in sent[1][1]
+    assert sent[2][1].startswith("IBKR's side is back")

@@ -72,6 +72,9 @@ class HostConfig:
     crash_loop_crashes: int = 5
     crash_loop_window_s: float = 600.0
     crash_backoff_s: float = 300.0
+    # The Gateway's link to IBKR reported lost (1100) for this long is an outage (upstream
+    # fail); shorter losses are the Gateway's to repair and only a warning.
+    upstream_lost_fail_s: float = 180.0
     # node_exporter's textfile collector format; empty: <state_dir>/metrics/ibkr_gateway.prom.
     metrics_file: str = ""
     hostname: str = ""
@@ -181,7 +184,7 @@ def _check_values(c: HostConfig) -> None:
         raise UsageError("health_client_id must be between 0 and 2147483647")
     for name in ("health_timeout_s", "warm_restart_timeout_s", "cold_restart_timeout_s",
                  "notify_timeout_s", "memory_ceiling_mb", "crash_loop_window_s",
-                 "crash_backoff_s"):
+                 "crash_backoff_s", "upstream_lost_fail_s"):
         if getattr(c, name) <= 0:
             raise UsageError(f"{name} must be greater than 0")
     if not 0 < c.memory_warn_ratio <= 1:

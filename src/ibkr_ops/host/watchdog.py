@@ -10,7 +10,10 @@ Each timer run, after the layered check, `supervise` decides:
 - memory above the ceiling: a restart when the pre-restart check allows (or at once with
   `memory_restart=force`);
 - a login the login watch reported (rejected, waiting for a second factor): nothing, and no
-  second alert about it.
+  second alert about it;
+- IBKR's side failing (a broken data farm, the link to IBKR lost; the `upstream` layer):
+  never a restart, one alert when it starts and one when it ends, and none for a short loss
+  of the link the Gateway repairs itself.
 Its own restarts are capped per hour; past the cap it stops acting and says so once. The
 decision (`decide`) is pure, so each rule is tested without a host.
 """
@@ -51,6 +54,8 @@ class WatchState:
     backoff_until: float | None = None
     hold: str = ""
     memory_deferred: bool = False
+    # The upstream layer as last announced: "" (ok), warn, fail, or quiet (a short loss).
+    upstream: str = ""
 
     @classmethod
     def load(cls, config: HostConfig) -> WatchState:
@@ -87,6 +92,7 @@ def decide(config: HostConfig, ws: WatchState, report: health.Report,
     if report.status == health.OK and not ws.crashes:
         ws.backoff_s = 0.0  # a quiet window: the next crash loop starts from the first back-off
     used = len(history.automatic_since(restarts, now - 3600))
+    upstream = _upstream_verdict(ws, report)
     if ws.hold:
         return Decision(verdict=alerts.Verdict(context=f"Automatic restarts are off: {ws.hold}."))
     for rule in (_crash_rule, _login_rule, _hang_rule, _memory_rule):
@@ -97,7 +103,34 @@ def decide(config: HostConfig, ws: WatchState, report: health.Report,
         words = f"systemd restarted it after a crash ({unit.last_exit or 'unknown exit'})"
         note = ("warning", f"Gateway crashed: {words}; it is {report.status} now.")
         return Decision(verdict=alerts.Verdict(context=_sentence(words), note=note))
-    return Decision()
+    return Decision(verdict=upstream or alerts.Verdict())
+
+
+IBKR_SIDE = ("This is IBKR's side, not this host's: no restart (it would not help); the "
+             "Gateway reconnects by itself.")
+
+
+def _upstream_verdict(ws: WatchState, report: health.Report) -> alerts.Verdict | None:
+    """What to say about the upstream layer: once when it breaks, once when it is back;
+    nothing for a short loss of the link with nothing else wrong, nor for its end."""
+    check = next((c for c in report.checks if c.name == "upstream"), None)
+    if check is None or check.status == health.SKIP:
+        return None  # the API did not answer: the hang rule's business
+    others_ok = all(c.status in (health.OK, health.SKIP) for c in report.checks if c is not check)
+    short_loss = (check.status == health.WARN and report.link is not None
+                  and not report.link.connected and not report.link.broken and others_ok)
+    before = ws.upstream
+    ws.upstream = "quiet" if short_loss else "" if check.status == health.OK else check.status
+    if short_loss:
+        return alerts.Verdict(quiet=True)
+    if ws.upstream == before or (not ws.upstream and before == "quiet"):
+        return None
+    if not ws.upstream:
+        return alerts.Verdict(note=("info", f"IBKR's side is back: {check.detail}."))
+    level = "error" if check.status == health.FAIL else "warning"
+    return alerts.Verdict(context=IBKR_SIDE, note=(level, (
+        f"Gateway {'UNHEALTHY' if level == 'error' else 'warning'}\nupstream: {check.status} - "
+        f"{check.detail}\n{IBKR_SIDE}")))
 
 
 Checks = dict[str, health.Check]

@@ -17,6 +17,7 @@ from typing import Final, Literal, cast
 
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import market
+from ibkr_ops.host.config import MAINTENANCE_WINDOWS
 from ibkr_ops.host.envfile import parse_env, read_env_file
 
 TradingMode = Literal["paper", "live"]
@@ -83,6 +84,7 @@ class Deployment:
     hang_restart_after: int = 3
     max_restarts_per_hour: int = 3
     memory_restart: MemoryRestart = "window"
+    maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
 
     @property
     def is_live(self) -> bool:
@@ -122,6 +124,8 @@ class _Spec:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, tuple):
+            if self.attr == "maintenance_windows":
+                return "; ".join(value) or "none"
             return ("; " if self.attr == "blackouts" else ",").join(value)
         return str(value)
 
@@ -159,6 +163,8 @@ _SPECS: Final = (
           "automatic restarts allowed per hour, 0-60 (0: never)"),
     _Spec("IBKR_MEMORY_RESTART", "memory_restart",
           "window (outside the session), force (at once) or off"),
+    _Spec("IBKR_MAINTENANCE_WINDOWS", "maintenance_windows",
+          "';'-separated New York windows, e.g. '* 23:45-00:45; Fri 23:00-03:00', or none"),
 )
 KEYS: Final = tuple(spec.key for spec in _SPECS)
 REQUIRED: Final = ("IBKR_USERNAME", "IBKR_PASSWORD", "IBKR_TRADING_MODE", "TWS_MAJOR_VRSN")
@@ -263,6 +269,10 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
         return _int(key, value, 0, 60, bad)
     if key == "IBKR_MEMORY_RESTART":
         return _choice(key, value.lower(), ("window", "force", "off"), bad)
+    if key == "IBKR_MAINTENANCE_WINDOWS":
+        if value.lower() == "none":
+            return ()
+        return tuple(_blackout(key, item.strip(), bad) for item in value.split(";") if item.strip())
     if key == "IBKR_DISPLAY":
         if not re.fullmatch(r":\d{1,3}", value) or value == ":0":
             raise bad(key, f"is not a free X display ({value[:10]!r})")

@@ -265,3 +265,59 @@ def test_a_farm_breaking_under_another_warning_still_gets_its_own_message(
     assert [level for level, _ in sent] == ["warning", "warning", "info"]
     assert "market data farm usfarm broken" in sent[1][1]
     assert sent[2][1].startswith("IBKR's side is back")
+
+
+WINDOW_END = NOW + 3600
+INSIDE: watchdog.Maintenance = ("* 23:45-00:45", WINDOW_END)
+
+
+def window_runs(tmp_path: Path, runs: list[tuple[health.Report, watchdog.Maintenance | None]],
+                ws: watchdog.WatchState | None = None,
+                ) -> tuple[list[watchdog.Decision], list[tuple[str, str]]]:
+    """Decide and alert run by run, 30 s apart, each inside the window given (or not)."""
+    config = dataclasses.replace(CONFIG, state_dir=str(tmp_path))
+    ws = ws or watchdog.WatchState()
+    decisions, sent = [], []
+    for i, (rep, inside) in enumerate(runs):
+        decision = watchdog.decide(config, ws, rep, unit(), {}, [], NOW + 30 * i, never, inside)
+        decisions.append(decision)
+        alerts.on_report(config, rep, verdict=decision.verdict,
+                         deliver=lambda _c, level, text: sent.append((level, text)))
+    return decisions, sent
+
+
+def test_a_failure_in_ibkrs_maintenance_is_told_once_and_not_restarted(tmp_path: Path) -> None:
+    hung = report(api=health.FAIL)
+    decisions, sent = window_runs(tmp_path, [(hung, INSIDE)] * 5)
+    assert [d.action for d in decisions] == [""] * 5  # no probe, no restart, no re-login
+    assert len(sent) == 1
+    level, text = sent[0]
+    assert level == "warning"
+    assert text.startswith("Gateway UNHEALTHY\napi: fail")
+    assert "inside IBKR's maintenance window (* 23:45-00:45, America/New_York)" in text
+    assert "re-logins wait until" in text
+
+
+def test_flapping_in_the_window_is_told_once_each_way_then_quiet(tmp_path: Path) -> None:
+    hung, fine = report(api=health.FAIL), report()
+    _, sent = window_runs(tmp_path, [(fine, INSIDE), (hung, INSIDE), (fine, INSIDE),
+                                     (hung, INSIDE), (fine, INSIDE), (hung, INSIDE),
+                                     (fine, INSIDE)])
+    assert [level for level, _ in sent] == ["warning", "info"]
+    assert sent[1][1].startswith("Gateway healthy again")
+
+
+def test_after_the_window_a_failure_is_healed_again(tmp_path: Path) -> None:
+    hung = report(api=health.FAIL)
+    decisions, _ = window_runs(tmp_path, [(hung, INSIDE), (hung, INSIDE), (hung, None)])
+    assert decisions[-1].action == "probe"  # the hang rule is back: probed, then restarted
+
+
+def test_a_crash_loops_start_waits_for_the_end_of_the_window() -> None:
+    ws = watchdog.WatchState(backoff_s=300, backoff_until=NOW + 300)
+    down = report(service=health.FAIL, process=health.FAIL, port=health.FAIL, api=health.SKIP)
+    waiting = watchdog.decide(CONFIG, ws, down, unit(active=False), {}, [], NOW + 400, never,
+                              INSIDE)
+    assert waiting.action == "" and ws.backoff_until == WINDOW_END
+    start = watchdog.decide(CONFIG, ws, down, unit(active=False), {}, [], WINDOW_END + 1, never)
+    assert (start.action, start.cause) == ("start", "crash-loop")

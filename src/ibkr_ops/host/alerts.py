@@ -10,7 +10,7 @@ news is held: the daily restart's planned outage is reported by the runner itsel
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +42,14 @@ class Verdict:
     quiet: bool = False
 
 
-def unhealthy(report: health.Report) -> str:
+def unhealthy(checks: Iterable[health.Check]) -> str:
     """The failure alert's text: the headline and every failing or warning layer."""
-    return f"Gateway UNHEALTHY\n{_problems(report)}"
+    return f"Gateway UNHEALTHY\n{_problems(checks)}"
 
 
-def _problems(report: health.Report) -> str:
-    return "\n".join(f"{c.name}: {c.status} - {c.detail}" for c in report.problems())
+def _problems(checks: Iterable[health.Check]) -> str:
+    return "\n".join(f"{c.name}: {c.status} - {c.detail}" for c in checks
+                     if c.status in (health.FAIL, health.WARN))
 
 
 def transition(previous: str, report: health.Report, since: str | None,
@@ -58,7 +59,7 @@ def transition(previous: str, report: health.Report, since: str | None,
     if current == previous:
         return None
     if current == health.FAIL:
-        return "error", unhealthy(report)
+        return "error", unhealthy(report.checks)
     lasted = ""
     if since:
         seconds = (now - dt.datetime.fromisoformat(since)).total_seconds()
@@ -66,7 +67,7 @@ def transition(previous: str, report: health.Report, since: str | None,
     if current == health.WARN:
         head = f"Gateway recovered{lasted}, with a warning" if previous == health.FAIL \
             else "Gateway warning"
-        return "warning", f"{head}\n{_problems(report)}"
+        return "warning", f"{head}\n{_problems(report.checks)}"
     return "info", f"Gateway healthy again{lasted} (was {previous})"
 
 

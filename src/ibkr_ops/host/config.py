@@ -26,6 +26,9 @@ RESTART_MODES = ("auto", "warm", "cold")
 # window: restart at the next moment the pre-restart check allows; force: at once; off: never.
 MEMORY_RESTARTS = ("window", "force", "off")
 TWOFA_ACTIONS = ("exit", "restart")
+# IBKR's own downtime, New York time: the nightly reset and the weekend maintenance. A new
+# login there can fail or lock the account, so re-logins wait for the end.
+MAINTENANCE_WINDOWS = ("* 23:45-00:45", "Fri 23:00-03:00")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class HostConfig:
     blackout_windows: tuple[str, ...] = ()
     # Ad-hoc NYSE closures (YYYY-MM-DD) that no rule predicts, e.g. a national day of mourning.
     extra_holidays: tuple[str, ...] = ()
+    maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
     notify_timeout_s: float = 20.0
     # The watchdog (the health-check timer's runs): failed API probes in a row with the
     # process alive before a restart (the run re-probes at once), and the cap on its own
@@ -199,6 +203,8 @@ def _check_values(c: HostConfig) -> None:
     market.check_timezone(c.market_timezone)
     for window in c.blackout_windows:
         market.parse_window(window)
+    for window in c.maintenance_windows:
+        market.parse_window(window, "maintenance_windows")
     for day in c.extra_holidays:
         market.parse_day(day, "extra_holidays")
 

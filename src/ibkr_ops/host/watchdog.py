@@ -13,7 +13,10 @@ Each timer run, after the layered check, `supervise` decides:
   second alert about it;
 - IBKR's side failing (a broken data farm, the link to IBKR lost; the `upstream` layer):
   never a restart, one alert when it starts and one when it ends, and none for a short loss
-  of the link the Gateway repairs itself.
+  of the link the Gateway repairs itself;
+- a failure inside one of IBKR's maintenance windows (the nightly reset, the weekend
+  maintenance; outside trading hours): one message, no restart and no re-login until the
+  window ends, and no message for what comes and goes while IBKR is down.
 Its own restarts are capped per hour; past the cap it stops acting and says so once. The
 decision (`decide`) is pure, so each rule is tested without a host.
 """
@@ -21,13 +24,26 @@ decision (`decide`) is pure, so each rule is tested without a host.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import alerts, health, history, loginwatch, metrics, proc, restart, state, systemd
+from ibkr_ops.host import (
+    alerts,
+    health,
+    history,
+    loginwatch,
+    market,
+    metrics,
+    prerestart,
+    proc,
+    restart,
+    state,
+    systemd,
+)
 from ibkr_ops.host.config import HostConfig
 
 STATE_FILE = "watchdog.json"
@@ -56,6 +72,11 @@ class WatchState:
     memory_deferred: bool = False
     # The upstream layer as last announced: "" (ok), warn, fail, or quiet (a short loss).
     upstream: str = ""
+    # IBKR's maintenance window this run is in ("" outside), its end (epoch s), and what was
+    # said in it: "" nothing yet, "sent" the failure, "recovered" the recovery too.
+    maintenance: str = ""
+    maintenance_until: float | None = None
+    maintenance_notice: str = ""
 
     @classmethod
     def load(cls, config: HostConfig) -> WatchState:
@@ -77,14 +98,19 @@ class Decision:
 
 
 Window = Callable[[], tuple[bool, str]]
+# IBKR's maintenance window a run is in: its text and its end (epoch s).
+Maintenance = tuple[str, float]
 
 
 def decide(config: HostConfig, ws: WatchState, report: health.Report,
            unit: systemd.UnitState | None, login: dict[str, object],
-           restarts: list[history.Restart], now: float, window: Window) -> Decision:
+           restarts: list[history.Restart], now: float, window: Window,
+           maintenance: Maintenance | None = None) -> Decision:
     """What to do after this run's check; updates `ws` in place. Rules in order of
-    precedence: a hold, the crash loop, a login in the way, a hung API, memory, a crash."""
+    precedence: a hold, the crash loop, a login in the way, IBKR's maintenance, a hung API,
+    memory, a crash."""
     checks = {c.name: c for c in report.checks}
+    _enter_maintenance(ws, maintenance)
     crashed = _count_crashes(config, ws, unit, now)
     if checks["api"].status in (health.OK, health.WARN):
         ws.api_failures = 0
@@ -95,7 +121,7 @@ def decide(config: HostConfig, ws: WatchState, report: health.Report,
     upstream = _upstream_verdict(ws, report)
     if ws.hold:
         return Decision(verdict=alerts.Verdict(context=f"Automatic restarts are off: {ws.hold}."))
-    for rule in (_crash_rule, _login_rule, _hang_rule, _memory_rule):
+    for rule in (_crash_rule, _login_rule, _maintenance_rule, _hang_rule, _memory_rule):
         found = rule(config, ws, checks, unit, login, used, now, window)
         if found is not None:
             return found
@@ -165,6 +191,43 @@ def _login_rule(config: HostConfig, ws: WatchState, checks: Checks,
         return None
     ws.api_failures = 0
     return Decision(verdict=alerts.Verdict(explained=login_state != "logging-in"))
+
+
+def _enter_maintenance(ws: WatchState, maintenance: Maintenance | None) -> None:
+    """Note the window this run is in; a crash loop's back-off lasts at least to its end (the
+    start after it is a new login)."""
+    ws.maintenance, ws.maintenance_until = maintenance or ("", None)
+    if maintenance is None:
+        ws.maintenance_notice = ""
+    elif ws.backoff_until is not None:
+        ws.backoff_until = max(ws.backoff_until, maintenance[1])
+
+
+def _maintenance_rule(config: HostConfig, ws: WatchState, checks: Checks,
+                      unit: systemd.UnitState | None, login: dict[str, object], used: int,
+                      now: float, window: Window) -> Decision | None:
+    """Inside IBKR's maintenance: a failure is told once and waits for the window's end; its
+    recovery is told once; what comes and goes after that is not news while IBKR is down."""
+    if not ws.maintenance or ws.maintenance_until is None:
+        return None
+    failing = any(c.status == health.FAIL for c in checks.values())
+    if not failing:
+        if ws.maintenance_notice == "sent":
+            ws.maintenance_notice = "recovered"
+            return Decision()
+        return Decision(verdict=alerts.Verdict(quiet=True)) if ws.maintenance_notice else None
+    ws.api_failures = 0
+    if ws.maintenance_notice:
+        return Decision(verdict=alerts.Verdict(quiet=True))
+    ws.maintenance_notice = "sent"
+    zone = market.check_timezone(config.market_timezone)
+    until = dt.datetime.fromtimestamp(ws.maintenance_until, zone)
+    return Decision(verdict=alerts.Verdict(notice=("warning", (
+        f"{alerts.unhealthy(checks.values())}\nThis is inside IBKR's maintenance window "
+        f"({ws.maintenance}, {config.market_timezone}), outside trading hours: IBKR resets its "
+        "servers, and a new login now can fail or lock the account. Automatic restarts and "
+        f"re-logins wait until {until:%H:%M}; no more messages until then unless it recovers. "
+        "`invoke restart --host HOST --force` acts now."))))
 
 
 def _hang_rule(config: HostConfig, ws: WatchState, checks: Checks,
@@ -285,10 +348,12 @@ def _confirmed(config: HostConfig, ws: WatchState, report: health.Report,
     started = time.monotonic() - report.elapsed_ms / 1000
     quick = dataclasses.replace(config, health_timeout_s=min(config.health_timeout_s,
                                                              REPROBE_TIMEOUT_S))
+    found = prerestart.maintenance(dt.datetime.now(dt.UTC), config)
+    inside = None if found is None else (found[0], found[1].timestamp())
     probes = 1
     while True:
         decision = decide(config, ws, report, report.gateway_unit, login, restarts, time.time(),
-                          lambda: _window(config))
+                          lambda: _window(config), inside)
         if decision.action != "probe":
             break
         time.sleep(REPROBE_GAP_S)
@@ -330,7 +395,7 @@ def _restart_hung(config: HostConfig, report: health.Report, deliver: alerts.Del
                 "(with the usual graceful stop) if it does not work.")
     head = f"The API did not answer with the Gateway running ({probes or 'one probe'})."
     told = alerts.on_report(config, report, deliver=deliver, verdict=alerts.Verdict(
-        notice=("error", f"{alerts.unhealthy(report)}\n{head} {plan}")))
+        notice=("error", f"{alerts.unhealthy(report.checks)}\n{head} {plan}")))
     fresh, verdict, done = _restart(config, "hang", report, unit, "cold" if frozen else "warm",
                                     api_down=True, stop_at_once=frozen)
     return fresh, verdict, f"{told}; JVM {why}; {done}"
@@ -343,10 +408,6 @@ def _deliver(config: HostConfig, level: str, text: str) -> object:
 
 
 def _window(config: HostConfig) -> tuple[bool, str]:
-    import datetime as dt  # noqa: PLC0415
-
-    from ibkr_ops.host import prerestart  # noqa: PLC0415 - only memory restarts need it
-
     decision = prerestart.decide(dt.datetime.now(dt.UTC), config)
     return decision.allowed, decision.reason
 

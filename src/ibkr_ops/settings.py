@@ -85,6 +85,7 @@ class Deployment:
     max_restarts_per_hour: int = 3
     memory_restart: MemoryRestart = "window"
     maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
+    bot_idle_alert_min: int = 0
 
     @property
     def is_live(self) -> bool:
@@ -165,6 +166,9 @@ _SPECS: Final = (
           "window (outside the session), force (at once) or off"),
     _Spec("IBKR_MAINTENANCE_WINDOWS", "maintenance_windows",
           "';'-separated New York windows, e.g. '* 23:45-00:45; Fri 23:00-03:00', or none"),
+    _Spec("IBKR_BOT_IDLE_ALERT_MIN", "bot_idle_alert_min",
+          "minutes of the trading session without a bot connected before a warning, "
+          "0-480 (0: off)"),
 )
 KEYS: Final = tuple(spec.key for spec in _SPECS)
 REQUIRED: Final = ("IBKR_USERNAME", "IBKR_PASSWORD", "IBKR_TRADING_MODE", "TWS_MAJOR_VRSN")
@@ -269,6 +273,8 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
         return _int(key, value, 0, 60, bad)
     if key == "IBKR_MEMORY_RESTART":
         return _choice(key, value.lower(), ("window", "force", "off"), bad)
+    if key == "IBKR_BOT_IDLE_ALERT_MIN":
+        return _int(key, value, 0, 480, bad)
     if key == "IBKR_MAINTENANCE_WINDOWS":
         if value.lower() == "none":
             return ()

@@ -132,3 +132,12 @@ def test_a_broken_farm_warns_and_the_gateway_stays_healthy() -> None:
     assert statuses(report)["upstream"] == "warn"
     assert details(report)["upstream"] == "market data farm usfarm broken (2103)"
     assert report.healthy and report.status == "warn"
+
+
+def test_connected_bots_are_counted_and_the_probe_is_not_one() -> None:
+    with peer(healthy) as (port, _):
+        alone = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
+        with socket.create_connection(("127.0.0.1", port)), \
+                socket.create_connection(("127.0.0.1", port)):
+            two = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
+    assert (alone.api_clients, two.api_clients) == (0, 2)

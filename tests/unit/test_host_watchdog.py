@@ -321,3 +321,41 @@ def test_a_crash_loops_start_waits_for_the_end_of_the_window() -> None:
     assert waiting.action == "" and ws.backoff_until == WINDOW_END
     start = watchdog.decide(CONFIG, ws, down, unit(active=False), {}, [], WINDOW_END + 1, never)
     assert (start.action, start.cause) == ("start", "crash-loop")
+
+
+OPEN = NOW - 3600  # the session opened an hour before NOW
+IDLE = dataclasses.replace(CONFIG, bot_idle_alert_min=15)
+
+
+def with_clients(count: int) -> health.Report:
+    return dataclasses.replace(report(), api_clients=count)
+
+
+def idle_runs(runs: list[tuple[int, float, float | None]],
+              config: HostConfig = IDLE) -> list[alerts.Verdict]:
+    """(clients, time, session open) per run: the verdicts."""
+    ws = watchdog.WatchState()
+    return [watchdog.decide(config, ws, with_clients(n), unit(), {}, [], at, never, None, opened)
+            .verdict for n, at, opened in runs]
+
+
+def test_no_bot_for_the_set_minutes_of_the_session_is_told_once_and_its_return_once() -> None:
+    verdicts = idle_runs([(1, NOW, OPEN), (0, NOW + 14 * 60, OPEN), (0, NOW + 15 * 60, OPEN),
+                          (0, NOW + 16 * 60, OPEN), (2, NOW + 17 * 60, OPEN),
+                          (2, NOW + 18 * 60, OPEN)])
+    notes = [v.note for v in verdicts]
+    assert notes[:2] == [None, None]
+    assert notes[2] is not None and notes[2][0] == "warning"
+    assert "No bot has been connected to the Gateway for 15 min" in notes[2][1]
+    assert notes[3] is None
+    assert notes[4] == ("info", "A bot is connected to the Gateway again (2 API client(s)).")
+    assert notes[5] is None
+
+
+def test_idleness_counts_from_the_open_and_not_outside_the_session() -> None:
+    # Nobody connected all night: at 15 min after the open it is news, not before.
+    assert idle_runs([(0, OPEN - 7200, None), (0, OPEN + 14 * 60, OPEN)])[-1].note is None
+    assert idle_runs([(0, OPEN - 7200, None), (0, OPEN + 15 * 60, OPEN)])[-1].note is not None
+    # Off by default; after the close, nothing.
+    assert idle_runs([(0, NOW, OPEN)], config=CONFIG)[0].note is None
+    assert idle_runs([(0, NOW + 99999, None)])[0].note is None

@@ -54,6 +54,7 @@ EXPECTED = {
     "blackout_bad": "IBKR_RESTART_BLACKOUTS",
     "blackout_empty": "IBKR_RESTART_BLACKOUTS",
     "maintenance_bad": "IBKR_MAINTENANCE_WINDOWS has 'Fri 23:00'",
+    "bot_idle_too_long": "IBKR_BOT_IDLE_ALERT_MIN is '500', not a number from 0 to 480",
     "memory_small": "IBKR_MEMORY_MAX_MB",
     "command_port_clash": "IBKR_COMMAND_SERVER_PORT equals the API port",
     "display_zero": "IBKR_DISPLAY",

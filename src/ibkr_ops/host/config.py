@@ -79,6 +79,9 @@ class HostConfig:
     # The Gateway's link to IBKR reported lost (1100) for this long is an outage (upstream
     # fail); shorter losses are the Gateway's to repair and only a warning.
     upstream_lost_fail_s: float = 180.0
+    # Warn when no API client but the health check has been connected for this many minutes
+    # of the regular session (0: off): the Gateway answers, but no bot trades through it.
+    bot_idle_alert_min: int = 0
     # node_exporter's textfile collector format; empty: <state_dir>/metrics/ibkr_gateway.prom.
     metrics_file: str = ""
     hostname: str = ""
@@ -217,6 +220,8 @@ def _check_watchdog(c: HostConfig) -> None:
             raise UsageError(f"{name} must be at least 1")
     if c.max_restarts_per_hour < 0:
         raise UsageError("max_restarts_per_hour must not be negative (0: never restart)")
+    if not 0 <= c.bot_idle_alert_min <= 480:
+        raise UsageError("bot_idle_alert_min must be between 0 (off) and 480")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -49,6 +49,9 @@ class Report:
     gateway_unit: systemd.UnitState | None = None
     # IBKR's side as the Gateway reported it (None when the API did not answer).
     link: upstream.Link | None = None
+    # API clients (bots) connected when the check ended; None when the API did not answer or
+    # is on another machine.
+    api_clients: int | None = None
 
     @property
     def healthy(self) -> bool:
@@ -97,6 +100,7 @@ class _Run:
     port_open: bool = False
     api: ibapi.ApiStatus | None = None
     link: upstream.Link | None = None
+    clients: int | None = None
     rss_mb: float | None = None
 
 
@@ -125,6 +129,7 @@ def run(config: HostConfig) -> Report:
         rss_mb=state.rss_mb,
         gateway_unit=state.units.get(config.gateway_unit),
         link=state.link,
+        api_clients=state.clients,
     )
 
 
@@ -254,6 +259,8 @@ def _api(state: _Run) -> tuple[str, str]:
     except ibapi.ProbeError as exc:
         return FAIL, f"{exc} (timeout {config.health_timeout_s:g} s)"
     api = state.api
+    if config.api_host in proc.LOCAL_HOSTS:
+        state.clients = proc.clients_of(config.api_port)  # the probe's connection is closed
     detail = f"server version {api.server_version}, accounts {','.join(api.accounts)}"
     if api.client_id != config.health_client_id:
         detail += f", clientId {config.health_client_id} in use so used {api.client_id}"

@@ -82,16 +82,24 @@ def _window_refusal(now: dt.datetime, local: dt.datetime, config: HostConfig) ->
     return ""
 
 
-def maintenance(now: dt.datetime, config: HostConfig) -> tuple[str, dt.datetime] | None:
-    """(window, its end in market time) when `now` is inside one of IBKR's maintenance
-    windows and outside the regular session (which always wins: a session needs a Gateway)."""
+def session_open(now: dt.datetime, config: HostConfig) -> dt.datetime | None:
+    """The open of the regular session `now` is in (None outside one)."""
     local = now.astimezone(market.check_timezone(config.market_timezone))
     extra = frozenset(market.parse_day(d, "extra_holidays") for d in config.extra_holidays)
     day = local.date()
+    opens = dt.datetime.combine(day, market.OPEN, local.tzinfo)
     if market.is_trading_day(day, extra) and \
-            dt.datetime.combine(day, market.OPEN, local.tzinfo) <= local < \
-            dt.datetime.combine(day, market.close_time(day), local.tzinfo):
+            opens <= local < dt.datetime.combine(day, market.close_time(day), local.tzinfo):
+        return opens
+    return None
+
+
+def maintenance(now: dt.datetime, config: HostConfig) -> tuple[str, dt.datetime] | None:
+    """(window, its end in market time) when `now` is inside one of IBKR's maintenance
+    windows and outside the regular session (which always wins: a session needs a Gateway)."""
+    if session_open(now, config) is not None:
         return None
+    local = now.astimezone(market.check_timezone(config.market_timezone))
     for text in config.maintenance_windows:
         window = market.parse_window(text, "maintenance_windows")
         if window.contains(local):

@@ -77,6 +77,10 @@ class WatchState:
     maintenance: str = ""
     maintenance_until: float | None = None
     maintenance_notice: str = ""
+    # When a bot (an API client besides the check) was last seen, and whether its absence
+    # was told (bot_idle_alert_min).
+    bot_seen: float = 0.0
+    bot_idle_told: bool = False
 
     @classmethod
     def load(cls, config: HostConfig) -> WatchState:
@@ -105,10 +109,12 @@ Maintenance = tuple[str, float]
 def decide(config: HostConfig, ws: WatchState, report: health.Report,
            unit: systemd.UnitState | None, login: dict[str, object],
            restarts: list[history.Restart], now: float, window: Window,
-           maintenance: Maintenance | None = None) -> Decision:
+           maintenance: Maintenance | None = None, session_since: float | None = None,
+           ) -> Decision:
     """What to do after this run's check; updates `ws` in place. Rules in order of
     precedence: a hold, the crash loop, a login in the way, IBKR's maintenance, a hung API,
-    memory, a crash."""
+    memory, a crash; then news of IBKR's side or of an idle Gateway. `session_since`: the
+    open of the regular session this run is in (None outside)."""
     checks = {c.name: c for c in report.checks}
     _enter_maintenance(ws, maintenance)
     crashed = _count_crashes(config, ws, unit, now)
@@ -129,7 +135,35 @@ def decide(config: HostConfig, ws: WatchState, report: health.Report,
         words = f"systemd restarted it after a crash ({unit.last_exit or 'unknown exit'})"
         note = ("warning", f"Gateway crashed: {words}; it is {report.status} now.")
         return Decision(verdict=alerts.Verdict(context=_sentence(words), note=note))
-    return Decision(verdict=upstream or alerts.Verdict())
+    return Decision(verdict=upstream or _idle_verdict(config, ws, report, now, session_since)
+                    or alerts.Verdict())
+
+
+def _idle_verdict(config: HostConfig, ws: WatchState, report: health.Report, now: float,
+                  session_since: float | None) -> alerts.Verdict | None:
+    """No bot connected for `bot_idle_alert_min` of the session: told once, and once when a
+    bot is back. The session's open counts as a sighting: the night before is no idleness."""
+    clients = report.api_clients
+    if not config.bot_idle_alert_min or clients is None:
+        return None
+    if clients:
+        ws.bot_seen = now
+        if ws.bot_idle_told:
+            ws.bot_idle_told = False
+            return alerts.Verdict(note=("info", (
+                f"A bot is connected to the Gateway again ({clients} API client(s)).")))
+        return None
+    if session_since is None:
+        ws.bot_idle_told = False
+        return None
+    idle_s = now - max(ws.bot_seen, session_since)
+    if ws.bot_idle_told or idle_s < config.bot_idle_alert_min * 60:
+        return None
+    ws.bot_idle_told = True
+    text = (f"No bot has been connected to the Gateway for {idle_s / 60:.0f} min of the trading "
+            f"session (IBKR_BOT_IDLE_ALERT_MIN={config.bot_idle_alert_min}): the Gateway "
+            "answers, but nothing trades through it. Check your bot's unit and log.")
+    return alerts.Verdict(context=text, note=("warning", text))
 
 
 IBKR_SIDE = ("This is IBKR's side, not this host's: no restart (it would not help); the "
@@ -348,12 +382,15 @@ def _confirmed(config: HostConfig, ws: WatchState, report: health.Report,
     started = time.monotonic() - report.elapsed_ms / 1000
     quick = dataclasses.replace(config, health_timeout_s=min(config.health_timeout_s,
                                                              REPROBE_TIMEOUT_S))
-    found = prerestart.maintenance(dt.datetime.now(dt.UTC), config)
+    moment = dt.datetime.now(dt.UTC)
+    found = prerestart.maintenance(moment, config)
     inside = None if found is None else (found[0], found[1].timestamp())
+    opened = prerestart.session_open(moment, config)
+    since = None if opened is None else opened.timestamp()
     probes = 1
     while True:
         decision = decide(config, ws, report, report.gateway_unit, login, restarts, time.time(),
-                          lambda: _window(config), inside)
+                          lambda: _window(config), inside, since)
         if decision.action != "probe":
             break
         time.sleep(REPROBE_GAP_S)

@@ -267,7 +267,7 @@ def _maintenance_rule(config: HostConfig, ws: WatchState, checks: Checks,
 def _hang_rule(config: HostConfig, ws: WatchState, checks: Checks,
                unit: systemd.UnitState | None, login: dict[str, object], used: int,
                now: float, window: Window) -> Decision | None:
-    """The process runs but its API fails: count the runs, restart at the threshold."""
+    """The process runs but its API fails: count the failed probes, restart at the threshold."""
     alive = checks["process"].status == health.OK
     api_down = _api_failed(checks)
     if not (alive and api_down and (unit is None or unit.active)):

@@ -16,6 +16,8 @@ import os
 import re
 from pathlib import Path
 
+from .versions import GATEWAY_VERSION, server_version
+
 # IBC's ErrorCodes as the shell sees them (value % 256).
 EXIT_INI_MISSING = 1103 % 256
 EXIT_INVALID_TRADING_MODE = 1104 % 256
@@ -42,7 +44,8 @@ FAULTS: dict[str, bool] = {
 
 ENV_PREFIX = "IBKR_GATEWAY_SIM_"
 _FLOAT_KNOBS = ("login_delay", "second_factor_delay")
-_TEXT_KNOBS = {"control_host": "control_host", "api_host": "host"}
+_TEXT_KNOBS = {"control_host": "control_host", "api_host": "host",
+               "gateway_version": "gateway_version"}
 
 
 class ConfigError(Exception):
@@ -203,6 +206,8 @@ class SimConfig:
     restart_delay: float | None = None  # None: at the next minute, as IBC's RESTART does
     restart_mode: str = "inprocess"  # inprocess | exit (under ibcstart.sh)
     faults: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    gateway_version: str = GATEWAY_VERSION  # the release claimed; the API server version follows
+    server_version: int = dataclasses.field(default_factory=server_version)
     control_port: int = 0
     control_host: str = "127.0.0.1"
     settings_dir: Path = dataclasses.field(default_factory=default_settings_dir)
@@ -323,6 +328,10 @@ class SimConfig:
         """Fill the derived values once every source has been applied."""
         if not self.accounts:
             self.accounts = account_ids(self.login_id, self.trading_mode)
+        try:
+            self.server_version = server_version(self.gateway_version)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if not (0 < self.api_port < 65536):
             raise ConfigError(f"API port {self.api_port} is out of range")
         if self.command_server_port and self.command_server_port == self.api_port:

@@ -113,7 +113,8 @@ def host_config(d: Deployment) -> HostConfig:
         restart_mode=d.restart_mode, blackout_windows=d.blackouts,
         health_interval_s=d.health_interval_s, hang_restart_after=d.hang_restart_after,
         max_restarts_per_hour=d.max_restarts_per_hour, memory_restart=d.memory_restart,
-        twofa_timeout_action=d.twofa_timeout_action)
+        twofa_timeout_action=d.twofa_timeout_action, maintenance_windows=d.maintenance_windows,
+        bot_idle_alert_min=d.bot_idle_alert_min)
 
 
 def memory_high_mb(d: Deployment) -> int:

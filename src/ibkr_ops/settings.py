@@ -17,6 +17,7 @@ from typing import Final, Literal, cast
 from ibkr_ops import javaprops
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import market, webhook
+from ibkr_ops.host.config import MAINTENANCE_WINDOWS
 from ibkr_ops.host.envfile import parse_env, read_env_file
 
 TradingMode = Literal["paper", "live"]
@@ -79,10 +80,12 @@ class Deployment:
     command_server_port: int = 7462
     health_client_id: int = 999
     display: str = ":1"
-    health_interval_s: int = 60
+    health_interval_s: int = 30
     hang_restart_after: int = 3
     max_restarts_per_hour: int = 3
     memory_restart: MemoryRestart = "window"
+    maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
+    bot_idle_alert_min: int = 0
 
     @property
     def is_live(self) -> bool:
@@ -129,6 +132,8 @@ class _Spec:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, tuple):
+            if self.attr == "maintenance_windows":
+                return "; ".join(value) or "none"
             return ("; " if self.attr == "blackouts" else ",").join(value)
         return str(value)
 
@@ -161,11 +166,16 @@ _SPECS: Final = (
     _Spec("IBKR_DISPLAY", "display", "an X display such as :1 (not :0 on WSL)"),
     _Spec("IBKR_HEALTH_INTERVAL_S", "health_interval_s", "seconds between health checks, 10-3600"),
     _Spec("IBKR_HANG_RESTART_AFTER", "hang_restart_after",
-          "failed API checks in a row before a restart, 1-60"),
+          "failed API probes in a row (re-probed seconds apart) before a restart, 1-60"),
     _Spec("IBKR_MAX_RESTARTS_PER_HOUR", "max_restarts_per_hour",
           "automatic restarts allowed per hour, 0-60 (0: never)"),
     _Spec("IBKR_MEMORY_RESTART", "memory_restart",
           "window (outside the session), force (at once) or off"),
+    _Spec("IBKR_MAINTENANCE_WINDOWS", "maintenance_windows",
+          "';'-separated New York windows, e.g. '* 23:45-00:45; Fri 23:00-03:00', or none"),
+    _Spec("IBKR_BOT_IDLE_ALERT_MIN", "bot_idle_alert_min",
+          "minutes of the trading session without a bot connected before a warning, "
+          "0-480 (0: off)"),
 )
 KEYS: Final = tuple(spec.key for spec in _SPECS)
 # Keys whose values are Secret: masked wherever a file or a setting is shown.
@@ -278,6 +288,12 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
         return _int(key, value, 0, 60, bad)
     if key == "IBKR_MEMORY_RESTART":
         return _choice(key, value.lower(), ("window", "force", "off"), bad)
+    if key == "IBKR_BOT_IDLE_ALERT_MIN":
+        return _int(key, value, 0, 480, bad)
+    if key == "IBKR_MAINTENANCE_WINDOWS":
+        if value.lower() == "none":
+            return ()
+        return tuple(_blackout(key, item.strip(), bad) for item in value.split(";") if item.strip())
     if key == "IBKR_DISPLAY":
         if not re.fullmatch(r":[0-9]{1,3}", value) or value == ":0":
             raise bad(key, f"is not a free X display ({value[:10]!r})")

@@ -184,7 +184,9 @@ def test_a_strange_refusal_is_one_clear_line(body: bytes) -> None:
 
 
 def test_the_health_check_runs_budget_leaves_room_for_the_next_check() -> None:
-    assert notify.check_run_policy(HostConfig()).deadline_s == 20.0
+    # Defaults: a check every 30 s with a 10 s probe leave 20 s, half of it for the alert.
+    assert notify.check_run_policy(HostConfig()).deadline_s == 10.0
+    assert notify.check_run_policy(HostConfig(health_interval_s=60)).deadline_s == 20.0
     tight = HostConfig(health_interval_s=10, health_timeout_s=10.0)
     assert notify.check_run_policy(tight).deadline_s == 2.0
     assert notify.check_run_policy(HostConfig(health_interval_s=30)).deadline_s == 10.0

@@ -53,6 +53,8 @@ EXPECTED = {
     "twofa_bad": "IBKR_TWOFA_TIMEOUT_ACTION",
     "blackout_bad": "IBKR_RESTART_BLACKOUTS",
     "blackout_empty": "IBKR_RESTART_BLACKOUTS",
+    "maintenance_bad": "IBKR_MAINTENANCE_WINDOWS has 'Fri 23:00'",
+    "bot_idle_too_long": "IBKR_BOT_IDLE_ALERT_MIN is '500', not a number from 0 to 480",
     "memory_small": "IBKR_MEMORY_MAX_MB",
     "command_port_clash": "IBKR_COMMAND_SERVER_PORT equals the API port",
     "display_zero": "IBKR_DISPLAY",
@@ -95,6 +97,18 @@ def test_good_file_gets_safe_defaults(tmp_path: Path) -> None:
     assert (d.service_user, d.restart_time, d.timezone) == ("trader", "16:30", "America/New_York")
     assert d.twofa_timeout_action == "exit"
     assert d.password.reveal() == PASSWORD
+
+
+def test_maintenance_windows_default_to_ibkrs_and_none_turns_them_off(tmp_path: Path) -> None:
+    d = load_deployment(private_copy(tmp_path, GOOD))
+    assert d.maintenance_windows == ("* 23:45-00:45", "Fri 23:00-03:00")
+    off = load_deployment(private_copy(tmp_path, GOOD + "IBKR_MAINTENANCE_WINDOWS=none\n"))
+    assert off.maintenance_windows == ()
+    # What the host keeps reads back the same (an empty list is written as none).
+    assert dict(off.env_items())["IBKR_MAINTENANCE_WINDOWS"] == "none"
+    moved = load_deployment(private_copy(tmp_path, GOOD + "IBKR_MAINTENANCE_WINDOWS="
+                                         "* 00:15-01:45\n"))
+    assert moved.maintenance_windows == ("* 00:15-01:45",)
 
 
 def test_live_defaults_to_port_4001_and_options_override_the_file(tmp_path: Path) -> None:

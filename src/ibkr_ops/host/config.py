@@ -28,6 +28,9 @@ RESTART_MODES = ("auto", "warm", "cold")
 # window: restart at the next moment the pre-restart check allows; force: at once; off: never.
 MEMORY_RESTARTS = ("window", "force", "off")
 TWOFA_ACTIONS = ("exit", "restart")
+# IBKR's own downtime, New York time: the nightly reset and the weekend maintenance. A new
+# login there can fail or lock the account, so re-logins wait for the end.
+MAINTENANCE_WINDOWS = ("* 23:45-00:45", "Fri 23:00-03:00")
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,12 @@ class HostConfig:
     blackout_windows: tuple[str, ...] = ()
     # Ad-hoc NYSE closures (YYYY-MM-DD) that no rule predicts, e.g. a national day of mourning.
     extra_holidays: tuple[str, ...] = ()
+    maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
     notify_timeout_s: float = 20.0
-    # The watchdog (the health-check timer's runs): consecutive failed API checks with the
-    # process alive before a restart, and the cap on its own restarts.
-    health_interval_s: int = 60
+    # The watchdog (the health-check timer's runs): failed API probes in a row with the
+    # process alive before a restart (the run re-probes at once), and the cap on its own
+    # restarts. Checks every 30 s: at 60 s the wait for the next check alone averaged 30 s.
+    health_interval_s: int = 30
     hang_restart_after: int = 3
     max_restarts_per_hour: int = 3
     memory_restart: str = "window"
@@ -73,6 +78,12 @@ class HostConfig:
     crash_loop_crashes: int = 5
     crash_loop_window_s: float = 600.0
     crash_backoff_s: float = 300.0
+    # The Gateway's link to IBKR reported lost (1100) for this long is an outage (upstream
+    # fail); shorter losses are the Gateway's to repair and only a warning.
+    upstream_lost_fail_s: float = 180.0
+    # Warn when no API client but the health check has been connected for this many minutes
+    # of the regular session (0: off): the Gateway answers, but no bot trades through it.
+    bot_idle_alert_min: int = 0
     # node_exporter's textfile collector format; empty: <state_dir>/metrics/ibkr_gateway.prom.
     metrics_file: str = ""
     hostname: str = ""
@@ -186,7 +197,7 @@ def _check_values(c: HostConfig) -> None:
         raise UsageError("health_client_id must be between 0 and 2147483647")
     for name in ("health_timeout_s", "warm_restart_timeout_s", "cold_restart_timeout_s",
                  "notify_timeout_s", "memory_ceiling_mb", "crash_loop_window_s",
-                 "crash_backoff_s"):
+                 "crash_backoff_s", "upstream_lost_fail_s"):
         if getattr(c, name) <= 0:
             raise UsageError(f"{name} must be greater than 0")
     if not 0 < c.memory_warn_ratio <= 1:
@@ -201,6 +212,8 @@ def _check_values(c: HostConfig) -> None:
     market.check_timezone(c.market_timezone)
     for window in c.blackout_windows:
         market.parse_window(window)
+    for window in c.maintenance_windows:
+        market.parse_window(window, "maintenance_windows")
     for day in c.extra_holidays:
         market.parse_day(day, "extra_holidays")
 
@@ -213,6 +226,8 @@ def _check_watchdog(c: HostConfig) -> None:
             raise UsageError(f"{name} must be at least 1")
     if c.max_restarts_per_hour < 0:
         raise UsageError("max_restarts_per_hour must not be negative (0: never restart)")
+    if not 0 <= c.bot_idle_alert_min <= 480:
+        raise UsageError("bot_idle_alert_min must be between 0 (off) and 480")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -119,7 +119,9 @@ def handle(config: HostConfig, login: LoginState, kind: str, message: str, at: f
     say(f"{kind}: {message}")
     if reaction.stop:
         try:
-            _stop_now(config.gateway_unit)
+            # No session to log out of, and IBC's scripts relaunch Java after a TERM that
+            # meets their cold-restart flag, trying the password again until the grace ends.
+            systemd.stop_now(config.gateway_unit, STOP_TIMEOUT_S)
             say(f"stopped {config.gateway_unit} after a rejected login")
         except OpsError as exc:
             say(f"could not stop {config.gateway_unit}: {exc}")
@@ -137,16 +139,6 @@ def handle(config: HostConfig, login: LoginState, kind: str, message: str, at: f
             deliver(config, level, text)
         except OpsError as exc:
             say(f"not notified: {exc}")
-
-
-def _stop_now(unit: str) -> None:
-    """Stop without the 90 s grace: there is no session to log out of, and IBC's scripts
-    relaunch Java after a TERM that meets their cold-restart flag, trying the password again
-    until the grace runs out. The stop job comes first, so systemd does not restart what the
-    kill ends."""
-    systemd.control("stop", unit, STOP_TIMEOUT_S, block=False)
-    systemd.control("kill", unit, STOP_TIMEOUT_S, options=("--kill-who=all", "--signal=SIGKILL"))
-    systemd.control("stop", unit, STOP_TIMEOUT_S)
 
 
 def run(config: HostConfig, deliver: Deliver, say: Callable[[str], None]) -> None:

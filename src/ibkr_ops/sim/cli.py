@@ -25,7 +25,8 @@ CONTROL_HELP = """control commands (one line each, reply 'OK …' or 'ERROR …'
   STATUS            one JSON object: state, pid, accounts, api_open, clients, faults, …
   APPROVE           approve the pending second-factor prompt (play the person with the phone)
   FAULT NAME[=V]    switch a fault on: hang, slow-handshake=S, crash-after=S, reject-login,
-                    twofa-timeout, leak=MB_PER_MIN, existing-session, no-login-dialog
+                    twofa-timeout, leak=MB_PER_MIN, existing-session, no-login-dialog,
+                    slow-stop=S, farm-broken, connectivity-lost
   CLEAR [NAME]      switch one fault (or all) off
   RESTART           warm restart now (as IBC's RESTART, without waiting for the minute)
   STOP              log out and exit 0
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="overrides SecondFactorAuthenticationTimeout (default 180)")
     parser.add_argument("--fault", action="append", default=[], metavar="F",
                         help="hang | slow-handshake=S | crash-after=S | reject-login | "
-                        "twofa-timeout | leak=MB_PER_MIN | existing-session | no-login-dialog")
+                        "twofa-timeout | leak=MB_PER_MIN | existing-session | no-login-dialog | "
+                        "slow-stop=S | farm-broken | connectivity-lost")
     parser.add_argument("--control-port", type=int, help="serve control commands on this "
                         "port (loopback; default off)")
     parser.add_argument("--command-server-port", type=int,

@@ -35,6 +35,11 @@ FAULTS: dict[str, bool] = {
     "leak": True,
     "existing-session": False,
     "no-login-dialog": False,
+    # A live Gateway whose logout after a TERM takes S seconds (the stop grace is for it).
+    "slow-stop": True,
+    # IBKR's side (sim/upstream.py): market and historical data farms broken; link lost.
+    "farm-broken": False,
+    "connectivity-lost": False,
 }
 
 ENV_PREFIX = "IBKR_GATEWAY_SIM_"

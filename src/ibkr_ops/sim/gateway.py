@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from . import api, logins, paper, protocol
+from . import api, logins, paper, protocol, upstream
 from .config import (
     EXIT_2FA_TIMEOUT,
     EXIT_LOGIN_DIALOG_TIMEOUT,
@@ -34,16 +34,11 @@ from .config import (
     parse_restart_time,
 )
 
-FARM_MESSAGES = (
-    (2104, "Market data farm connection is OK:usfarm"),
-    (2106, "HMDS data farm connection is OK:ushmds"),
-    (2158, "Sec-def data farm connection is OK:secdefnj"),
-)
 MSG_326 = "Unable to connect as the client id is already in use. Retry with a unique client id."
 MAX_API_CLIENTS = 32  # IB: "each TWS session can receive up to 32 different client applications"
 LEGACY_SERVER_VERSION = 76  # what a Gateway answers a pre-v100 client (its last such version)
 X11_SOCKETS = "/tmp/.X11-unix"  # noqa: S108 - the X server's fixed socket directory
-MSG_1100 = "Connectivity between IB and Trader Workstation has been lost."
+MSG_1100 = upstream.LOST[1]
 
 
 class Gateway:
@@ -150,6 +145,11 @@ class Gateway:
 
     def _on_signal(self, code: int) -> None:
         self.sim(f"terminated by signal (exit status {code})")
+        if "slow-stop" in self.faults:
+            delay = self.faults["slow-stop"] or 0.0
+            self.sim(f"slow-stop={delay:g}: logging out takes {delay:g} s")
+            asyncio.get_running_loop().call_later(delay, self.finish, code)
+            return
         self.finish(code)
 
     def _spawn(self, coro: object) -> None:
@@ -310,7 +310,7 @@ class Gateway:
     def _logged_in(self, warm: bool) -> bool:
         self.state = "logged-in"
         self.logged_in = True
-        self.connected_to_ib = True
+        self.connected_to_ib = "connectivity-lost" not in self.faults
         self.login_count += 1
         self.log("Login has completed")
         for account in self.cfg.accounts:
@@ -394,6 +394,8 @@ class Gateway:
                 self._leak_task.cancel()
                 self._leak_task = None
                 self._leak.clear()
+            elif item in upstream.FAULTS:
+                upstream.switch(self, item, on=False)
         self.sim(f"faults cleared: {', '.join(names) or 'none'}")
 
     def _arm(self, name: str, value: float | None) -> None:
@@ -407,6 +409,8 @@ class Gateway:
             self._leak_task.add_done_callback(self._task_done)
         elif name == "existing-session" and self.logged_in:
             self._spawn(self._existing_session())
+        elif name in upstream.FAULTS:
+            upstream.switch(self, name, on=True)
         elif name == "twofa-timeout" and self.state == "second-factor":
             pass  # the pending automatic approval checks the fault before approving
 
@@ -809,11 +813,8 @@ class ClientSession:
         gw.clients[client_id] = self
         self.send(protocol.encode(15, 1, ",".join(gw.cfg.accounts)))
         self.send(protocol.encode(9, 1, gw.next_order_id))
-        if gw.connected_to_ib:
-            for code, text in FARM_MESSAGES:
-                self.send(protocol.error(-1, code, text, self.version))
-        else:
-            self.send(protocol.error(-1, 1100, MSG_1100, self.version))
+        for code, text in upstream.at_connect(gw.faults, gw.connected_to_ib):
+            self.send(protocol.error(-1, code, text, self.version))
         return True
 
     def _handle(self, fields: list[str]) -> None:

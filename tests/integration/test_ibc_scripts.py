@@ -1,8 +1,10 @@
-"""The simulated Gateway installed by its installer and run by IBC's own scripts.
+"""The simulated Gateway installed by its installer and run by IBC's scripts.
 
-Variant ``ibc`` uses the real IBC 3.24.1 zip named by IBKR_OPS_IBC_ZIP; variant ``sim-ibc``
-uses the simulated IBC zip that ``invoke sim.artifacts`` writes. The install and start path
-is the same for both.
+Variant ``ibc`` uses the real IBC 3.24.1 zip named by IBKR_OPS_IBC_ZIP: its scripts start a
+real JVM (the machine's Java 17), IBC's own Java code and the Gateway stand-in, which IBC
+logs in to. Variant ``sim-ibc`` uses the simulated IBC zip that ``invoke sim.artifacts``
+writes, which runs the Python-only simulator in IBC's place. The install and start path is
+the same for both. The real IBC's reactions to the Gateway's windows are in test_standin.py.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Stack:
     control_port: int
     display: str
     procs: list[subprocess.Popen[bytes]]
+    real: bool
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IBKR_GATEWAY_SIM")}
@@ -133,7 +136,7 @@ def stack(tmp_path: Path, ibc_zip: Path, sim_artifacts: dict[str, Path],
                    "SecondFactorAuthenticationTimeout=3\nReloginAfterSecondFactorAuthenticationTimeout=no\n")
     ini.chmod(0o600)
     result = Stack(root, ibc_path, tws_path, settings, ini, api_port, command_port,
-                   control_port, xvfb, [])
+                   control_port, xvfb, [], real=ibc_zip != sim_artifacts["ibc_zip"])
     yield result
     for proc in result.procs:
         if proc.poll() is None:
@@ -143,19 +146,67 @@ def stack(tmp_path: Path, ibc_zip: Path, sim_artifacts: dict[str, Path],
 
 def test_installer_lays_out_an_offline_gateway(tmp_path: Path,
                                                sim_artifacts: dict[str, Path]) -> None:
-    """-q -dir DIR: jars, vmoptions with the real default heap, .install4j, a Java 17 "JRE"."""
+    """-q -dir DIR: the stand-in's jar, vmoptions with the real default heap, .install4j
+    naming this machine's Java 17 runtime (with AWT), as the real ibcstart.sh reads it."""
     target = tmp_path / "Jts" / "ibgateway" / VERSION
     done = install_gateway(sim_artifacts["installer"], target)
     assert done.returncode == 0, done.stderr
-    assert list((target / "jars").glob("*.jar"))
+    with zipfile.ZipFile(target / "jars" / f"jts4launch-{VERSION}.jar") as jar:
+        assert "ibgateway/GWClient.class" in jar.namelist()
+    assert (target / "jars" / "ibkr-gateway-sim.pyz").is_file()
     assert "-Xmx768m" in (target / "ibgateway.vmoptions").read_text().splitlines()
     assert (target / ".install4j" / "i4jruntime.jar").is_file()
     jre = Path((target / ".install4j" / "inst_jre.cfg").read_text().strip())
-    java = jre / "bin" / "java"
-    shown = subprocess.run([str(java), "-XshowSettings:properties"], capture_output=True,
-                           text=True, check=False)
-    assert re.search(r"^ *java\.runtime\.version = 17\.", shown.stderr, re.M), shown.stderr
+    assert (jre / "lib" / "libawt_xawt.so").is_file()
+    shown = subprocess.run([str(jre / "bin" / "java"), "-XshowSettings:properties", "-version"],
+                           capture_output=True, text=True, check=False)
+    spec = re.search(r"^ *java\.specification\.version = (\d+)", shown.stderr, re.M)
+    assert spec and int(spec.group(1)) >= 17, shown.stderr
     assert (target / "ibgateway").is_file()
+
+
+def _fake_jre(home: Path, spec: str, awt: bool) -> Path:
+    """A directory that answers like a Java runtime of version ``spec``."""
+    (home / "bin").mkdir(parents=True)
+    (home / "lib").mkdir()
+    java = home / "bin" / "java"
+    java.write_text(f"#!/bin/sh\necho '    java.specification.version = {spec}' >&2\n")
+    java.chmod(0o755)
+    if awt:
+        (home / "lib" / "libawt_xawt.so").write_bytes(b"")
+    return home
+
+
+@pytest.mark.parametrize(("spec", "awt", "message"), [
+    ("11", True, "is version 11; the Gateway needs 17 or newer"),
+    ("17", False, "is headless (no X11 toolkit)"),
+    (None, False, "no Java runtime found"),
+])
+def test_installer_without_a_usable_java_writes_nothing(
+        tmp_path: Path, sim_artifacts: dict[str, Path], spec: str | None, awt: bool,
+        message: str) -> None:
+    """No Java, too old or headless: one line naming it and the package, nothing installed."""
+    roots = tmp_path / "jvm"
+    roots.mkdir()
+    env = {"HOME": str(tmp_path), "IBKR_GATEWAY_SIM_JVM_ROOT": str(roots)}
+    if spec is not None:
+        env["JAVA_HOME"] = str(_fake_jre(tmp_path / "jre", spec, awt))
+    java_dir = tmp_path / "no-java-bin"  # PATH without java: only the shell tools it needs
+    java_dir.mkdir()
+    for tool in ("bash", "sed", "head", "tail", "base64", "tar", "gzip", "mkdir", "cat",
+                 "dirname", "readlink", "cp", "printf"):
+        found = subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True,
+                               text=True, check=False).stdout.strip()
+        if found:
+            (java_dir / tool).symlink_to(found)
+    env["PATH"] = str(java_dir)
+    target = tmp_path / "gw"
+    done = subprocess.run([str(sim_artifacts["installer"]), "-q", "-dir", str(target)],
+                          capture_output=True, text=True, check=False, env=env, timeout=60)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "openjdk-17-jre" in lines[0], done.stderr
+    assert not target.exists()
 
 
 def test_installer_refuses_interactive_mode(tmp_path: Path,
@@ -178,7 +229,11 @@ def test_ibcstart_runs_the_gateway(stack: Stack, tmp_path: Path, async_python: s
     assert "ibgateway" in cmdline and "ibcalpha.ibc.IbcGateway" in cmdline
     assert "pw-never-in-argv" not in cmdline
     log = (tmp_path / "ibc.log").read_text()
-    assert "Second Factor Authentication initiated" in log and "Login has completed" in log
+    assert "Login has completed" in log
+    if stack.real:  # IBC's own Java code typed into the stand-in's login frame
+        assert "IBC: Click button: Paper Log In" in log
+        assert "GW-SIM: logged in (full login), paper trading" in log
+        assert Path(f"/proc/{pids[0]}/exe").resolve().name == "java"
     assert (stack.tws_path / "ibgateway" / VERSION / "ibgateway1").exists()
 
 
@@ -209,17 +264,24 @@ def test_warm_restart_relaunched_by_ibcstart(stack: Stack, tmp_path: Path,
     assert proc.poll() is None
     second_java = stack.java_pids()
     assert second_java and second_java != first_java
+    wait_for(lambda: "Login has completed" in log.read_text().partition("Re-starting session")[2],
+             10, "IBC's login after the relaunch")
     text = log.read_text()
     assert "-Drestart=" in text
     after = text[text.index("Re-starting session"):]
     assert "Second Factor Authentication initiated" not in after
-    assert text.count("Second Factor Authentication initiated") == 1
+    assert "Login has completed" in after
+    if stack.real:
+        assert "IBC: Setting auto-restart time to" in text  # IBC's RESTART, no Restart... menu
+        assert "GW-SIM: autorestart token accepted" in after
     assert run_client(async_python, stack.api_port, 3, "connect")["ok"] is True
     assert not list(stack.settings.glob("*/autorestart")), "the relaunch consumes the file"
 
 
+@pytest.mark.parametrize("ibc_zip", ["sim-ibc"], indirect=True)
 def test_second_factor_timeout_exits_87_without_relaunch(stack: Stack, tmp_path: Path) -> None:
-    """No approval → exit 87; with --on2fatimeout=exit ibcstart.sh does not relaunch."""
+    """The simulated IBC: no approval → exit 87; --on2fatimeout=exit does not relaunch.
+    (The real IBC does not exit here: see test_standin.py.)"""
     log = tmp_path / "ibc.log"
     proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
     assert proc.wait(30) == 87
@@ -229,9 +291,10 @@ def test_second_factor_timeout_exits_87_without_relaunch(stack: Stack, tmp_path:
     assert not port_open(stack.api_port)
 
 
+@pytest.mark.parametrize("ibc_zip", ["sim-ibc"], indirect=True)
 def test_second_factor_timeout_relaunched_with_restart_action(stack: Stack,
                                                               tmp_path: Path) -> None:
-    """With --on2fatimeout=restart ibcstart.sh relaunches after 87 (a new cold login)."""
+    """The simulated IBC: with --on2fatimeout=restart ibcstart.sh relaunches after 87."""
     log = tmp_path / "ibc.log"
     proc = stack.ibcstart(log, twofa="restart", IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
     wait_for(lambda: log.read_text().count("Second Factor Authentication initiated") >= 2, 30,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
+from sim_support import real_ibc_zip
 
 from ibkr_ops import demo, sandbox
 from ibkr_ops.errors import OpsError
@@ -47,7 +48,7 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def options() -> InstallOptions:
-    return demo.install_options(None, wait_s=120)
+    return demo.install_options(real_ibc_zip(), wait_s=120)
 
 
 def run(spec: str, d: Deployment, options: InstallOptions) -> HostReport:

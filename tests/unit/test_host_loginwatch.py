@@ -27,6 +27,8 @@ STAMP = "2026-12-01 16:30:00:123 IBC: "
     ("IBC closing because login has not completed after Second Factor Authentication",
      ibclog.TWOFA_TIMEOUT),
     ("Re-login after second factor authentication timeout in 5 second", ibclog.TWOFA_TIMEOUT),
+    # IBC 3.24 with ReloginAfterSecondFactorAuthenticationTimeout=no: it only waits.
+    ("Re-login after second factor authentication timeout not required", ibclog.TWOFA_TIMEOUT),
     ("detected dialog entitled: Existing session detected; event=Activated",
      ibclog.EXISTING_SESSION),
     ("Setting user name", None),
@@ -78,18 +80,20 @@ def test_a_second_factor_prompt_is_announced_once_per_incident() -> None:
     assert react(login, ibclog.TWOFA_WAIT).notify is not None  # a new login, a new prompt
 
 
-@pytest.mark.parametrize(("action", "level", "words"), [
-    ("exit", "error", "IBKR_TWOFA_TIMEOUT_ACTION=exit"),
-    ("restart", "warning", "IBKR_TWOFA_TIMEOUT_ACTION=restart"),
+@pytest.mark.parametrize(("action", "level", "words", "stop"), [
+    ("exit", "error", "IBKR_TWOFA_TIMEOUT_ACTION=exit", True),
+    ("restart", "warning", "IBKR_TWOFA_TIMEOUT_ACTION=restart", False),
 ])
 def test_a_second_factor_timeout_says_what_happens_next(action: str, level: str,
-                                                        words: str) -> None:
+                                                        words: str, stop: bool) -> None:
+    """exit: IBC only waits at its login dialog, so the watch stops the Gateway itself."""
     config = dataclasses.replace(CONFIG, twofa_timeout_action=action)
     login = loginwatch.LoginState()
     react(login, ibclog.TWOFA_WAIT, config)
     timeout = react(login, ibclog.TWOFA_TIMEOUT, config)
     assert timeout.notify is not None
     assert timeout.notify[0] == level and words in timeout.notify[1]
+    assert timeout.stop is stop
     # IBC's relogin prompts again: the user has been told, nothing more is sent.
     react(login, ibclog.STARTED, config)
     assert react(login, ibclog.TWOFA_WAIT, config).notify is None

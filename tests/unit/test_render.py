@@ -68,7 +68,7 @@ def test_safe_ibc_defaults(tmp_path: Path) -> None:
     for line in ("AcceptIncomingConnectionAction=reject", "AllowBlindTrading=no",
                  "ExistingSessionDetectedAction=primary", "ReadOnlyApi=yes",
                  "OverrideTwsApiPort=4002", "BindAddress=127.0.0.1", "TradingMode=paper",
-                 "AutoRestartTime=04:31 PM", "ExitAfterSecondFactorAuthenticationTimeout=yes"):
+                 "AutoRestartTime=04:31 PM", "ReloginAfterSecondFactorAuthenticationTimeout=no"):
         assert f"\n{line}\n" in text, line
 
 

@@ -22,6 +22,7 @@ TWOFA_WAIT, TWOFA_TIMEOUT, EXISTING_SESSION = "twofa-wait", "twofa-timeout", "ex
 # (event, substrings of IBC's message); the first match wins, so specific wording goes first.
 _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (TWOFA_TIMEOUT, ("login has not completed after Second Factor Authentication",
+                     "Re-login after second factor authentication timeout not required",
                      "Re-login after second factor authentication timeout in",
                      "Second factor authentication dialog has timed out")),
     (TWOFA_WAIT, ("Second Factor Authentication initiated",)),

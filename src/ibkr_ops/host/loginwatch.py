@@ -80,7 +80,8 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
         return Reaction()
     login.detail = message
     if kind in login.notified:
-        return Reaction(stop=kind == ibclog.REJECTED)
+        return Reaction(stop=kind == ibclog.REJECTED or (
+            kind == ibclog.TWOFA_TIMEOUT and config.twofa_timeout_action == "exit"))
     login.notified.append(kind)
     if kind == ibclog.REJECTED:
         return Reaction(("error", (
@@ -99,10 +100,12 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
                 "The second factor was not approved in time. IBC logs in again "
                 "(IBKR_TWOFA_TIMEOUT_ACTION=restart): approve the new prompt on IBKR Mobile. "
                 "Further prompts of this login are not announced again.")))
+        # IBC itself only waits at the login dialog: stopping the Gateway is ours to do.
         return Reaction(("error", (
-            "The second factor was not approved in time. The Gateway stays stopped "
-            "(IBKR_TWOFA_TIMEOUT_ACTION=exit), so no more prompts reach your phone. Start it "
-            "with `invoke restart --host HOST --cold` when you can approve the login.")))
+            "The second factor was not approved in time. The Gateway has been stopped and stays "
+            "stopped (IBKR_TWOFA_TIMEOUT_ACTION=exit), so no more prompts reach your phone. "
+            "Start it with `invoke restart --host HOST --cold` when you can approve the "
+            "login.")), stop=True)
     return Reaction(("warning", (
         f"Another session took this IBKR account (IBC: {message}). IBKR_EXISTING_SESSION_ACTION "
         "decides which session stays; the health check reports whether the API recovers.")))
@@ -120,7 +123,7 @@ def handle(config: HostConfig, login: LoginState, kind: str, message: str, at: f
     if reaction.stop:
         try:
             _stop_now(config.gateway_unit)
-            say(f"stopped {config.gateway_unit} after a rejected login")
+            say(f"stopped {config.gateway_unit} ({kind})")
         except OpsError as exc:
             say(f"could not stop {config.gateway_unit}: {exc}")
         if reaction.notify:

@@ -95,6 +95,7 @@ final class Standin {
 
     // ------------------------------------------------------------------ start
     void start() {
+        Runtime.getRuntime().addShutdownHook(new Thread(this::onJvmShutdown, "shutdown-hook"));
         GWClient.log("IB Gateway stand-in (ibkr-ops) starting, pid " + ProcessHandle.current().pid()
                 + ", settings " + settings + (restartDir.isEmpty() ? "" : ", restart " + restartDir));
         for (String spec : knob("faults", "").split(",")) {
@@ -552,6 +553,14 @@ final class Standin {
             GWClient.log("exiting with status " + status);
             System.exit(status);
         }, "shutdown").start();
+    }
+
+    /** SIGTERM (systemctl stop through ibcstart.sh): the Gateway logs out before it goes. */
+    private void onJvmShutdown() {
+        if (api != null) {
+            GWClient.log("JVM shutting down: the API closes and the session logs out");
+            stopApi();
+        }
     }
 
     // ------------------------------------------------------------------ API child

@@ -9,18 +9,20 @@ the same for both. The real IBC's reactions to the Gateway's windows are in test
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import stat
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sim_support import free_port, port_open, run_client, send_line, wait_for
+from sim_support import free_port, port_open, real_ibc_zip, run_client, send_line, wait_for
 
 from ibkr_ops.sim import artifacts
 
@@ -37,13 +39,7 @@ def sim_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def ibc_zip(request: pytest.FixtureRequest, sim_artifacts: dict[str, Path]) -> Path:
     if request.param == "sim-ibc":
         return sim_artifacts["ibc_zip"]
-    real = os.environ.get("IBKR_OPS_IBC_ZIP", "")
-    if not real:
-        pytest.skip("IBKR_OPS_IBC_ZIP is not set: the real IBC scripts are not tested here; "
-                    "the sim-ibc variant runs the same flow with the simulated IBC zip")
-    if not Path(real).is_file():
-        pytest.fail(f"IBKR_OPS_IBC_ZIP={real} is not a file")
-    return Path(real)
+    return real_ibc_zip()
 
 
 @dataclass
@@ -71,12 +67,22 @@ class Stack:
         env.update(extra)
         return env
 
-    def ibcstart(self, log: Path, *, twofa: str = "exit", **env: str) -> subprocess.Popen[bytes]:
+    def ibcstart(self, log: Path, *, twofa: str = "exit", mode: str = "paper",
+                 **env: str) -> subprocess.Popen[bytes]:
         command = [str(self.ibc_path / "scripts" / "ibcstart.sh"), VERSION, "-g",
                    f"--tws-path={self.tws_path}", f"--tws-settings-path={self.settings}",
-                   f"--ibc-path={self.ibc_path}", f"--ibc-ini={self.ini}", "--mode=paper",
+                   f"--ibc-path={self.ibc_path}", f"--ibc-ini={self.ini}", f"--mode={mode}",
                    f"--on2fatimeout={twofa}"]
         return self._start(command, log, env)
+
+    def set_ini(self, **values: str) -> None:
+        """Change (or add) IBC settings in the stack's config.ini."""
+        lines = [line for line in self.ini.read_text().splitlines()
+                 if line.partition("=")[0] not in values]
+        self.ini.write_text("\n".join([*lines, *(f"{k}={v}" for k, v in values.items())]) + "\n")
+
+    def ctl(self, command: str) -> str:
+        return send_line(self.control_port, command).strip()
 
     def gatewaystart_inline(self, log: Path, **env: str) -> subprocess.Popen[bytes]:
         script = self.ibc_path / "gatewaystart.sh"
@@ -326,3 +332,148 @@ def test_command_server_stop(stack: Stack, tmp_path: Path) -> None:
     assert send_line(stack.command_port, "STOP") == "OK Shutting down: STOP command\n"
     assert proc.wait(15) == 0
 
+
+
+# ---- The real IBC's own Java code against the stand-in's windows (variant ibc only) ------
+REAL = pytest.mark.parametrize("ibc_zip", ["ibc"], indirect=True)
+
+
+def _lines(log: Path, text: str) -> int:
+    return log.read_text().count(text)
+
+
+@REAL
+def test_live_login_waits_for_the_second_factor_then_serves(stack: Stack, tmp_path: Path,
+                                                            async_python: str) -> None:
+    """Live: IBC sees the stand-in's "Second Factor Authentication" dialog; the API opens only
+    once the prompt is approved (APPROVE on the control port: the person with the phone)."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, mode="live", IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
+    wait_for(lambda: "IBC: Second Factor Authentication initiated" in log.read_text(), 20,
+             "IBC to see the second-factor dialog")
+    assert not port_open(stack.api_port) and "Login has completed" not in log.read_text()
+    assert stack.ctl("APPROVE") == "OK approved"
+    stack.wait_api(proc)
+    wait_for(lambda: "IBC: Login has completed" in log.read_text(), 10, "IBC's login")
+    assert str(run_client(async_python, stack.api_port, 4, "basic")["accounts"][0]).startswith("U")  # type: ignore[index]
+    assert "IBC: Click button: Log In" in log.read_text()
+
+
+@REAL
+def test_unapproved_second_factor_without_relogin_leaves_ibc_waiting(stack: Stack,
+                                                                     tmp_path: Path) -> None:
+    """ReloginAfterSecondFactorAuthenticationTimeout=no: IBC does not exit (no 87); the JVM
+    stays up at the login frame without an API. The host's login watch has to act."""
+    log = tmp_path / "ibc.log"
+    stack.set_ini(SecondFactorAuthenticationTimeout="3",
+                  ReloginAfterSecondFactorAuthenticationTimeout="no",
+                  ExitAfterSecondFactorAuthenticationTimeout="")
+    proc = stack.ibcstart(log, mode="live", IBKR_GATEWAY_SIM_SECOND_FACTOR="manual",
+                          IBKR_GATEWAY_SIM_SECOND_FACTOR_TIMEOUT="4")
+    wait_for(lambda: "Re-login after second factor authentication timeout not required"
+             in log.read_text(), 30, "IBC's verdict on the expired prompt")
+    time.sleep(3)
+    assert proc.poll() is None and len(stack.java_pids()) == 1
+    assert not port_open(stack.api_port)
+    assert _lines(log, "Second Factor Authentication initiated") == 1
+    assert "exit status 87" not in log.read_text()
+    assert json.loads(stack.ctl("STATUS")[3:])["state"] == "login-dialog"
+
+
+@REAL
+def test_unapproved_second_factor_with_relogin_prompts_again(stack: Stack, tmp_path: Path) -> None:
+    """ReloginAfterSecondFactorAuthenticationTimeout=yes: IBC logs in again on the same frame,
+    a new prompt; approving that one logs in."""
+    log = tmp_path / "ibc.log"
+    stack.set_ini(SecondFactorAuthenticationTimeout="3",
+                  ReloginAfterSecondFactorAuthenticationTimeout="yes")
+    proc = stack.ibcstart(log, mode="live", twofa="restart",
+                          IBKR_GATEWAY_SIM_SECOND_FACTOR="manual",
+                          IBKR_GATEWAY_SIM_SECOND_FACTOR_TIMEOUT="4")
+    wait_for(lambda: _lines(log, "Second Factor Authentication initiated") >= 2, 40,
+             "IBC's second login")
+    assert "Re-login after second factor authentication timeout in 5 second" in log.read_text()
+    assert stack.ctl("APPROVE") == "OK approved"
+    stack.wait_api(proc)
+
+
+@REAL
+def test_rejected_password_makes_ibc_cold_restart_and_retry(stack: Stack, tmp_path: Path) -> None:
+    """IBC answers the "Login failed" dialog with a cold restart and the same password again:
+    why the host's login watch stops the Gateway at the first rejection."""
+    log = tmp_path / "ibc.log"
+    stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="reject-login")
+    wait_for(lambda: _lines(log, "IBC: Login attempt: 1") >= 2, 30, "IBC's second attempt")
+    text = log.read_text()
+    assert "IBC: Login failed" in text and "IBC: Cold restart in progress" in text
+    assert "IBC will cold-restart shortly" in text
+    assert not port_open(stack.api_port)
+
+
+@REAL
+def test_existing_session_is_continued_as_primary(stack: Stack, tmp_path: Path) -> None:
+    log = tmp_path / "ibc.log"
+    stack.set_ini(ExistingSessionDetectedAction="primary")
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="existing-session")
+    stack.wait_api(proc)
+    text = log.read_text()
+    assert "IBC: detected dialog entitled: Existing session detected; event=Opened" in text
+    assert "IBC: Click button: Continue Login" in text
+
+
+@REAL
+def test_kill_9_of_the_jvm_takes_the_api_down_at_once(stack: Stack, tmp_path: Path) -> None:
+    proc = stack.ibcstart(tmp_path / "ibc.log")
+    stack.wait_api(proc)
+    (java,) = stack.java_pids()
+    os.kill(java, signal.SIGKILL)
+    wait_for(lambda: not port_open(stack.api_port), 2, "the API to close with the JVM")
+    assert proc.wait(10) == 137
+
+
+@REAL
+def test_a_crashed_api_engine_ends_the_jvm(stack: Stack, tmp_path: Path) -> None:
+    """The API is part of the Gateway: its engine dying must not leave a JVM that looks fine."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log)
+    stack.wait_api(proc)
+    (java,) = stack.java_pids()
+    children = subprocess.run(["pgrep", "-P", str(java)], capture_output=True, text=True,
+                              check=False).stdout.split()
+    (engine,) = children
+    os.kill(int(engine), signal.SIGKILL)
+    assert proc.wait(15) == 1
+    text = log.read_text()
+    assert "GW-SIM: the API server process exited unexpectedly" in text
+    assert "IBC returned exit status 1" in text
+
+
+@REAL
+def test_unknown_dialog_blocks_the_login_and_ibc_names_it(stack: Stack, tmp_path: Path) -> None:
+    """A window IBC has no handler for: IBC logs its title and waits; nothing logs in."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="unknown-dialog")
+    wait_for(lambda: "detected dialog entitled: Important Notice; event=Opened"
+             in log.read_text(), 20, "IBC to see the notice")
+    time.sleep(3)
+    assert proc.poll() is None and "Login has completed" not in log.read_text()
+    assert not port_open(stack.api_port)
+
+
+@REAL
+def test_warm_restart_after_the_weekly_reset_needs_a_full_login(stack: Stack,
+                                                                tmp_path: Path) -> None:
+    """An autorestart token from before IBKR's Sunday reset is refused: the relaunched JVM
+    shows the login frame, and IBC, relaunched with -Drestart, types nothing."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log)
+    stack.wait_api(proc)
+    (saved,) = stack.settings.glob("*/standin.properties")
+    saved.write_text(re.sub(r"full_login=\d+", "full_login=1000000000", saved.read_text()))
+    assert send_line(stack.command_port, "RESTART").startswith("OK RESTART")
+    wait_for(lambda: "Re-starting session" in log.read_text(), 30, "the warm relaunch")
+    wait_for(lambda: "autorestart token is from before IBKR's weekly reset" in log.read_text(),
+             10, "the stand-in to refuse the token")
+    time.sleep(2)
+    after = log.read_text().partition("Re-starting session")[2]
+    assert "Login has completed" not in after and not port_open(stack.api_port)

@@ -38,6 +38,13 @@ public final class GWClient {
         Properties knobs = knobs(jars.getParent().resolve("sim.properties"), System.getenv());
         Standin standin = new Standin(settings, jars, knobs,
                 System.getProperty("restart", ""));
+        // ibcstart.sh discards the JVM's stderr: uncaught exceptions go to the log instead.
+        Thread.setDefaultUncaughtExceptionHandler((thread, error) -> {
+            log("uncaught exception in " + thread.getName() + ": " + error);
+            for (StackTraceElement frame : error.getStackTrace()) {
+                log("    at " + frame);
+            }
+        });
         SwingUtilities.invokeLater(standin::start);
     }
 

@@ -357,20 +357,11 @@ final class Standin {
                 + "frame");
         secondFactor.dispose();
         secondFactor = null;
-        disposeSplashAndMain();
+        // The main window stays (IBC holds it for its configuration tasks); the splash goes.
+        splash.dispose();
+        splash = null;
         state = "login-dialog";
         loginButton.setEnabled(true);
-    }
-
-    private void disposeSplashAndMain() {
-        if (splash != null) {
-            splash.dispose();
-            splash = null;
-        }
-        if (mainWindow != null) {
-            mainWindow.dispose();
-            mainWindow = null;
-        }
     }
 
     private void finishLogin() {
@@ -459,6 +450,7 @@ final class Standin {
     private void applySettings(ConfigDialog.Values values) {
         boolean apiChanged = values.port() != apiPort() || values.readOnly() != readOnly();
         LocalTime before = autoRestart();
+        loadSaved();  // the settings on disk are the truth; only these three change
         saved.setProperty("api_port." + mode, Integer.toString(values.port()));
         saved.setProperty("read_only_api", Boolean.toString(values.readOnly()));
         saved.setProperty("auto_restart", values.autoRestart().format(ConfigDialog.TWELVE_HOUR));
@@ -527,6 +519,7 @@ final class Standin {
     /** The Gateway's own restart: the autorestart token for the next start, then exit 0. */
     private void autoRestartNow(String why) {
         GWClient.log("auto restart (" + why + "): writing the autorestart file and exiting");
+        loadSaved();  // the token carries the last full login as the settings on disk say
         try {
             Files.createDirectories(userDir);
             Files.writeString(userDir.resolve("autorestart"), "full_login="

@@ -10,6 +10,7 @@ new attempt, which repeated quickly can get the account locked: hence the watch 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ class Event:
     kind: str
     line: str
     at: float
+
+
+_WINDOW = re.compile(r"detected (?:dialog|frame) entitled: (.*); event=Opened$")
+
+
+def window_opened(line: str) -> str | None:
+    """The title of the window IBC reports opening (`detected dialog entitled: T;
+    event=Opened`, logged for every window, known to IBC or not), or None."""
+    match = _WINDOW.search(line.rstrip()) if "IBC:" in line else None
+    return match.group(1) if match else None
 
 
 def classify(line: str) -> str | None:

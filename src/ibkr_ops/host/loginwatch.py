@@ -13,6 +13,7 @@ over what is already explained.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,18 +153,86 @@ def _stop_now(unit: str) -> None:
     systemd.control("stop", unit, STOP_TIMEOUT_S)
 
 
+STALLED = "login-stalled"
+
+
+class StallWatch:
+    """Report, once per incident, a login that makes no progress for `login_stall_s`.
+
+    IBC waits silently at a window it has no handler for (a new IBKR notice, say): nothing
+    more is logged, nothing times out. Each window IBC sees opening re-arms the bound, and
+    the report names the last one, which is what a person has to answer.
+    """
+
+    def __init__(self, config: HostConfig, login: LoginState, deliver: Deliver,
+                 say: Callable[[str], None], lock: threading.Lock) -> None:
+        self.config, self.login, self.deliver, self.say, self.lock = (
+            config, login, deliver, say, lock)
+        self.window = ""
+        self.timer: threading.Timer | None = None
+
+    def opened(self, title: str) -> None:
+        self.window = title
+        if self.login.state == "logging-in":
+            self.arm()
+
+    def event(self, kind: str) -> None:
+        if kind == ibclog.STARTED:
+            self.window = ""
+            self.arm()
+        elif self.timer is not None:
+            self.timer.cancel()
+
+    def arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = threading.Timer(self.config.login_stall_s, self.fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def fire(self) -> None:
+        with self.lock:
+            if self.login.state != "logging-in" or STALLED in self.login.notified:
+                return
+            self.login.notified.append(STALLED)
+            self.login.detail = f"waiting at window {self.window!r}"
+            self.login.save(self.config)
+            text = stall_text(self.window, self.config.login_stall_s)
+            self.say(text)
+            try:
+                self.deliver(self.config, "warning", text)
+            except OpsError as exc:
+                self.say(f"not notified: {exc}")
+
+
+def stall_text(window: str, seconds: float) -> str:
+    shown = f"the window {window!r}" if window else "no window at all"
+    return (f"The Gateway's login has made no progress for {seconds:.0f} s: IBC waits at "
+            f"{shown}, which it has no answer for. Look at the Gateway's display (VNC) and "
+            "answer it; the login goes on from there. The host does not restart it meanwhile.")
+
+
 def run(config: HostConfig, deliver: Deliver, say: Callable[[str], None]) -> None:
     """Follow the Gateway's journal for ever (the service restarts this if it stops)."""
     login = LoginState.load(config)
+    lock = threading.Lock()
+    stall = StallWatch(config, login, deliver, say, lock)
     for message, at, cursor in ibclog.follow(config.gateway_unit, login.cursor or None):
-        login.cursor = cursor
-        kind = ibclog.classify(message)
-        if kind is None or at <= login.ignore_before:
-            continue
-        handle(config, login, kind, ibclog.message_of(message), at, deliver, say)
-        if login.state == "rejected":
-            login.ignore_before = time.time()
-            login.save(config)
+        with lock:
+            login.cursor = cursor
+            kind = ibclog.classify(message)
+            if at <= login.ignore_before:
+                continue
+            title = ibclog.window_opened(message)
+            if title is not None:
+                stall.opened(title)
+            if kind is None:
+                continue
+            handle(config, login, kind, ibclog.message_of(message), at, deliver, say)
+            stall.event(kind)
+            if login.state == "rejected":
+                login.ignore_before = time.time()
+                login.save(config)
 
 
 def summary(config: HostConfig) -> dict[str, Any]:

@@ -230,9 +230,10 @@ def build_ibc_zip() -> bytes:
 
 def write_all(out: Path) -> dict[str, str]:
     """Write the installer, the simulated IBC zip and manifest.json into ``out``."""
+    payload = build_installer()  # first: a stand-in that cannot be built leaves nothing
     out.mkdir(parents=True, exist_ok=True)
     installer = out / INSTALLER_NAME
-    installer.write_bytes(build_installer())
+    installer.write_bytes(payload)
     installer.chmod(0o755)
     ibc_zip = out / IBC_ZIP_NAME
     ibc_zip.write_bytes(build_ibc_zip())

@@ -113,9 +113,6 @@ def _spawn_supervisor(name: str, files: GuestPaths) -> None:
                 os.dup2(log, 1)
                 os.dup2(log, 2)
                 files.supervisor_pid.write_text(f"{os.getpid()}\n")
-                # Nothing inherited survives (a caller's `flock` lock would be held for the
-                # guest's whole life); the pipe's write end closes here too: the pid is written.
-                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
                 os.execv(sys.executable, argv)  # noqa: S606 - fixed argv, no shell
         finally:
             os._exit(0)

@@ -391,7 +391,7 @@ final class Standin {
         }
         mainWindow.setTitle(TITLE);
         settingsItem.setEnabled(true);
-        armAutoRestart();
+        armAutoRestart(false);
         GWClient.log("logged in (" + (warm ? "warm restart, no second factor" : "full login")
                 + "), " + mode + " trading");
         startApi();
@@ -459,7 +459,7 @@ final class Standin {
                 + values.readOnly() + ", auto restart " + values.autoRestart()
                 .format(ConfigDialog.TWELVE_HOUR));
         if (!values.autoRestart().equals(before)) {
-            armAutoRestart();
+            armAutoRestart(true);
             scheduleFastRestart(values.autoRestart());
         }
         if (apiChanged && loggedIn) {
@@ -476,7 +476,7 @@ final class Standin {
             return;
         }
         LocalTime now = LocalTime.now().truncatedTo(ChronoUnit.MINUTES);
-        if (at.equals(now.plusMinutes(1)) || at.equals(now.plusMinutes(2))) {
+        if (at.equals(now) || at.equals(now.plusMinutes(1)) || at.equals(now.plusMinutes(2))) {
             fastRestartAt = System.currentTimeMillis() + (long) (Double.parseDouble(delay) * 1000);
         }
     }
@@ -509,11 +509,17 @@ final class Standin {
         }
     }
 
-    /** The next moment the daily auto-restart time comes round (never the current minute). */
-    private void armAutoRestart() {
+    /**
+     * The next moment the daily auto-restart time comes round. A time set (by IBC, through the
+     * settings dialog) to the minute now running is due at once, as a clock showing that minute
+     * sees it; at the login it is not, or a relaunch within the restart minute would restart
+     * again.
+     */
+    private void armAutoRestart(boolean currentMinute) {
         LocalDateTime now = LocalDateTime.now();
         LocalDateTime next = now.toLocalDate().atTime(autoRestart());
-        nextAutoRestart = next.isAfter(now) ? next : next.plusDays(1);
+        boolean due = next.isAfter(now) || (currentMinute && next.plusMinutes(1).isAfter(now));
+        nextAutoRestart = due ? next : next.plusDays(1);
     }
 
     /** The Gateway's own restart: the autorestart token for the next start, then exit 0. */

@@ -216,7 +216,7 @@ def test_ssh_cut_mid_apply_then_rerun_converges(installed: sandbox.Guest, creden
     assert shell(installed, "ls /etc/ibkr /etc/systemd/system | grep -c ibkr-ops-new") == "0\n"
     report = run(installed.name, d, options)
     assert report.error is None and report.health.startswith("healthy")
-    assert "OnCalendar=Mon..Fri 16:45 America/New_York" in shell(
+    assert "OnCalendar=Sun,Mon..Fri 16:45 America/New_York" in shell(
         installed, "cat /etc/systemd/system/ibkr-gateway-restart.timer")
     again = run(installed.name, d, options)
     assert set(statuses(again).values()) == {"unchanged"}

@@ -58,7 +58,12 @@ def classify(line: str) -> str | None:
     """The login event an IBC log line reports, or None for every other line."""
     if "IBC:" not in line and "IBC " not in line:
         return None
+    # IBC's window events name dialogs ("detected dialog entitled: Login failed; …"); its own
+    # verdict follows on a line of its own. Only the session dialog has no such line.
+    window = " entitled: " in line
     for kind, needles in _RULES:
+        if window and kind != EXISTING_SESSION:
+            continue
         if any(needle in line for needle in needles):
             return kind
     return None

@@ -1,9 +1,12 @@
 """The Gateway's own settings file (``jts.ini``): which API clients it trusts.
 
-IBC has no setting for the API's trusted addresses (its ``TrustedTwsApiClientIPs`` is for the
-FIX gateway only); the Gateway keeps them in ``[IBGateway] TrustedIPs=`` of jts.ini, a file it
-also rewrites itself. So the list is set just before each start (the unit's ExecStartPre),
-line by line, leaving every other line the Gateway wrote as it was. Standard library only.
+The Gateway keeps the API's trusted addresses in ``[IBGateway] TrustedIPs=`` of jts.ini, a
+file it also rewrites itself, and so does IBC 3.24 at every start: it makes the line
+``127.0.0.1`` plus config.ini's ``TrustedTwsApiClientIPs`` (read from its JtsIniManager; its
+own documentation says FIX only), which the rendered config.ini therefore carries too. The
+list is also set here just before each start (the unit's ExecStartPre), line by line, leaving
+every other line as it was, so the file agrees with IBC's before IBC looks. Standard library
+only.
 """
 
 from __future__ import annotations

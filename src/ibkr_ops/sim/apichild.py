@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -75,6 +76,10 @@ async def _serve(cfg: SimConfig, warm: bool) -> int:
 
 
 def main(argv: list[str]) -> int:
+    # Signals are the JVM's: inside a real Gateway there is no second process to signal (a
+    # TERM to the process group must not end the API before the JVM has logged out).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)

@@ -284,30 +284,6 @@ def test_warm_restart_relaunched_by_ibcstart(stack: Stack, tmp_path: Path,
     assert not list(stack.settings.glob("*/autorestart")), "the relaunch consumes the file"
 
 
-@pytest.mark.parametrize("ibc_zip", ["sim-ibc"], indirect=True)
-def test_second_factor_timeout_exits_87_without_relaunch(stack: Stack, tmp_path: Path) -> None:
-    """The simulated IBC: no approval → exit 87; --on2fatimeout=exit does not relaunch.
-    (The real IBC does not exit here: see test_standin.py.)"""
-    log = tmp_path / "ibc.log"
-    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
-    assert proc.wait(30) == 87
-    text = log.read_text()
-    assert text.count("IBC returned exit status 87") == 1
-    assert text.count("Second Factor Authentication initiated") == 1
-    assert not port_open(stack.api_port)
-
-
-@pytest.mark.parametrize("ibc_zip", ["sim-ibc"], indirect=True)
-def test_second_factor_timeout_relaunched_with_restart_action(stack: Stack,
-                                                              tmp_path: Path) -> None:
-    """The simulated IBC: with --on2fatimeout=restart ibcstart.sh relaunches after 87."""
-    log = tmp_path / "ibc.log"
-    proc = stack.ibcstart(log, twofa="restart", IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
-    wait_for(lambda: log.read_text().count("Second Factor Authentication initiated") >= 2, 30,
-             "a relaunch after exit status 87")
-    assert proc.poll() is None
-
-
 def test_sigterm_stops_the_stack(stack: Stack, tmp_path: Path) -> None:
     """TERM to ibcstart.sh is forwarded to "java", which exits like the JVM (143)."""
     proc = stack.ibcstart(tmp_path / "ibc.log")
@@ -359,7 +335,6 @@ def test_live_login_waits_for_the_second_factor_then_serves(stack: Stack, tmp_pa
     assert "IBC: Click button: Log In" in log.read_text()
 
 
-@REAL
 def test_unapproved_second_factor_without_relogin_leaves_ibc_waiting(stack: Stack,
                                                                      tmp_path: Path) -> None:
     """ReloginAfterSecondFactorAuthenticationTimeout=no: IBC does not exit (no 87); the JVM
@@ -380,7 +355,6 @@ def test_unapproved_second_factor_without_relogin_leaves_ibc_waiting(stack: Stac
     assert json.loads(stack.ctl("STATUS")[3:])["state"] == "login-dialog"
 
 
-@REAL
 def test_unapproved_second_factor_with_relogin_prompts_again(stack: Stack, tmp_path: Path) -> None:
     """ReloginAfterSecondFactorAuthenticationTimeout=yes: IBC logs in again on the same frame,
     a new prompt; approving that one logs in."""

@@ -26,7 +26,6 @@ from typing import ClassVar
 
 from . import logins, protocol
 from .config import (
-    EXIT_2FA_TIMEOUT,
     EXIT_LOGIN_DIALOG_TIMEOUT,
     ConfigError,
     SimConfig,
@@ -318,10 +317,10 @@ class Gateway:
                 self.log("Re-login after second factor authentication timeout in 5 second")
                 await asyncio.sleep(5)
                 continue
-            self.log("IBC closing because login has not completed after Second Factor "
-                     "Authentication")
-            self.log("Exiting after error with exit code=1111")
-            self.finish(EXIT_2FA_TIMEOUT)
+            # IBC 3.24 (LoginManager): no relogin permitted, no exit either; the Gateway waits
+            # at its login dialog. Exit 1111 (87) is for an approved login that never completes.
+            self.log("Re-login after second factor authentication timeout not required")
+            self.state = "login-dialog"
             return False
 
     def _rejected(self) -> None:

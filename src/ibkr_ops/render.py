@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from ibkr_ops import javaprops
+from ibkr_ops import javaprops, schedule
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import envfile
 from ibkr_ops.host.config import HostConfig
@@ -82,7 +82,7 @@ def render_template(name: str, *, finalize: Callable[[object], str] | None = Non
 
 def restart_calendar(d: Deployment) -> str:
     """The timer's OnCalendar= value, in the deployment's time zone so DST needs no care."""
-    return f"Mon..Fri {d.restart_time} {d.timezone}"
+    return f"{schedule.timer_days()} {d.restart_time} {d.timezone}"
 
 
 def _twelve_hour(hour: int, minute: int) -> str:
@@ -92,9 +92,7 @@ def _twelve_hour(hour: int, minute: int) -> str:
 
 def auto_restart_time(d: Deployment) -> str:
     """IBC's AutoRestartTime: the minute after the timer, where an IBC RESTART leaves it."""
-    hour, minute = d.restart_hour_minute
-    total = (hour * 60 + minute + 1) % (24 * 60)
-    return _twelve_hour(total // 60, total % 60)
+    return _twelve_hour(*schedule.auto_restart_minute(*d.restart_hour_minute))
 
 
 def env_file_text(d: Deployment) -> str:

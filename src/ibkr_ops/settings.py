@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, cast
 
-from ibkr_ops import javaprops
+from ibkr_ops import javaprops, schedule
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import market, webhook
 from ibkr_ops.host.config import MAINTENANCE_WINDOWS
@@ -362,6 +362,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def _cross_check(d: Deployment, bad: _Bad) -> None:
+    why = schedule.refusal(*d.restart_hour_minute, d.timezone, d.blackouts)
+    if why:
+        raise bad("IBKR_RESTART_TIME", f"{d.restart_time} breaks the restart rules: {why} "
+                                       "(move it, or the blackout window)")
     if d.java_heap_mb > d.memory_max_mb - NON_HEAP_MB:
         raise bad("IBKR_JAVA_HEAP_MB", f"is {d.java_heap_mb}, which leaves less than "
                                        f"{NON_HEAP_MB} MB of IBKR_MEMORY_MAX_MB "

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
+from sim_support import real_ibc_zip
 
 from ibkr_ops import demo, javaprops, sandbox
 from ibkr_ops.errors import OpsError
@@ -48,7 +49,7 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def options() -> InstallOptions:
-    return demo.install_options(None, wait_s=120)
+    return demo.install_options(real_ibc_zip(), wait_s=120)
 
 
 def run(spec: str, d: Deployment, options: InstallOptions) -> HostReport:
@@ -237,7 +238,7 @@ def test_ssh_cut_mid_apply_then_rerun_converges(installed: sandbox.Guest, creden
     assert shell(installed, "ls /etc/ibkr /etc/systemd/system | grep -c ibkr-ops-new") == "0\n"
     report = run(installed.name, d, options)
     assert report.error is None and report.health.startswith("healthy")
-    assert "OnCalendar=Mon..Fri 16:45 America/New_York" in shell(
+    assert "OnCalendar=Sun,Mon..Fri 16:45 America/New_York" in shell(
         installed, "cat /etc/systemd/system/ibkr-gateway-restart.timer")
     again = run(installed.name, d, options)
     assert set(statuses(again).values()) == {"unchanged"}

@@ -139,9 +139,27 @@ def test_missing_file_says_so(tmp_path: Path) -> None:
 def test_quotes_and_comments_follow_environmentfile_syntax() -> None:
     d = parse_deployment(GOOD.replace(f"IBKR_PASSWORD={PASSWORD}",
                                       'IBKR_PASSWORD="with space # and \\"quote\\""')
-                         + "; semicolon comment\nIBKR_TIMEZONE='Europe/London'\n")
+                         + "; semicolon comment\nIBKR_TIMEZONE='Europe/London'\n"
+                         "IBKR_RESTART_TIME=22:30\n")
     assert d.password.reveal() == 'with space # and "quote"'
     assert d.timezone == "Europe/London"
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ("IBKR_RESTART_TIME=11:00\n", "the timer restarts it at 11:00 (America/New_York), which on "
+                                  "Mondays is inside the regular session"),
+    ("IBKR_TIMEZONE=Europe/London\n", "at 16:30 (Europe/London), which on Mondays is inside"),
+    ("IBKR_RESTART_BLACKOUTS=Sat 16:00-17:00\n", "the Gateway restarts itself at 16:31 "
+                                                 "(America/New_York), which on Saturdays is "
+                                                 "inside the blackout window"),
+])
+def test_a_daily_restart_the_guards_would_refuse_is_refused_up_front(extra: str,
+                                                                     words: str) -> None:
+    """The Gateway restarts itself daily at its auto-restart time whatever the host says, so
+    that minute (and the timer's) must pass the pre-restart rules on every day."""
+    with pytest.raises(UsageError, match="IBKR_RESTART_TIME") as info:
+        parse_deployment(GOOD + extra)
+    assert words in str(info.value)
 
 
 def test_secrets_never_show_in_repr_or_describe() -> None:

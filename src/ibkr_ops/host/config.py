@@ -73,6 +73,9 @@ class HostConfig:
     memory_restart: str = "window"
     # What IBC does when a second factor is not approved in time (IBKR_TWOFA_TIMEOUT_ACTION).
     twofa_timeout_action: str = "exit"
+    # A login that makes no progress this long (no second-factor prompt either) is reported
+    # with the window IBC last saw: usually a dialog IBC has no handler for.
+    login_stall_s: float = 120.0
     # A crash loop: this many automatic restarts by systemd within the window; the Gateway is
     # then stopped for the back-off (doubled each time, at most an hour) and started again.
     crash_loop_crashes: int = 5
@@ -197,7 +200,7 @@ def _check_values(c: HostConfig) -> None:
         raise UsageError("health_client_id must be between 0 and 2147483647")
     for name in ("health_timeout_s", "warm_restart_timeout_s", "cold_restart_timeout_s",
                  "notify_timeout_s", "memory_ceiling_mb", "crash_loop_window_s",
-                 "crash_backoff_s", "upstream_lost_fail_s"):
+                 "crash_backoff_s", "upstream_lost_fail_s", "login_stall_s"):
         if getattr(c, name) <= 0:
             raise UsageError(f"{name} must be greater than 0")
     if not 0 < c.memory_warn_ratio <= 1:

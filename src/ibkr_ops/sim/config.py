@@ -22,7 +22,6 @@ from .versions import GATEWAY_VERSION, server_version
 EXIT_INI_MISSING = 1103 % 256
 EXIT_INVALID_TRADING_MODE = 1104 % 256
 EXIT_INVALID_SETTING = 1105 % 256
-EXIT_2FA_TIMEOUT = 1111 % 256
 EXIT_LOGIN_DIALOG_TIMEOUT = 1112 % 256
 
 FAULTS: dict[str, bool] = {
@@ -43,7 +42,7 @@ FAULTS: dict[str, bool] = {
 }
 
 ENV_PREFIX = "IBKR_GATEWAY_SIM_"
-_FLOAT_KNOBS = ("login_delay", "second_factor_delay")
+_FLOAT_KNOBS = ("login_delay", "second_factor_delay", "second_factor_timeout")
 _TEXT_KNOBS = {"control_host": "control_host", "api_host": "host",
                "gateway_version": "gateway_version"}
 
@@ -332,7 +331,9 @@ class SimConfig:
         self.auto_restart_time = settings.get("AutoRestartTime", "")
         self.second_factor_timeout = float(_int(settings, "SecondFactorAuthenticationTimeout", 180))
         self.login_dialog_timeout = float(_int(settings, "LoginDialogDisplayTimeout", 60))
-        relogin = settings.get("ReloginAfterSecondFactorAuthenticationTimeout", "")
+        # IBC 3.24's reloginPermitted(): this key, else the older ExitAfter… key, else no.
+        relogin = (settings.get("ReloginAfterSecondFactorAuthenticationTimeout", "")
+                   or settings.get("ExitAfterSecondFactorAuthenticationTimeout", ""))
         self.relogin_after_2fa_timeout = _yes(relogin, False)
         self.existing_session_action = (settings.get("ExistingSessionDetectedAction", "")
                                         or "manual").lower()

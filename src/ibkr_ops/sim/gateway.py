@@ -26,7 +26,6 @@ from typing import ClassVar
 
 from . import api, logins, paper, protocol, upstream
 from .config import (
-    EXIT_2FA_TIMEOUT,
     EXIT_LOGIN_DIALOG_TIMEOUT,
     ConfigError,
     SimConfig,
@@ -115,6 +114,34 @@ class Gateway:
         code = await self._exit
         await self._shutdown()
         return code
+
+    async def run_api(self, commands: asyncio.StreamReader, reply: Callable[[str], None],
+                      warm: bool) -> int:
+        """The API engine alone, logged in from the start: the Java stand-in's child.
+
+        Control commands arrive one per line on ``commands`` and each gets one ``reply``;
+        ``READY`` is replied first, once the port listens. ``EXIT`` is an orderly stop (the
+        session logs out); end-of-file means the JVM is gone, however it went, so the API
+        goes down at once without a logout, as it would inside a killed JVM.
+        """
+        self._exit = asyncio.get_running_loop().create_future()
+        self._restart = asyncio.Event()
+        self._approve = asyncio.Event()
+        self._warm = warm
+        self._logged_in(warm=warm)
+        if not await self._open_api():
+            return await self._exit
+        reply("READY")
+        for name, value in list(self.faults.items()):
+            self._arm(name, value)
+        async for line in _lines(commands):
+            if line.strip() == "EXIT":
+                await self._shutdown()
+                return 0
+            if line.strip():
+                reply(self.control(line.strip()))
+        self.sim("the JVM is gone: the API closes without a logout")
+        os._exit(1)
 
     def _preflight(self) -> None:
         if not self.cfg.headless:
@@ -278,10 +305,10 @@ class Gateway:
                 self.log("Re-login after second factor authentication timeout in 5 second")
                 await asyncio.sleep(5)
                 continue
-            self.log("IBC closing because login has not completed after Second Factor "
-                     "Authentication")
-            self.log("Exiting after error with exit code=1111")
-            self.finish(EXIT_2FA_TIMEOUT)
+            # IBC 3.24 (LoginManager): no relogin permitted, no exit either; the Gateway waits
+            # at its login dialog. Exit 1111 (87) is for an approved login that never completes.
+            self.log("Re-login after second factor authentication timeout not required")
+            self.state = "login-dialog"
             return False
 
     def _rejected(self) -> None:

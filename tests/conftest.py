@@ -9,7 +9,9 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jvm_support
 import pytest
+from jvm_support import Jvm
 from sim_support import Sim, free_port, port_open, wait_for
 
 
@@ -131,3 +133,9 @@ def pytest_report_header(config: pytest.Config) -> str:
         return f"IBC scripts: real zip {real} (and the simulated zip)"
     return ("IBC scripts: IBKR_OPS_IBC_ZIP not set, only the simulated IBC zip is tested "
             "(the 'ibc' variants skip)")
+
+
+@pytest.fixture(scope="session")
+def jvm(tmp_path_factory: pytest.TempPathFactory) -> Jvm:
+    """The test programs under tests/java, compiled once (skips without a JDK)."""
+    return jvm_support.build(tmp_path_factory.mktemp("jvm"))

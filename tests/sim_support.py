@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import time
@@ -15,6 +16,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BOT_CLIENT = REPO / "tests" / "integration" / "bot_client.py"
+
+
+def real_ibc_zip() -> Path:
+    """The real IBC Linux zip (IBKR_OPS_IBC_ZIP, as .ci/run sets it) that guest tests install:
+    IBC's own scripts and Java code then log in to the Gateway stand-in. Skips, saying why,
+    when it is not given (download IBCLinux-3.24.1.zip from IBC's releases)."""
+    real = os.environ.get("IBKR_OPS_IBC_ZIP", "")
+    if not real:
+        pytest.skip("IBKR_OPS_IBC_ZIP is not set: guest tests run the real IBC (give the path "
+                    "of IBCLinux-3.24.1.zip)")
+    if not Path(real).is_file():
+        pytest.fail(f"IBKR_OPS_IBC_ZIP={real} is not a file")
+    return Path(real)
 
 
 def free_port() -> int:

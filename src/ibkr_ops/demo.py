@@ -1,4 +1,7 @@
-"""`invoke demo`: the whole stack on a sandbox guest with simulated IBC and Gateway.
+"""`invoke demo`: the whole stack on a sandbox guest with the Gateway stand-in.
+
+With the real IBC zip (`--ibc-zip`), IBC's own Java code logs in to the Java stand-in; without
+it, the simulated IBC zip runs the Python-only simulator in IBC's and the Gateway's place.
 
 Everything it creates lives outside the repository and is reused, so running it again brings
 up nothing new, installs nothing new and restarts nothing.
@@ -11,10 +14,12 @@ import secrets
 from pathlib import Path
 
 from ibkr_ops import sandbox
+from ibkr_ops.errors import OpsError
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_zip
 from ibkr_ops.remote.install import InstallOptions
 from ibkr_ops.render import UNIT_DIR, ManagedFile, render_template
 from ibkr_ops.sim import artifacts as sim_artifacts
+from ibkr_ops.sim import standin
 
 GUEST = "demo"
 DISCORD_PORT = 8765
@@ -63,10 +68,14 @@ def discord_receiver() -> ManagedFile:
 
 
 def install_options(ibc_zip: Path | None, wait_s: float) -> InstallOptions:
-    """Simulated artifacts (or the user's real IBC zip) plus the in-guest Discord receiver."""
+    """The simulated Gateway installer (the Java stand-in, built here: needs a JDK), the real
+    IBC zip if given (else the simulated one), plus the in-guest Discord receiver."""
     cache = _home("", "XDG_CACHE_HOME", ".cache")
-    installer = _cached(cache / sim_artifacts.INSTALLER_NAME, sim_artifacts.build_installer(),
-                        0o755)
+    try:
+        built = sim_artifacts.build_installer()
+    except standin.BuildError as exc:
+        raise OpsError(str(exc)) from None
+    installer = _cached(cache / sim_artifacts.INSTALLER_NAME, built, 0o755)
     ibc = ibc_zip or _cached(cache / sim_artifacts.IBC_ZIP_NAME, sim_artifacts.build_ibc_zip(),
                              0o644)
     return InstallOptions(ibc=ibc_from_zip(ibc), gateway=gateway_installer(installer),

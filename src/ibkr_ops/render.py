@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
-from ibkr_ops.errors import OpsError
+from ibkr_ops import javaprops, schedule
+from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.host import envfile
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
 
@@ -52,19 +55,25 @@ class ManagedFile:
         return self.path.startswith(UNIT_DIR + "/")
 
 
-def _environment() -> jinja2.Environment:
+def _environment(finalize: Callable[[object], str] | None = None) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - INI and unit files, not HTML
+        finalize=finalize,
     )
 
 
-def render_template(name: str, **context: object) -> str:
-    """Render one template; a missing variable is an OpsError naming the template and variable."""
+def render_template(name: str, *, finalize: Callable[[object], str] | None = None,
+                    **context: object) -> str:
+    """Render one template; a missing variable is an OpsError naming the template and variable.
+
+    ``finalize`` escapes every ``{{ }}`` value for the program that reads the file, so a key
+    added to a template later is escaped too.
+    """
     try:
-        return _environment().get_template(name).render(**context)
+        return _environment(finalize).get_template(name).render(**context)
     except jinja2.UndefinedError as exc:
         raise OpsError(f"template {name}: {exc.message}") from None
     except jinja2.TemplateNotFound:
@@ -73,7 +82,7 @@ def render_template(name: str, **context: object) -> str:
 
 def restart_calendar(d: Deployment) -> str:
     """The timer's OnCalendar= value, in the deployment's time zone so DST needs no care."""
-    return f"Mon..Fri {d.restart_time} {d.timezone}"
+    return f"{schedule.timer_days()} {d.restart_time} {d.timezone}"
 
 
 def _twelve_hour(hour: int, minute: int) -> str:
@@ -83,23 +92,14 @@ def _twelve_hour(hour: int, minute: int) -> str:
 
 def auto_restart_time(d: Deployment) -> str:
     """IBC's AutoRestartTime: the minute after the timer, where an IBC RESTART leaves it."""
-    hour, minute = d.restart_hour_minute
-    total = (hour * 60 + minute + 1) % (24 * 60)
-    return _twelve_hour(total // 60, total % 60)
+    return _twelve_hour(*schedule.auto_restart_minute(*d.restart_hour_minute))
 
 
 def env_file_text(d: Deployment) -> str:
     """credentials.env as the host keeps it: every setting, so `migrate` can read it back."""
-    lines = ["# ibkr-ops deployment settings and credentials. Mode 0600, root only.",
-             "# Rewritten by `invoke install`; edit the operator's copy, not this one."]
-    lines += [f"{key}={_env_quote(value)}" for key, value in d.env_items()]
-    return "\n".join(lines) + "\n"
-
-
-def _env_quote(value: str) -> str:
-    if value and all(c.isalnum() or c in "._-/:,@+" for c in value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return envfile.format_env(d.env_items(), [
+        "ibkr-ops deployment settings and credentials. Mode 0600, root only.",
+        "Rewritten by `invoke install`; edit the operator's copy, not this one."])
 
 
 def host_config(d: Deployment) -> HostConfig:
@@ -111,7 +111,8 @@ def host_config(d: Deployment) -> HostConfig:
         restart_mode=d.restart_mode, blackout_windows=d.blackouts,
         health_interval_s=d.health_interval_s, hang_restart_after=d.hang_restart_after,
         max_restarts_per_hour=d.max_restarts_per_hour, memory_restart=d.memory_restart,
-        twofa_timeout_action=d.twofa_timeout_action)
+        twofa_timeout_action=d.twofa_timeout_action, maintenance_windows=d.maintenance_windows,
+        bot_idle_alert_min=d.bot_idle_alert_min)
 
 
 def memory_high_mb(d: Deployment) -> int:
@@ -122,14 +123,17 @@ def memory_high_mb(d: Deployment) -> int:
 
 def render(d: Deployment) -> list[ManagedFile]:
     """Every managed file for a deployment, sorted by path."""
-    context = {
+    context: dict[str, Any] = {
         "d": d,
         "restart_calendar": restart_calendar(d),
         "auto_restart_time": auto_restart_time(d),
         "memory_high_mb": memory_high_mb(d),
     }
     files = [
-        ManagedFile("/etc/ibkr/config.ini", render_template("config.ini.j2", **context).encode(),
+        # IBC reads it with java.util.Properties: every value escaped, the file pure ASCII.
+        ManagedFile("/etc/ibkr/config.ini",
+                    render_template("config.ini.j2", finalize=javaprops.escape,
+                                    **context).encode("ascii"),
                     0o600, d.service_user, d.service_user, secret=True),
         ManagedFile("/etc/ibkr/credentials.env", env_file_text(d).encode(), 0o600, secret=True),
         ManagedFile("/etc/ibkr/ops.json", host_config(d).to_json().encode(), 0o644),
@@ -143,7 +147,21 @@ def render(d: Deployment) -> list[ManagedFile]:
 
 
 def write_tree(files: Iterable[ManagedFile], out: Path) -> list[Path]:
-    """Write files under ``out`` (host paths made relative), all or nothing."""
+    """Write files under ``out`` (host paths made relative), all or nothing; a directory
+    that cannot be made or written is one UsageError naming it."""
+    if "\0" in str(out):
+        raise UsageError("--out has a NUL character; give a directory path")
+    try:
+        return _write_tree(files, out)
+    except OSError as exc:
+        where = exc.filename or out
+        raise UsageError(f"cannot write {where}: {exc.strerror or type(exc).__name__}; "
+                         "give --out a new or empty directory you can write") from None
+
+
+def _write_tree(files: Iterable[ManagedFile], out: Path) -> list[Path]:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory; give a new or empty directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     written: list[Path] = []
@@ -158,7 +176,7 @@ def write_tree(files: Iterable[ManagedFile], out: Path) -> list[Path]:
             written.append(out / f.path.lstrip("/"))
         if out.exists():
             if any(out.iterdir()):
-                raise OpsError(f"{out} exists and is not empty; give a new or empty directory")
+                raise UsageError(f"{out} exists and is not empty; give a new or empty directory")
             out.rmdir()
         staging.rename(out)
     except BaseException:

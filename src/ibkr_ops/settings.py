@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, cast
 
+from ibkr_ops import javaprops, schedule
 from ibkr_ops.errors import UsageError
-from ibkr_ops.host import market
+from ibkr_ops.host import market, webhook
+from ibkr_ops.host.config import MAINTENANCE_WINDOWS
 from ibkr_ops.host.envfile import parse_env, read_env_file
 
 TradingMode = Literal["paper", "live"]
@@ -80,10 +81,12 @@ class Deployment:
     command_server_port: int = 7462
     health_client_id: int = 999
     display: str = ":1"
-    health_interval_s: int = 60
+    health_interval_s: int = 30
     hang_restart_after: int = 3
     max_restarts_per_hour: int = 3
     memory_restart: MemoryRestart = "window"
+    maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
+    bot_idle_alert_min: int = 0
 
     @property
     def is_live(self) -> bool:
@@ -96,6 +99,12 @@ class Deployment:
     @property
     def gateway_dir(self) -> str:
         return f"{self.home}/Jts/ibgateway/{self.tws_major_vrsn}"
+
+    @property
+    def ibc_trusted_ips(self) -> str:
+        """IBC's TrustedTwsApiClientIPs: the trusted addresses after 127.0.0.1, which IBC puts
+        first in jts.ini (``trusted_ips`` is in that order, so both write the same line)."""
+        return ",".join(ip for ip in self.trusted_ips if ip != "127.0.0.1")
 
     @property
     def restart_hour_minute(self) -> tuple[int, int]:
@@ -116,6 +125,7 @@ class _Spec:
     key: str
     attr: str
     hint: str
+    secret: bool = False
 
     def dump(self, value: object) -> str:
         if isinstance(value, Secret):
@@ -123,17 +133,19 @@ class _Spec:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, tuple):
+            if self.attr == "maintenance_windows":
+                return "; ".join(value) or "none"
             return ("; " if self.attr == "blackouts" else ",").join(value)
         return str(value)
 
 
 _SPECS: Final = (
     _Spec("IBKR_USERNAME", "username", "your IBKR login name"),
-    _Spec("IBKR_PASSWORD", "password", "your IBKR password"),
+    _Spec("IBKR_PASSWORD", "password", "your IBKR password", secret=True),
     _Spec("IBKR_TRADING_MODE", "trading_mode", "paper or live"),
     _Spec("TWS_MAJOR_VRSN", "tws_major_vrsn", "digits, e.g. 1030 for Gateway 10.30.x"),
     _Spec("DISCORD_WEBHOOK_URL", "discord_webhook_url",
-          "https://discord.com/api/webhooks/ID/TOKEN"),
+          "https://discord.com/api/webhooks/ID/TOKEN", secret=True),
     _Spec("IBKR_API_PORT", "api_port", "a TCP port, 1024-65535"),
     _Spec("IBKR_API_HOST", "api_host", "the address bots connect to, e.g. 127.0.0.1"),
     _Spec("IBKR_READ_ONLY_API", "read_only_api", "yes or no"),
@@ -157,15 +169,23 @@ _SPECS: Final = (
     _Spec("IBKR_DISPLAY", "display", "an X display such as :1 (not :0 on WSL)"),
     _Spec("IBKR_HEALTH_INTERVAL_S", "health_interval_s", "seconds between health checks, 10-3600"),
     _Spec("IBKR_HANG_RESTART_AFTER", "hang_restart_after",
-          "failed API checks in a row before a restart, 1-60"),
+          "failed API probes in a row (re-probed seconds apart) before a restart, 1-60"),
     _Spec("IBKR_MAX_RESTARTS_PER_HOUR", "max_restarts_per_hour",
           "automatic restarts allowed per hour, 0-60 (0: never)"),
     _Spec("IBKR_MEMORY_RESTART", "memory_restart",
           "window (outside the session), force (at once) or off"),
+    _Spec("IBKR_MAINTENANCE_WINDOWS", "maintenance_windows",
+          "';'-separated New York windows, e.g. '* 23:45-00:45; Fri 23:00-03:00', or none"),
+    _Spec("IBKR_BOT_IDLE_ALERT_MIN", "bot_idle_alert_min",
+          "minutes of the trading session without a bot connected before a warning, "
+          "0-480 (0: off)"),
 )
 KEYS: Final = tuple(spec.key for spec in _SPECS)
+# Keys whose values are Secret: masked wherever a file or a setting is shown.
+SECRET_KEYS: Final = tuple(spec.key for spec in _SPECS if spec.secret)
 REQUIRED: Final = ("IBKR_USERNAME", "IBKR_PASSWORD", "IBKR_TRADING_MODE", "TWS_MAJOR_VRSN")
 _BY_KEY: Final = {spec.key: spec for spec in _SPECS}
+_VERBATIM: Final = ("IBKR_USERNAME", "IBKR_PASSWORD")
 _Bad = Callable[[str, str], UsageError]
 
 
@@ -198,7 +218,8 @@ def deployment_from_env(values: Mapping[str, str], overrides: Mapping[str, str] 
 
     kwargs: dict[str, object] = {}
     for key, raw in merged.items():
-        value = raw.strip()
+        # The login reaches IBKR as written: blanks are kept, and refused if IBC would drop them.
+        value = raw if key in _VERBATIM else raw.strip()
         if value == "" and key not in REQUIRED:
             continue
         kwargs[_BY_KEY[key].attr] = _convert(key, value, bad)
@@ -209,7 +230,9 @@ def deployment_from_env(values: Mapping[str, str], overrides: Mapping[str, str] 
 
 
 def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR0912
-    if key in ("IBKR_PASSWORD", "DISCORD_WEBHOOK_URL"):
+    if key in _VERBATIM and (problem := javaprops.trim_problem(value)):
+        raise bad(key, problem)
+    if key in SECRET_KEYS:
         if key == "DISCORD_WEBHOOK_URL":
             _check_webhook(value, bad)
         return Secret(value)
@@ -220,7 +243,7 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
     if key == "IBKR_TRADING_MODE":
         return _choice(key, value.lower(), ("paper", "live"), bad)
     if key == "TWS_MAJOR_VRSN":
-        if not re.fullmatch(r"\d{3,4}", value):
+        if not re.fullmatch(r"[0-9]{3,4}", value):
             raise bad(key, f"is not a major version number ({value[:20]!r})")
         return value
     if key in ("IBKR_API_PORT", "IBKR_COMMAND_SERVER_PORT"):
@@ -234,7 +257,9 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
     if key == "IBKR_API_HOST":
         return _ip(key, value, bad)
     if key == "IBKR_TRUSTED_IPS":
-        return tuple(_ip(key, item.strip(), bad) for item in value.split(",") if item.strip())
+        ips = [_ip(key, item.strip(), bad) for item in value.split(",") if item.strip()]
+        # 127.0.0.1 first and no repeats: the order IBC writes jts.ini's TrustedIPs in.
+        return tuple(dict.fromkeys(sorted(ips, key=lambda ip: ip != "127.0.0.1")))
     if key == "IBKR_READ_ONLY_API":
         return _bool(key, value, bad)
     if key == "IBKR_SERVICE_USER":
@@ -268,8 +293,14 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
         return _int(key, value, 0, 60, bad)
     if key == "IBKR_MEMORY_RESTART":
         return _choice(key, value.lower(), ("window", "force", "off"), bad)
+    if key == "IBKR_BOT_IDLE_ALERT_MIN":
+        return _int(key, value, 0, 480, bad)
+    if key == "IBKR_MAINTENANCE_WINDOWS":
+        if value.lower() == "none":
+            return ()
+        return tuple(_blackout(key, item.strip(), bad) for item in value.split(";") if item.strip())
     if key == "IBKR_DISPLAY":
-        if not re.fullmatch(r":\d{1,3}", value) or value == ":0":
+        if not re.fullmatch(r":[0-9]{1,3}", value) or value == ":0":
             raise bad(key, f"is not a free X display ({value[:10]!r})")
         return value
     raise AssertionError(key)  # every key in _SPECS is handled above
@@ -282,7 +313,8 @@ def _choice(key: str, value: str, options: tuple[str, ...], bad: _Bad) -> str:
 
 
 def _int(key: str, value: str, low: int, high: int, bad: _Bad) -> int:
-    if not re.fullmatch(r"\d+", value) or not low <= int(value) <= high:
+    # ASCII digits only (int() takes Arabic-Indic ones too), and few: int() refuses thousands.
+    if not re.fullmatch(r"[0-9]{1,10}", value) or not low <= int(value) <= high:
         raise bad(key, f"is {value[:20]!r}, not a number from {low} to {high}")
     return int(value)
 
@@ -304,7 +336,7 @@ def _ip(key: str, value: str, bad: _Bad) -> str:
 
 
 def _hhmm(key: str, value: str, bad: _Bad) -> str:
-    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value)
+    match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", value)
     if not match:
         raise bad(key, f"is {value[:20]!r}, not a 24-hour HH:MM time")
     return f"{int(match[1]):02d}:{match[2]}"
@@ -330,17 +362,10 @@ def _blackout(key: str, item: str, bad: _Bad) -> str:
 
 
 def _check_webhook(value: str, bad: _Bad) -> None:
-    key = "DISCORD_WEBHOOK_URL"
-    parts = urllib.parse.urlsplit(value)
-    host = parts.hostname or ""
-    loopback = _is_loopback(host)
-    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
-        raise bad(key, "must use https (plain http only to a loopback relay)")
-    if not loopback and host not in ("discord.com", "discordapp.com", "ptb.discord.com",
-                                     "canary.discord.com"):
-        raise bad(key, "is not a Discord webhook URL")
-    if not re.fullmatch(r"/api(?:/v\d+)?/webhooks/\d+/[A-Za-z0-9_.-]+/?", parts.path):
-        raise bad(key, "does not have the /api/webhooks/ID/TOKEN form")
+    try:
+        webhook.parse_webhook(value)
+    except webhook.WebhookUrlError as exc:
+        raise bad("DISCORD_WEBHOOK_URL", exc.why) from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -353,6 +378,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def _cross_check(d: Deployment, bad: _Bad) -> None:
+    why = schedule.refusal(*d.restart_hour_minute, d.timezone, d.blackouts)
+    if why:
+        raise bad("IBKR_RESTART_TIME", f"{d.restart_time} breaks the restart rules: {why} "
+                                       "(move it, or the blackout window)")
     if d.java_heap_mb > d.memory_max_mb - NON_HEAP_MB:
         raise bad("IBKR_JAVA_HEAP_MB", f"is {d.java_heap_mb}, which leaves less than "
                                        f"{NON_HEAP_MB} MB of IBKR_MEMORY_MAX_MB "

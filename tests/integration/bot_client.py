@@ -3,7 +3,8 @@
     python bot_client.py PORT CLIENT_ID SCENARIO [ARG]
 
 Prints one JSON object. Scenarios: basic, connect, hold SECONDS, reconnect, concurrent N,
-events SECONDS (collect error codes and connection state while connected).
+events SECONDS (collect error codes and connection state while connected), trade (qualify AAPL,
+read 1 day of bars, buy 5 with a limit order, see it fill, read the position and the cash).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import sys
 import time
 
 try:
-    from ib_async import IB
+    from ib_async import IB, LimitOrder, Stock
     LIBRARY = "ib_async"
 except ImportError:  # the ib_insync venv
-    from ib_insync import IB  # type: ignore[no-redef]
+    from ib_insync import IB, LimitOrder, Stock  # type: ignore[no-redef,assignment]
     LIBRARY = "ib_insync"
 
 HOST = "127.0.0.1"
@@ -105,6 +106,42 @@ def concurrent(port: int, first_id: int, count: int) -> dict[str, object]:
     return {"ok": count - len(failures), "failures": failures}
 
 
+def trade(port: int, client_id: int) -> dict[str, object]:
+    ib = IB()
+    ib.RequestTimeout = 10
+    ib.connect(HOST, port, clientId=client_id, timeout=10)
+    account = ib.managedAccounts()[0]
+    before = {p.contract.symbol: p.position for p in ib.positions()}
+    [aapl] = ib.qualifyContracts(Stock("AAPL", "SMART", "USD"))
+    bars = ib.reqHistoricalData(aapl, "", "1 D", "1 hour", "TRADES", useRTH=True)
+    cash_before = float(next(v.value for v in ib.accountValues(account)
+                             if v.tag == "TotalCashBalance" and v.currency == "BASE"))
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 5, round(bars[-1].close * 1.05, 2)))
+    deadline = time.monotonic() + 10
+    while not trade.isDone() and time.monotonic() < deadline:
+        ib.sleep(0.1)
+    ib.sleep(0.5)  # the account update that follows the fill
+    fill = trade.fills[0] if trade.fills else None
+    values = {(v.tag, v.currency): v.value for v in ib.accountValues(account)}
+    result = {
+        "con_id": aapl.conId,
+        "bars": len(bars),
+        "last_bar_close": bars[-1].close,
+        "status": trade.orderStatus.status,
+        "filled": trade.orderStatus.filled,
+        "fill_price": fill.execution.price if fill else None,
+        "commission": fill.commissionReport.commission if fill else None,
+        "position_before": before.get("AAPL"),
+        "position_after": {p.contract.symbol: p.position for p in ib.positions()}.get("AAPL"),
+        "cash_before": cash_before,
+        "cash_after": float(values[("TotalCashBalance", "BASE")]),
+        "tags": sorted({tag for tag, _currency in values}),
+        "currencies": sorted({currency for _tag, currency in values if currency}),
+    }
+    ib.disconnect()
+    return result
+
+
 def main() -> None:
     port, client_id, scenario = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     arg = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
@@ -116,6 +153,8 @@ def main() -> None:
         result = hold(port, client_id, arg)
     elif scenario == "reconnect":
         result = reconnect(port, client_id)
+    elif scenario == "trade":
+        result = trade(port, client_id)
     elif scenario == "concurrent":
         result = concurrent(port, client_id, int(arg))
     else:

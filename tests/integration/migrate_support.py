@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from sim_support import real_ibc_zip
+
 from ibkr_ops import demo
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.install import InstallOptions, install_host
@@ -39,8 +41,9 @@ def deployment(mode: str = "paper", username: str = "mig_trader", extra: str = "
 
 
 def options(wait_s: float = 120.0) -> InstallOptions:
-    """The demo's simulated artifacts and in-guest Discord receiver."""
-    return demo.install_options(None, wait_s)
+    """The real IBC zip, the simulated Gateway installer (the stand-in) and the demo's
+    in-guest Discord receiver."""
+    return demo.install_options(real_ibc_zip(), wait_s)
 
 
 def say(message: str) -> None:

@@ -151,7 +151,7 @@ def test_bot_start_pulls_the_gateway_up_and_waits_for_its_api(guest: sandbox.Gue
     # The bot's main process started after the Gateway's API began to listen.
     listening = [int(e["__MONOTONIC_TIMESTAMP"]) for e in journal(name, "ibkr-gateway.service",
                                                                    mark)
-                 if "SIM: API listening" in e.get("MESSAGE", "")]
+                 if "API listening on" in e.get("MESSAGE", "")]
     assert len(listening) == 1, "one Gateway start, one API"
     started = int(show(name, BOT, "ExecMainStartTimestampMonotonic"))
     assert started > listening[0]

@@ -66,13 +66,20 @@ def test_refuses_a_paper_file(paper: str, tmp_path: Path) -> None:
         go_live(Context(), host=paper, credentials=str(path), yes_live=True)
 
 
-def test_refuses_inside_a_blackout_unless_forced(guest: str, tmp_path: Path) -> None:
-    ms.install(guest, ms.deployment("paper", extra="IBKR_RESTART_BLACKOUTS=* 00:00-12:00; "
-                                                   "* 12:00-00:00\n"))
-    before = ms.state(guest)
-    with pytest.raises(Exit, match="blackout"):
-        go_live(Context(), host=guest, credentials=str(live_file(tmp_path)), yes_live=True)
-    assert ms.state(guest) == before
+def test_refuses_inside_a_blackout_unless_forced(paper: str, tmp_path: Path) -> None:
+    # A deployment cannot say "always blacked out" (its daily restart would break it): the
+    # host's own settings are changed here, as the pre-restart check reads them.
+    ops = "/etc/ibkr/ops.json"
+    ms.run(paper, f"python3 -c \"import json; p = '{ops}'; d = json.load(open(p)); "
+                  "d['blackout_windows'] = ['* 00:00-12:00', '* 12:00-00:00']; "
+                  "json.dump(d, open(p, 'w'))\"")
+    before = ms.state(paper)
+    try:
+        with pytest.raises(Exit, match="blackout"):
+            go_live(Context(), host=paper, credentials=str(live_file(tmp_path)), yes_live=True)
+        assert ms.state(paper) == before
+    finally:
+        ms.install(paper, ms.deployment("paper"))
 
 
 def test_paper_to_live_and_rollback(paper: str, tmp_path: Path) -> None:

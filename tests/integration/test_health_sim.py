@@ -42,7 +42,8 @@ def test_healthy_simulator(sim_factory: Callable[..., Sim]) -> None:
     code, data = check(sim.port)
     assert code == 0
     assert layers(data) == {"service": "skip", "display": "skip", "process": "ok", "port": "ok",
-                            "api": "ok", "memory": "ok"}
+                            "api": "ok", "upstream": "ok", "memory": "ok"}
+    assert detail(data, "upstream") == "connected to IBKR; farms OK: usfarm, ushmds, secdefnj"
     assert data["server_version"] == 176
     assert data["accounts"]
     assert f"pid {sim.proc.pid} " in detail(data, "process")

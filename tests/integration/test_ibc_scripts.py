@@ -1,24 +1,28 @@
-"""The simulated Gateway installed by its installer and run by IBC's own scripts.
+"""The simulated Gateway installed by its installer and run by IBC's scripts.
 
-Variant ``ibc`` uses the real IBC 3.24.1 zip named by IBKR_OPS_IBC_ZIP; variant ``sim-ibc``
-uses the simulated IBC zip that ``invoke sim.artifacts`` writes. The install and start path
-is the same for both.
+Variant ``ibc`` uses the real IBC 3.24.1 zip named by IBKR_OPS_IBC_ZIP: its scripts start a
+real JVM (the machine's Java 17), IBC's own Java code and the Gateway stand-in, which IBC
+logs in to. Variant ``sim-ibc`` uses the simulated IBC zip that ``invoke sim.artifacts``
+writes, which runs the Python-only simulator in IBC's place. The install and start path is
+the same for both. The real IBC's reactions to the Gateway's windows are in test_standin.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import stat
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sim_support import free_port, port_open, run_client, send_line, wait_for
+from sim_support import free_port, port_open, real_ibc_zip, run_client, send_line, wait_for
 
 from ibkr_ops.sim import artifacts
 
@@ -35,13 +39,7 @@ def sim_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def ibc_zip(request: pytest.FixtureRequest, sim_artifacts: dict[str, Path]) -> Path:
     if request.param == "sim-ibc":
         return sim_artifacts["ibc_zip"]
-    real = os.environ.get("IBKR_OPS_IBC_ZIP", "")
-    if not real:
-        pytest.skip("IBKR_OPS_IBC_ZIP is not set: the real IBC scripts are not tested here; "
-                    "the sim-ibc variant runs the same flow with the simulated IBC zip")
-    if not Path(real).is_file():
-        pytest.fail(f"IBKR_OPS_IBC_ZIP={real} is not a file")
-    return Path(real)
+    return real_ibc_zip()
 
 
 @dataclass
@@ -58,6 +56,7 @@ class Stack:
     control_port: int
     display: str
     procs: list[subprocess.Popen[bytes]]
+    real: bool
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IBKR_GATEWAY_SIM")}
@@ -68,12 +67,22 @@ class Stack:
         env.update(extra)
         return env
 
-    def ibcstart(self, log: Path, *, twofa: str = "exit", **env: str) -> subprocess.Popen[bytes]:
+    def ibcstart(self, log: Path, *, twofa: str = "exit", mode: str = "paper",
+                 **env: str) -> subprocess.Popen[bytes]:
         command = [str(self.ibc_path / "scripts" / "ibcstart.sh"), VERSION, "-g",
                    f"--tws-path={self.tws_path}", f"--tws-settings-path={self.settings}",
-                   f"--ibc-path={self.ibc_path}", f"--ibc-ini={self.ini}", "--mode=paper",
+                   f"--ibc-path={self.ibc_path}", f"--ibc-ini={self.ini}", f"--mode={mode}",
                    f"--on2fatimeout={twofa}"]
         return self._start(command, log, env)
+
+    def set_ini(self, **values: str) -> None:
+        """Change (or add) IBC settings in the stack's config.ini."""
+        lines = [line for line in self.ini.read_text().splitlines()
+                 if line.partition("=")[0] not in values]
+        self.ini.write_text("\n".join([*lines, *(f"{k}={v}" for k, v in values.items())]) + "\n")
+
+    def ctl(self, command: str) -> str:
+        return send_line(self.control_port, command).strip()
 
     def gatewaystart_inline(self, log: Path, **env: str) -> subprocess.Popen[bytes]:
         script = self.ibc_path / "gatewaystart.sh"
@@ -133,7 +142,7 @@ def stack(tmp_path: Path, ibc_zip: Path, sim_artifacts: dict[str, Path],
                    "SecondFactorAuthenticationTimeout=3\nReloginAfterSecondFactorAuthenticationTimeout=no\n")
     ini.chmod(0o600)
     result = Stack(root, ibc_path, tws_path, settings, ini, api_port, command_port,
-                   control_port, xvfb, [])
+                   control_port, xvfb, [], real=ibc_zip != sim_artifacts["ibc_zip"])
     yield result
     for proc in result.procs:
         if proc.poll() is None:
@@ -143,19 +152,67 @@ def stack(tmp_path: Path, ibc_zip: Path, sim_artifacts: dict[str, Path],
 
 def test_installer_lays_out_an_offline_gateway(tmp_path: Path,
                                                sim_artifacts: dict[str, Path]) -> None:
-    """-q -dir DIR: jars, vmoptions with the real default heap, .install4j, a Java 17 "JRE"."""
+    """-q -dir DIR: the stand-in's jar, vmoptions with the real default heap, .install4j
+    naming this machine's Java 17 runtime (with AWT), as the real ibcstart.sh reads it."""
     target = tmp_path / "Jts" / "ibgateway" / VERSION
     done = install_gateway(sim_artifacts["installer"], target)
     assert done.returncode == 0, done.stderr
-    assert list((target / "jars").glob("*.jar"))
+    with zipfile.ZipFile(target / "jars" / f"jts4launch-{VERSION}.jar") as jar:
+        assert "ibgateway/GWClient.class" in jar.namelist()
+    assert (target / "jars" / "ibkr-gateway-sim.pyz").is_file()
     assert "-Xmx768m" in (target / "ibgateway.vmoptions").read_text().splitlines()
     assert (target / ".install4j" / "i4jruntime.jar").is_file()
     jre = Path((target / ".install4j" / "inst_jre.cfg").read_text().strip())
-    java = jre / "bin" / "java"
-    shown = subprocess.run([str(java), "-XshowSettings:properties"], capture_output=True,
-                           text=True, check=False)
-    assert re.search(r"^ *java\.runtime\.version = 17\.", shown.stderr, re.M), shown.stderr
+    assert (jre / "lib" / "libawt_xawt.so").is_file()
+    shown = subprocess.run([str(jre / "bin" / "java"), "-XshowSettings:properties", "-version"],
+                           capture_output=True, text=True, check=False)
+    spec = re.search(r"^ *java\.specification\.version = (\d+)", shown.stderr, re.M)
+    assert spec and int(spec.group(1)) >= 17, shown.stderr
     assert (target / "ibgateway").is_file()
+
+
+def _fake_jre(home: Path, spec: str, awt: bool) -> Path:
+    """A directory that answers like a Java runtime of version ``spec``."""
+    (home / "bin").mkdir(parents=True)
+    (home / "lib").mkdir()
+    java = home / "bin" / "java"
+    java.write_text(f"#!/bin/sh\necho '    java.specification.version = {spec}' >&2\n")
+    java.chmod(0o755)
+    if awt:
+        (home / "lib" / "libawt_xawt.so").write_bytes(b"")
+    return home
+
+
+@pytest.mark.parametrize(("spec", "awt", "message"), [
+    ("11", True, "is version 11; the Gateway needs 17 or newer"),
+    ("17", False, "is headless (no X11 toolkit)"),
+    (None, False, "no Java runtime found"),
+])
+def test_installer_without_a_usable_java_writes_nothing(
+        tmp_path: Path, sim_artifacts: dict[str, Path], spec: str | None, awt: bool,
+        message: str) -> None:
+    """No Java, too old or headless: one line naming it and the package, nothing installed."""
+    roots = tmp_path / "jvm"
+    roots.mkdir()
+    env = {"HOME": str(tmp_path), "IBKR_GATEWAY_SIM_JVM_ROOT": str(roots)}
+    if spec is not None:
+        env["JAVA_HOME"] = str(_fake_jre(tmp_path / "jre", spec, awt))
+    java_dir = tmp_path / "no-java-bin"  # PATH without java: only the shell tools it needs
+    java_dir.mkdir()
+    for tool in ("bash", "sed", "head", "tail", "base64", "tar", "gzip", "mkdir", "cat",
+                 "dirname", "readlink", "cp", "printf"):
+        found = subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True,
+                               text=True, check=False).stdout.strip()
+        if found:
+            (java_dir / tool).symlink_to(found)
+    env["PATH"] = str(java_dir)
+    target = tmp_path / "gw"
+    done = subprocess.run([str(sim_artifacts["installer"]), "-q", "-dir", str(target)],
+                          capture_output=True, text=True, check=False, env=env, timeout=60)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "openjdk-17-jre" in lines[0], done.stderr
+    assert not target.exists()
 
 
 def test_installer_refuses_interactive_mode(tmp_path: Path,
@@ -178,7 +235,11 @@ def test_ibcstart_runs_the_gateway(stack: Stack, tmp_path: Path, async_python: s
     assert "ibgateway" in cmdline and "ibcalpha.ibc.IbcGateway" in cmdline
     assert "pw-never-in-argv" not in cmdline
     log = (tmp_path / "ibc.log").read_text()
-    assert "Second Factor Authentication initiated" in log and "Login has completed" in log
+    assert "Login has completed" in log
+    if stack.real:  # IBC's own Java code typed into the stand-in's login frame
+        assert "IBC: Click button: Paper Log In" in log
+        assert "GW-SIM: logged in (full login), paper trading" in log
+        assert Path(f"/proc/{pids[0]}/exe").resolve().name == "java"
     assert (stack.tws_path / "ibgateway" / VERSION / "ibgateway1").exists()
 
 
@@ -209,34 +270,18 @@ def test_warm_restart_relaunched_by_ibcstart(stack: Stack, tmp_path: Path,
     assert proc.poll() is None
     second_java = stack.java_pids()
     assert second_java and second_java != first_java
+    wait_for(lambda: "Login has completed" in log.read_text().partition("Re-starting session")[2],
+             10, "IBC's login after the relaunch")
     text = log.read_text()
     assert "-Drestart=" in text
     after = text[text.index("Re-starting session"):]
     assert "Second Factor Authentication initiated" not in after
-    assert text.count("Second Factor Authentication initiated") == 1
+    assert "Login has completed" in after
+    if stack.real:
+        assert "IBC: Setting auto-restart time to" in text  # IBC's RESTART, no Restart... menu
+        assert "GW-SIM: autorestart token accepted" in after
     assert run_client(async_python, stack.api_port, 3, "connect")["ok"] is True
     assert not list(stack.settings.glob("*/autorestart")), "the relaunch consumes the file"
-
-
-def test_second_factor_timeout_exits_87_without_relaunch(stack: Stack, tmp_path: Path) -> None:
-    """No approval → exit 87; with --on2fatimeout=exit ibcstart.sh does not relaunch."""
-    log = tmp_path / "ibc.log"
-    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
-    assert proc.wait(30) == 87
-    text = log.read_text()
-    assert text.count("IBC returned exit status 87") == 1
-    assert text.count("Second Factor Authentication initiated") == 1
-    assert not port_open(stack.api_port)
-
-
-def test_second_factor_timeout_relaunched_with_restart_action(stack: Stack,
-                                                              tmp_path: Path) -> None:
-    """With --on2fatimeout=restart ibcstart.sh relaunches after 87 (a new cold login)."""
-    log = tmp_path / "ibc.log"
-    proc = stack.ibcstart(log, twofa="restart", IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
-    wait_for(lambda: log.read_text().count("Second Factor Authentication initiated") >= 2, 30,
-             "a relaunch after exit status 87")
-    assert proc.poll() is None
 
 
 def test_sigterm_stops_the_stack(stack: Stack, tmp_path: Path) -> None:
@@ -263,3 +308,146 @@ def test_command_server_stop(stack: Stack, tmp_path: Path) -> None:
     assert send_line(stack.command_port, "STOP") == "OK Shutting down: STOP command\n"
     assert proc.wait(15) == 0
 
+
+
+# ---- The real IBC's own Java code against the stand-in's windows (variant ibc only) ------
+REAL = pytest.mark.parametrize("ibc_zip", ["ibc"], indirect=True)
+
+
+def _lines(log: Path, text: str) -> int:
+    return log.read_text().count(text)
+
+
+@REAL
+def test_live_login_waits_for_the_second_factor_then_serves(stack: Stack, tmp_path: Path,
+                                                            async_python: str) -> None:
+    """Live: IBC sees the stand-in's "Second Factor Authentication" dialog; the API opens only
+    once the prompt is approved (APPROVE on the control port: the person with the phone)."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, mode="live", IBKR_GATEWAY_SIM_SECOND_FACTOR="manual")
+    wait_for(lambda: "IBC: Second Factor Authentication initiated" in log.read_text(), 20,
+             "IBC to see the second-factor dialog")
+    assert not port_open(stack.api_port) and "Login has completed" not in log.read_text()
+    assert stack.ctl("APPROVE") == "OK approved"
+    stack.wait_api(proc)
+    wait_for(lambda: "IBC: Login has completed" in log.read_text(), 10, "IBC's login")
+    assert str(run_client(async_python, stack.api_port, 4, "basic")["accounts"][0]).startswith("U")  # type: ignore[index]
+    assert "IBC: Click button: Log In" in log.read_text()
+
+
+def test_unapproved_second_factor_without_relogin_leaves_ibc_waiting(stack: Stack,
+                                                                     tmp_path: Path) -> None:
+    """ReloginAfterSecondFactorAuthenticationTimeout=no: IBC does not exit (no 87); the JVM
+    stays up at the login frame without an API. The host's login watch has to act."""
+    log = tmp_path / "ibc.log"
+    stack.set_ini(SecondFactorAuthenticationTimeout="3",
+                  ReloginAfterSecondFactorAuthenticationTimeout="no",
+                  ExitAfterSecondFactorAuthenticationTimeout="")
+    proc = stack.ibcstart(log, mode="live", IBKR_GATEWAY_SIM_SECOND_FACTOR="manual",
+                          IBKR_GATEWAY_SIM_SECOND_FACTOR_TIMEOUT="4")
+    wait_for(lambda: "Re-login after second factor authentication timeout not required"
+             in log.read_text(), 30, "IBC's verdict on the expired prompt")
+    time.sleep(3)
+    assert proc.poll() is None and len(stack.java_pids()) == 1
+    assert not port_open(stack.api_port)
+    assert _lines(log, "Second Factor Authentication initiated") == 1
+    assert "exit status 87" not in log.read_text()
+    assert json.loads(stack.ctl("STATUS")[3:])["state"] == "login-dialog"
+
+
+def test_unapproved_second_factor_with_relogin_prompts_again(stack: Stack, tmp_path: Path) -> None:
+    """ReloginAfterSecondFactorAuthenticationTimeout=yes: IBC logs in again on the same frame,
+    a new prompt; approving that one logs in."""
+    log = tmp_path / "ibc.log"
+    stack.set_ini(SecondFactorAuthenticationTimeout="3",
+                  ReloginAfterSecondFactorAuthenticationTimeout="yes")
+    proc = stack.ibcstart(log, mode="live", twofa="restart",
+                          IBKR_GATEWAY_SIM_SECOND_FACTOR="manual",
+                          IBKR_GATEWAY_SIM_SECOND_FACTOR_TIMEOUT="4")
+    wait_for(lambda: _lines(log, "Second Factor Authentication initiated") >= 2, 40,
+             "IBC's second login")
+    assert "Re-login after second factor authentication timeout in 5 second" in log.read_text()
+    assert stack.ctl("APPROVE") == "OK approved"
+    stack.wait_api(proc)
+
+
+@REAL
+def test_rejected_password_makes_ibc_cold_restart_and_retry(stack: Stack, tmp_path: Path) -> None:
+    """IBC answers the "Login failed" dialog with a cold restart and the same password again:
+    why the host's login watch stops the Gateway at the first rejection."""
+    log = tmp_path / "ibc.log"
+    stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="reject-login")
+    wait_for(lambda: _lines(log, "IBC: Login attempt: 1") >= 2, 30, "IBC's second attempt")
+    text = log.read_text()
+    assert "IBC: Login failed" in text and "IBC: Cold restart in progress" in text
+    assert "IBC will cold-restart shortly" in text
+    assert not port_open(stack.api_port)
+
+
+@REAL
+def test_existing_session_is_continued_as_primary(stack: Stack, tmp_path: Path) -> None:
+    log = tmp_path / "ibc.log"
+    stack.set_ini(ExistingSessionDetectedAction="primary")
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="existing-session")
+    stack.wait_api(proc)
+    text = log.read_text()
+    assert "IBC: detected dialog entitled: Existing session detected; event=Opened" in text
+    assert "IBC: Click button: Continue Login" in text
+
+
+@REAL
+def test_kill_9_of_the_jvm_takes_the_api_down_at_once(stack: Stack, tmp_path: Path) -> None:
+    proc = stack.ibcstart(tmp_path / "ibc.log")
+    stack.wait_api(proc)
+    (java,) = stack.java_pids()
+    os.kill(java, signal.SIGKILL)
+    wait_for(lambda: not port_open(stack.api_port), 2, "the API to close with the JVM")
+    assert proc.wait(10) == 137
+
+
+@REAL
+def test_a_crashed_api_engine_ends_the_jvm(stack: Stack, tmp_path: Path) -> None:
+    """The API is part of the Gateway: its engine dying must not leave a JVM that looks fine."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log)
+    stack.wait_api(proc)
+    (java,) = stack.java_pids()
+    children = subprocess.run(["pgrep", "-P", str(java)], capture_output=True, text=True,
+                              check=False).stdout.split()
+    (engine,) = children
+    os.kill(int(engine), signal.SIGKILL)
+    assert proc.wait(15) == 1
+    text = log.read_text()
+    assert "GW-SIM: the API server process exited unexpectedly" in text
+    assert "IBC returned exit status 1" in text
+
+
+@REAL
+def test_unknown_dialog_blocks_the_login_and_ibc_names_it(stack: Stack, tmp_path: Path) -> None:
+    """A window IBC has no handler for: IBC logs its title and waits; nothing logs in."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="unknown-dialog")
+    wait_for(lambda: "detected dialog entitled: Important Notice; event=Opened"
+             in log.read_text(), 20, "IBC to see the notice")
+    time.sleep(3)
+    assert proc.poll() is None and "Login has completed" not in log.read_text()
+    assert not port_open(stack.api_port)
+
+
+@REAL
+def test_warm_restart_after_the_weekly_reset_needs_a_full_login(stack: Stack,
+                                                                tmp_path: Path) -> None:
+    """An autorestart token from before IBKR's Sunday reset is refused: the relaunched JVM
+    shows the login frame, and IBC, relaunched with -Drestart, types nothing."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log)
+    stack.wait_api(proc)
+    (saved,) = stack.settings.glob("*/standin.properties")
+    saved.write_text(re.sub(r"full_login=\d+", "full_login=1000000000", saved.read_text()))
+    assert send_line(stack.command_port, "RESTART").startswith("OK RESTART")
+    wait_for(lambda: "Re-starting session" in log.read_text(), 30, "the warm relaunch")
+    wait_for(lambda: "autorestart token is from before IBKR's weekly reset" in log.read_text(),
+             10, "the stand-in to refuse the token")
+    time.sleep(2)
+    after = log.read_text().partition("Re-starting session")[2]
+    assert "Login has completed" not in after and not port_open(stack.api_port)

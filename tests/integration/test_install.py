@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
+from sim_support import real_ibc_zip
 
-from ibkr_ops import demo, sandbox
+from ibkr_ops import demo, javaprops, sandbox
 from ibkr_ops.errors import OpsError
+from ibkr_ops.host import envfile
 from ibkr_ops.remote.artifacts import ibc_from_release
 from ibkr_ops.remote.hosts import Target, connect, open_host, resolve
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
@@ -47,7 +49,7 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def options() -> InstallOptions:
-    return demo.install_options(None, wait_s=120)
+    return demo.install_options(real_ibc_zip(), wait_s=120)
 
 
 def run(spec: str, d: Deployment, options: InstallOptions) -> HostReport:
@@ -129,6 +131,27 @@ def test_dry_run_touches_nothing_and_masks_secrets(installed: sandbox.Guest, cre
     assert PASSWORD not in diff and TOKEN not in diff and "********" in diff
     assert shell(installed, "sha256sum /etc/ibkr/* /etc/systemd/system/ibkr-*") == checksums
     assert main_pid(installed) == pid
+
+
+def test_dry_run_of_a_rotation_masks_the_hosts_secrets_and_the_new_ones(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions,
+        tmp_path: Path) -> None:
+    """A new password (quotes, backslash, non-ASCII) and webhook: the diff shows the host's
+    current files and the planned ones, and no secret of either in any spelling."""
+    new_password, new_token = 'Nëw "pw" \\ $x', "rotated-token-never-shown"
+    rotated = tmp_path / "rotated.env"
+    rotated.write_text(credentials.read_text().replace(f"IBKR_PASSWORD={PASSWORD}", (
+        f"IBKR_PASSWORD={envfile.quote(new_password)}")).replace(TOKEN, new_token))
+    os.chmod(rotated, 0o600)
+    report = run(installed.name, load_deployment(rotated), dataclasses.replace(options,
+                                                                               dry_run=True))
+    assert report.error is None
+    text = "".join(report.diff)
+    assert "+IBKR_PASSWORD=******** (changed)" in text and "-IBKR_PASSWORD=********" in text
+    assert "+IbPassword=******** (changed)" in text
+    for secret in (PASSWORD, TOKEN, new_password, new_token, envfile.quote(new_password),
+                   javaprops.escape(new_password)):
+        assert secret not in text
 
 
 def test_password_and_token_appear_in_no_process_journal_or_log(installed: sandbox.Guest) -> None:
@@ -215,7 +238,7 @@ def test_ssh_cut_mid_apply_then_rerun_converges(installed: sandbox.Guest, creden
     assert shell(installed, "ls /etc/ibkr /etc/systemd/system | grep -c ibkr-ops-new") == "0\n"
     report = run(installed.name, d, options)
     assert report.error is None and report.health.startswith("healthy")
-    assert "OnCalendar=Mon..Fri 16:45 America/New_York" in shell(
+    assert "OnCalendar=Sun,Mon..Fri 16:45 America/New_York" in shell(
         installed, "cat /etc/systemd/system/ibkr-gateway-restart.timer")
     again = run(installed.name, d, options)
     assert set(statuses(again).values()) == {"unchanged"}

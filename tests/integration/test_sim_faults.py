@@ -49,7 +49,7 @@ def test_slow_handshake(sim_factory: Callable[..., Sim]) -> None:
     sim = sim_factory("--fault", "slow-handshake=1.5")
     elapsed, reply = raw_handshake(sim.port, 5)
     assert elapsed >= 1.4
-    assert b"176\0" in reply
+    assert b"178\0" in reply  # the probe offers v157..178
 
 
 def test_crash_after(sim_factory: Callable[..., Sim]) -> None:
@@ -69,10 +69,15 @@ def test_reject_login(sim_factory: Callable[..., Sim]) -> None:
     assert sim.status()["state"] == "login-failed"
 
 
-def test_twofa_timeout_exits_87(sim_factory: Callable[..., Sim]) -> None:
-    """twofa-timeout: no approval arrives; after the timeout the process exits 87."""
-    sim = sim_factory("--fault", "twofa-timeout", "--second-factor-timeout", "1", wait=None)
-    assert sim.wait_exit(15) == 87
+def test_twofa_timeout_leaves_the_gateway_at_its_login_dialog(
+        sim_factory: Callable[..., Sim]) -> None:
+    """twofa-timeout: no approval arrives. As IBC 3.24 without relogin permitted, nothing
+    exits (no 87): the Gateway waits at its login dialog and the API never opens."""
+    sim = sim_factory("--fault", "twofa-timeout", "--second-factor-timeout", "1", wait="control")
+    sim.wait_log("Re-login after second factor authentication timeout not required", 15)
+    assert sim.proc.poll() is None
+    assert sim.status()["state"] == "login-dialog"
+    assert not port_open(sim.port)
     log = sim.log()
     assert "Second Factor Authentication initiated" in log
     assert "Login has completed" not in log

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sim_support import real_ibc_zip
 
 from ibkr_ops import demo, sandbox, verify
 from ibkr_ops.remote.install import install_host
@@ -32,7 +33,7 @@ def installed_guest(sandbox_layout: Layout, tmp_path_factory: pytest.TempPathFac
         sandbox.up([GUEST])
         try:
             d = load_deployment(demo.credentials_file())
-            report = install_host(GUEST, d, demo.install_options(None, 180), lambda _: None)
+            report = install_host(GUEST, d, demo.install_options(real_ibc_zip(), 180), lambda _: None)
             assert report.error is None, report.error
             yield GUEST
         finally:

@@ -57,13 +57,19 @@ class Conn:
         self.buffer += chunk
 
 
-def healthy(conn: Conn) -> None:
-    """A logged-in Gateway: accounts, next id, farm notices, then the current time."""
+def logged_in(conn: Conn, *statuses: tuple[int, str], accounts: str = "DU1") -> None:
+    """Handshake, startApi, accounts, next id, then these status messages (code, text)."""
     conn.handshake()
     conn.start_api()
-    conn.send(15, 1, "DU111,DU222,")
+    conn.send(15, 1, accounts)
     conn.send(9, 1, 1)
-    conn.send(4, 2, -1, 2104, "Market data farm connection is OK:usfarm", "")
+    for code, text in statuses:
+        conn.send(4, 2, -1, code, text, "")
+
+
+def healthy(conn: Conn) -> None:
+    """A logged-in Gateway: accounts, next id, farm notices, then the current time."""
+    logged_in(conn, (2104, "Market data farm connection is OK:usfarm"), accounts="DU111,DU222,")
     assert conn.read()[:2] == ["49", "1"]
     conn.send(49, 1, 1764082800)
 

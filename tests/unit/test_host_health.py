@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
+import time
+from pathlib import Path
 
-from host_peer import Conn, healthy, peer
+from host_peer import Conn, healthy, logged_in, peer
 
-from ibkr_ops.host import health, proc
+from ibkr_ops.host import health, proc, upstream
 from ibkr_ops.host.config import HostConfig
 
 
@@ -24,7 +28,8 @@ def test_healthy_gateway_passes_every_layer_it_can_see() -> None:
         report = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
     assert not errors
     assert statuses(report) == {"service": "skip", "display": "skip", "process": "ok",
-                                "port": "ok", "api": "ok", "memory": "ok"}
+                                "port": "ok", "api": "ok", "upstream": "ok", "memory": "ok"}
+    assert details(report)["upstream"] == "connected to IBKR; farms OK: usfarm"
     assert report.healthy
     assert report.server_version == 176
     assert report.accounts == ("DU111", "DU222")
@@ -90,3 +95,49 @@ def test_summary_is_one_line_naming_failures() -> None:
 def test_remote_api_host_skips_the_process_layer() -> None:
     report = health.run(HostConfig(api_host="192.0.2.1", health_timeout_s=0.3))
     assert statuses(report)["process"] == "skip"
+
+
+def lost_link(conn: Conn) -> None:
+    """Logged in, but IBKR out of reach: 1100 at connect, the time request unanswered."""
+    logged_in(conn, (1100, "Connectivity between IB and Trader Workstation has been lost."))
+    conn.read()
+    conn.read()
+
+
+def test_a_lost_link_to_ibkr_is_upstreams_news_not_the_apis(tmp_path: Path) -> None:
+    config = HostConfig(memory_ceiling_mb=100_000, state_dir=str(tmp_path))
+    with peer(healthy, lost_link) as (port, _):
+        report = health.run(dataclasses.replace(config, api_port=port))
+    assert statuses(report)["api"] == "ok"
+    assert "no server time" in details(report)["api"]
+    assert statuses(report)["upstream"] == "warn"
+    assert details(report)["upstream"].startswith("IBKR connection lost for 0 s")
+    assert report.healthy
+    # A loss that began long enough ago is an outage.
+    (tmp_path / upstream.STATE_FILE).write_text(json.dumps({"lost_since": time.time() - 600}))
+    with peer(healthy, lost_link) as (port, _):
+        report = health.run(dataclasses.replace(config, api_port=port))
+    assert statuses(report)["upstream"] == "fail"
+    assert not report.healthy
+
+
+def test_a_broken_farm_warns_and_the_gateway_stays_healthy() -> None:
+    def broken(conn: Conn) -> None:
+        logged_in(conn, (2103, "Market data farm connection is broken:usfarm"))
+        conn.read()
+        conn.send(49, 1, 5)
+
+    with peer(broken) as (port, _):
+        report = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
+    assert statuses(report)["upstream"] == "warn"
+    assert details(report)["upstream"] == "market data farm usfarm broken (2103)"
+    assert report.healthy and report.status == "warn"
+
+
+def test_connected_bots_are_counted_and_the_probe_is_not_one() -> None:
+    with peer(healthy) as (port, _):
+        alone = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
+        with socket.create_connection(("127.0.0.1", port)), \
+                socket.create_connection(("127.0.0.1", port)):
+            two = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
+    assert (alone.api_clients, two.api_clients) == (0, 2)

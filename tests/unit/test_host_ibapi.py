@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+import time
+
 import pytest
-from host_peer import Conn, healthy, peer
+from host_peer import Conn, healthy, logged_in, peer
 
 from ibkr_ops.host import ibapi
 
@@ -115,15 +118,69 @@ def test_connection_refused_is_a_connect_stage_error() -> None:
 
 
 def test_other_gateway_errors_become_notices() -> None:
-    def lost(conn: Conn) -> None:
+    def competing(conn: Conn) -> None:
         conn.handshake()
         conn.start_api()
-        conn.send(4, 2, -1, 1100, "Connectivity between IB and TWS has been lost.", "")
+        conn.send(4, 2, -1, 10197, "No market data during competing live session", "")
         conn.send(15, 1, "DU1")
         conn.send(9, 1, 1)
         conn.read()
         conn.send(49, 1, 5)
 
-    with peer(lost) as (port, _):
+    with peer(competing) as (port, _):
         status = ibapi.probe("127.0.0.1", port, 999, 5)
-    assert status.notices == ("1100 Connectivity between IB and TWS has been lost.",)
+    assert status.notices == ("10197 No market data during competing live session",)
+    assert status.status_messages == ()
+
+
+def frame(*fields: object) -> bytes:
+    payload = b"".join(str(f).encode() + b"\0" for f in fields)
+    return struct.pack(">I", len(payload)) + payload
+
+
+def test_farm_status_is_kept_whether_it_comes_before_or_after_the_time() -> None:
+    def farms(conn: Conn) -> None:
+        logged_in(conn, (2104, "Market data farm connection is OK:usfarm"))
+        conn.read()
+        # The time and a status behind it in one write: both have arrived together.
+        conn.sock.sendall(frame(49, 1, 5) + frame(4, 2, -1, 2105,
+                                                  "HMDS data farm connection is broken:ushmds", ""))
+        conn.read()  # held open until the probe closes
+
+    with peer(farms) as (port, errors):
+        status = ibapi.probe("127.0.0.1", port, 999, 5)
+    assert not errors
+    assert status.server_time == 5
+    assert [code for code, _ in status.status_messages] == [2104, 2105]
+    assert status.notices == ()
+
+
+def test_farm_status_a_little_after_the_time_is_waited_for() -> None:
+    def late(conn: Conn) -> None:
+        logged_in(conn)
+        conn.read()
+        conn.send(49, 1, 5)
+        time.sleep(0.05)
+        conn.send(4, 2, -1, 2104, "Market data farm connection is OK:usfarm", "")
+        conn.read()
+
+    with peer(late) as (port, _):
+        status = ibapi.probe("127.0.0.1", port, 999, 5)
+    assert status.status_messages == ((2104, "Market data farm connection is OK:usfarm"),)
+
+
+def test_lost_link_to_ibkr_does_not_wait_out_the_timeout_for_the_time() -> None:
+    """1100 at connect and no answer to reqCurrentTime (IBKR unreachable): logged in, no time,
+    within the short wait rather than the probe's timeout."""
+    def lost(conn: Conn) -> None:
+        logged_in(conn, (1100, "Connectivity between IB and Trader Workstation has been lost."))
+        conn.read()
+        conn.read()  # the time request goes unanswered
+
+    started = time.monotonic()
+    with peer(lost) as (port, _):
+        status = ibapi.probe("127.0.0.1", port, 999, 10)
+    assert status.server_time is None
+    assert status.status_messages[0][0] == 1100
+    assert time.monotonic() - started < 10 - 2
+

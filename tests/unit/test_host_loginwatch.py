@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +30,8 @@ STAMP = "2026-12-01 16:30:00:123 IBC: "
     ("IBC closing because login has not completed after Second Factor Authentication",
      ibclog.TWOFA_TIMEOUT),
     ("Re-login after second factor authentication timeout in 5 second", ibclog.TWOFA_TIMEOUT),
+    # IBC 3.24 with ReloginAfterSecondFactorAuthenticationTimeout=no: it only waits.
+    ("Re-login after second factor authentication timeout not required", ibclog.TWOFA_TIMEOUT),
     ("detected dialog entitled: Existing session detected; event=Activated",
      ibclog.EXISTING_SESSION),
     ("Setting user name", None),
@@ -78,18 +83,20 @@ def test_a_second_factor_prompt_is_announced_once_per_incident() -> None:
     assert react(login, ibclog.TWOFA_WAIT).notify is not None  # a new login, a new prompt
 
 
-@pytest.mark.parametrize(("action", "level", "words"), [
-    ("exit", "error", "IBKR_TWOFA_TIMEOUT_ACTION=exit"),
-    ("restart", "warning", "IBKR_TWOFA_TIMEOUT_ACTION=restart"),
+@pytest.mark.parametrize(("action", "level", "words", "stop"), [
+    ("exit", "error", "IBKR_TWOFA_TIMEOUT_ACTION=exit", True),
+    ("restart", "warning", "IBKR_TWOFA_TIMEOUT_ACTION=restart", False),
 ])
 def test_a_second_factor_timeout_says_what_happens_next(action: str, level: str,
-                                                        words: str) -> None:
+                                                        words: str, stop: bool) -> None:
+    """exit: IBC only waits at its login dialog, so the watch stops the Gateway itself."""
     config = dataclasses.replace(CONFIG, twofa_timeout_action=action)
     login = loginwatch.LoginState()
     react(login, ibclog.TWOFA_WAIT, config)
     timeout = react(login, ibclog.TWOFA_TIMEOUT, config)
     assert timeout.notify is not None
     assert timeout.notify[0] == level and words in timeout.notify[1]
+    assert timeout.stop is stop
     # IBC's relogin prompts again: the user has been told, nothing more is sent.
     react(login, ibclog.STARTED, config)
     assert react(login, ibclog.TWOFA_WAIT, config).notify is None
@@ -104,3 +111,45 @@ def test_state_survives_a_restart_of_the_watch(tmp_path: object) -> None:
     loaded = loginwatch.LoginState.load(config)
     assert loaded == login
     assert loginwatch.summary(config)["state"] == "twofa-wait"
+
+
+def test_window_titles_are_read_from_ibcs_window_events() -> None:
+    assert ibclog.window_opened(STAMP + "detected dialog entitled: Important Notice; "
+                                "event=Opened") == "Important Notice"
+    assert ibclog.window_opened(STAMP + "detected frame entitled: Loading...; event=Opened") \
+        == "Loading..."
+    assert ibclog.window_opened(STAMP + "detected dialog entitled: X; event=Closed") is None
+    assert ibclog.window_opened("GW-SIM: detected dialog entitled: X; event=Opened") is None
+
+
+def _stall_watch(tmp_path: Path) -> tuple[loginwatch.StallWatch, list[tuple[str, str]]]:
+    config = dataclasses.replace(CONFIG, state_dir=str(tmp_path), login_stall_s=0.2)
+    sent: list[tuple[str, str]] = []
+    login = loginwatch.LoginState(state="logging-in")
+    watch = loginwatch.StallWatch(config, login, lambda _c, level, text: sent.append(
+        (level, text)), lambda _line: None, threading.Lock())
+    return watch, sent
+
+
+def test_a_login_stuck_at_an_unknown_window_is_reported_once_with_its_title(
+        tmp_path: Path) -> None:
+    watch, sent = _stall_watch(tmp_path)
+    watch.event(ibclog.STARTED)
+    watch.opened("Important Notice")
+    time.sleep(0.5)
+    watch.opened("Important Notice")
+    time.sleep(0.5)
+    assert len(sent) == 1, sent
+    level, text = sent[0]
+    assert level == "warning" and "'Important Notice'" in text and "no progress" in text
+    assert loginwatch.LoginState.load(watch.config).detail == "waiting at window 'Important Notice'"
+
+
+def test_a_login_that_moves_on_is_not_reported(tmp_path: Path) -> None:
+    watch, sent = _stall_watch(tmp_path)
+    watch.event(ibclog.STARTED)
+    watch.opened("Authenticating...")
+    watch.login.state = "twofa-wait"
+    watch.event(ibclog.TWOFA_WAIT)
+    time.sleep(0.5)
+    assert sent == []

@@ -68,3 +68,22 @@ def test_blackout_windows(spec: str, moment: str, inside: bool) -> None:
 def test_bad_windows_are_usage_errors(spec: str) -> None:
     with pytest.raises(UsageError, match="blackout_windows"):
         market.parse_window(spec)
+
+
+@pytest.mark.parametrize(("spec", "moment", "end"), [
+    ("* 23:45-00:45", "2026-11-25 23:50", "2026-11-26 00:45"),  # before midnight
+    ("* 23:45-00:45", "2026-11-26 00:10", "2026-11-26 00:45"),  # after it
+    ("Fri 23:00-03:00", "2026-11-28 02:00", "2026-11-28 03:00"),
+    ("Sun 10:00-11:00", "2026-11-29 10:30", "2026-11-29 11:00"),
+])
+def test_a_window_knows_when_the_occurrence_holding_a_moment_ends(spec: str, moment: str,
+                                                                   end: str) -> None:
+    local = dt.datetime.fromisoformat(moment)
+    window = market.parse_window(spec)
+    assert window.contains(local)
+    assert window.ends(local) == dt.datetime.fromisoformat(end)
+
+
+def test_a_bad_window_names_its_own_setting() -> None:
+    with pytest.raises(UsageError, match=r"^maintenance_windows: 'Fri 23:00'"):
+        market.parse_window("Fri 23:00", "maintenance_windows")

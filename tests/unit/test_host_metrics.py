@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ibkr_ops.host import health, history, metrics
+from ibkr_ops.host import health, history, metrics, upstream
 from ibkr_ops.host.config import HostConfig, metrics_path
 
 
@@ -54,3 +54,20 @@ def test_the_file_is_replaced_whole_and_readable(tmp_path: Path) -> None:
     assert Path(path).read_text() == "a 2\n"
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
     assert sorted(os.listdir(tmp_path / "metrics")) == ["ibkr_gateway.prom"]
+
+
+def test_ibkrs_side_is_exported_per_farm() -> None:
+    link = upstream.read([(2104, "Market data farm connection is OK:usfarm"),
+                          (2105, "HMDS data farm connection is broken:ushmds")])
+    rep = dataclasses.replace(report(), link=link)
+    got = samples(metrics.render(HostConfig(), rep, [], None, None, 5.0))
+    mode = ("mode", "paper")
+    assert got[("ibkr_gateway_ibkr_connected", (mode,))] == 1
+    assert got[("ibkr_gateway_data_farm_ok",
+                (("farm", "usfarm"), ("kind", "market data"), mode))] == 1
+    assert got[("ibkr_gateway_data_farm_ok",
+                (("farm", "ushmds"), ("kind", "historical data"), mode))] == 0
+    lost = dataclasses.replace(report(), link=upstream.read([(1100, "lost")]))
+    got = samples(metrics.render(HostConfig(), lost, [], None, None, 5.0))
+    assert got[("ibkr_gateway_ibkr_connected", (mode,))] == 0
+    assert not any(name == "ibkr_gateway_data_farm_ok" for name, _ in got)

@@ -139,3 +139,50 @@ def test_record_is_ignored_when_stale(tmp_path: Path) -> None:
         assert prerestart.record_gateway(config, now) is not None
     assert prerestart.read_record(config, now + dt.timedelta(minutes=5)) is not None
     assert prerestart.read_record(config, now + dt.timedelta(hours=2)) is None
+
+
+@pytest.mark.parametrize(("moment", "verdict"), [
+    ("2026-11-25T23:44", True),       # Wednesday evening, before the nightly reset
+    ("2026-11-25T23:45", False),      # the nightly reset
+    ("2026-11-26T00:30", False),
+    ("2026-11-26T00:45", True),       # its end
+    ("2026-11-27T23:10", False),      # Friday night: the weekend maintenance
+    ("2026-11-28T02:59", False),
+    ("2026-11-28T03:00", True),
+    ("2026-07-01T23:50", False),      # summer time: still New York's 23:50
+])
+def test_ibkrs_maintenance_windows_refuse(moment: str, verdict: bool) -> None:
+    assert allowed(moment) is verdict
+
+
+def test_the_refusal_names_the_window_and_its_end() -> None:
+    decision = prerestart.decide(prerestart.parse_now("2026-11-25T23:50", CONFIG), CONFIG)
+    assert "inside IBKR's maintenance window '* 23:45-00:45'" in decision.reason
+    assert "restart from 00:45" in decision.reason
+    found = prerestart.maintenance(prerestart.parse_now("2026-11-27T23:10", CONFIG), CONFIG)
+    assert found is not None
+    assert found[0] == "Fri 23:00-03:00"
+    assert found[1].isoformat() == "2026-11-28T03:00:00-05:00"
+
+
+def test_no_windows_and_the_session_winning() -> None:
+    off = HostConfig(maintenance_windows=())
+    assert allowed("2026-11-25T23:50", off)
+    # A window inside the regular session does not make it a maintenance hold: the session
+    # refuses restarts anyway, and a Gateway there must be healed.
+    day = HostConfig(maintenance_windows=("Mon..Fri 10:00-11:00",))
+    assert prerestart.maintenance(prerestart.parse_now("2026-11-25T10:30", day), day) is None
+    thanksgiving = prerestart.parse_now("2026-11-26T10:30", day)  # no session that day
+    assert prerestart.maintenance(thanksgiving, day) is not None
+
+
+def test_the_command_refuses_in_the_window_and_force_overrides(
+        settings: tuple[Path, Path, int]) -> None:
+    path, _, _ = settings
+    refused = run_tool("ibkr-pre-restart-check", "--config", str(path), "--now",
+                       "2026-11-26T00:10")
+    assert refused.returncode == 1
+    assert "maintenance window" in refused.stderr
+    forced = run_tool("ibkr-pre-restart-check", "--config", str(path), "--now",
+                      "2026-11-26T00:10", "--force", "--reason", "test")
+    assert forced.returncode == 0

@@ -92,3 +92,28 @@ def test_command_server_closed_without_answer_is_an_error() -> None:
     with pytest.raises(OpsError, match="closed without answering RESTART"):
         restart.send_command("127.0.0.1", port, "RESTART")
     thread.join(5)
+
+
+def test_a_running_jvm_answers_exit() -> None:
+    port, thread = serve_once(b"OK Goodbye\n")
+    responds, why = restart.jvm_responds(HostConfig(command_server_port=port), 2)
+    thread.join(5)
+    assert responds is True, why
+
+
+def test_a_frozen_jvm_takes_the_connection_and_says_nothing() -> None:
+    """What kill -STOP leaves: the kernel completes the TCP handshake for the listening
+    socket, but nobody accepts or answers."""
+    with socket.create_server(("127.0.0.1", 0), backlog=5) as server:
+        config = HostConfig(command_server_port=server.getsockname()[1])
+        responds, why = restart.jvm_responds(config, 0.5)
+    assert responds is False
+    assert why.endswith("within 0.5 s")
+
+
+def test_nothing_listening_says_nothing_about_the_jvm() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+    responds, why = restart.jvm_responds(HostConfig(command_server_port=port), 2)
+    assert responds is None
+    assert "refused" in why.lower()

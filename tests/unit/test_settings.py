@@ -54,6 +54,8 @@ EXPECTED = {
     "twofa_device_backslash": "IBKR_TWOFA_DEVICE has a character IBC's config.ini cannot hold",
     "blackout_bad": "IBKR_RESTART_BLACKOUTS",
     "blackout_empty": "IBKR_RESTART_BLACKOUTS",
+    "maintenance_bad": "IBKR_MAINTENANCE_WINDOWS has 'Fri 23:00'",
+    "bot_idle_too_long": "IBKR_BOT_IDLE_ALERT_MIN is '500', not a number from 0 to 480",
     "memory_small": "IBKR_MEMORY_MAX_MB",
     "command_port_clash": "IBKR_COMMAND_SERVER_PORT equals the API port",
     "display_zero": "IBKR_DISPLAY",
@@ -98,6 +100,18 @@ def test_good_file_gets_safe_defaults(tmp_path: Path) -> None:
     assert d.password.reveal() == PASSWORD
 
 
+def test_maintenance_windows_default_to_ibkrs_and_none_turns_them_off(tmp_path: Path) -> None:
+    d = load_deployment(private_copy(tmp_path, GOOD))
+    assert d.maintenance_windows == ("* 23:45-00:45", "Fri 23:00-03:00")
+    off = load_deployment(private_copy(tmp_path, GOOD + "IBKR_MAINTENANCE_WINDOWS=none\n"))
+    assert off.maintenance_windows == ()
+    # What the host keeps reads back the same (an empty list is written as none).
+    assert dict(off.env_items())["IBKR_MAINTENANCE_WINDOWS"] == "none"
+    moved = load_deployment(private_copy(tmp_path, GOOD + "IBKR_MAINTENANCE_WINDOWS="
+                                         "* 00:15-01:45\n"))
+    assert moved.maintenance_windows == ("* 00:15-01:45",)
+
+
 def test_live_defaults_to_port_4001_and_options_override_the_file(tmp_path: Path) -> None:
     d = load_deployment(private_copy(tmp_path, GOOD.replace("paper", "live")))
     assert d.api_port == 4001 and d.is_live
@@ -126,9 +140,27 @@ def test_missing_file_says_so(tmp_path: Path) -> None:
 def test_quotes_and_comments_follow_environmentfile_syntax() -> None:
     d = parse_deployment(GOOD.replace(f"IBKR_PASSWORD={PASSWORD}",
                                       'IBKR_PASSWORD="with space # and \\"quote\\""')
-                         + "; semicolon comment\nIBKR_TIMEZONE='Europe/London'\n")
+                         + "; semicolon comment\nIBKR_TIMEZONE='Europe/London'\n"
+                         "IBKR_RESTART_TIME=22:30\n")
     assert d.password.reveal() == 'with space # and "quote"'
     assert d.timezone == "Europe/London"
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ("IBKR_RESTART_TIME=11:00\n", "the timer restarts it at 11:00 (America/New_York), which on "
+                                  "Mondays is inside the regular session"),
+    ("IBKR_TIMEZONE=Europe/London\n", "at 16:30 (Europe/London), which on Mondays is inside"),
+    ("IBKR_RESTART_BLACKOUTS=Sat 16:00-17:00\n", "the Gateway restarts itself at 16:31 "
+                                                 "(America/New_York), which on Saturdays is "
+                                                 "inside the blackout window"),
+])
+def test_a_daily_restart_the_guards_would_refuse_is_refused_up_front(extra: str,
+                                                                     words: str) -> None:
+    """The Gateway restarts itself daily at its auto-restart time whatever the host says, so
+    that minute (and the timer's) must pass the pre-restart rules on every day."""
+    with pytest.raises(UsageError, match="IBKR_RESTART_TIME") as info:
+        parse_deployment(GOOD + extra)
+    assert words in str(info.value)
 
 
 def test_secrets_never_show_in_repr_or_describe() -> None:

@@ -40,7 +40,7 @@ def test_paper_accounts_are_du_and_stable() -> None:
 
 
 @pytest.mark.parametrize(("content", "code"), [
-    ("IbLoginId\n", config.EXIT_INVALID_SETTING),
+    ("IbPassword=C:\\users\\x\n", 1),  # Properties.load throws; IBC does not catch it
     ("TradingMode=demo\n", config.EXIT_INVALID_TRADING_MODE),
     ("CommandServerPort=x\n", config.EXIT_INVALID_SETTING),
 ])

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from ibkr_ops.sim import protocol
+from ibkr_ops.sim import protocol, versions
 
 
 def test_encode_frames_nul_terminated_fields() -> None:
@@ -34,8 +34,10 @@ def test_bad_version_range(text: str) -> None:
 
 
 def test_version_never_above_the_client_maximum() -> None:
-    assert protocol.choose_version(157, 178) == 176
+    assert protocol.choose_version(157, 178) == 178
     assert protocol.choose_version(157, 170) == 170
+    assert protocol.choose_version(100, 226) == 187  # IB's ibapi 10.51 against Gateway 10.30
+    assert protocol.choose_version(100, 226, 176) == 176
     with pytest.raises(protocol.ProtocolError):
         protocol.choose_version(10, 20)
 
@@ -59,3 +61,10 @@ def test_read_message_rejects_huge_lengths() -> None:
         with pytest.raises(protocol.ProtocolError):
             await protocol.read_message(reader)
     asyncio.run(go())
+
+
+def test_server_version_follows_the_claimed_gateway() -> None:
+    assert versions.server_version("10.30.1") == 187
+    assert versions.server_version("10.19.2") == 176
+    with pytest.raises(ValueError, match=r"known: 10\.19, 10\.30"):
+        versions.server_version("10.45.1")

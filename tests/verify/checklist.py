@@ -27,7 +27,7 @@ GATEWAY = "ibkr-gateway.service"
 DISPLAY = "xvfb.service"
 RESTART_TIMER = "ibkr-gateway-restart.timer"
 HEALTH_TIMER = "ibkr-health-check.timer"
-LAYERS = ("service", "display", "process", "port", "api", "memory")
+LAYERS = ("service", "display", "process", "port", "api", "upstream", "memory")
 ACCOUNT_PREFIX = {"paper": "DU", "live": "U"}
 T = TypeVar("T")
 

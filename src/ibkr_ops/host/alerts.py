@@ -10,7 +10,7 @@ news is held: the daily restart's planned outage is reported by the runner itsel
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +30,26 @@ class Verdict:
     `context` is a line added to a status-change alert (what is being done about it);
     `notice` replaces that alert (an incident the watchdog reports in its own words);
     `note` goes out on its own when the status did not change (a crash systemd already
-    healed); `explained` stores a change without sending it (the login watch announced it).
+    healed); `explained` stores a change without sending it (the login watch announced it);
+    `quiet` stores it without sending, and its return to ok is not sent either (a short
+    loss of IBKR's connection that the Gateway repairs itself is no incident).
     """
 
     context: str = ""
     notice: tuple[str, str] | None = None
     note: tuple[str, str] | None = None
     explained: bool = False
+    quiet: bool = False
+
+
+def unhealthy(checks: Iterable[health.Check]) -> str:
+    """The failure alert's text: the headline and every failing or warning layer."""
+    return f"Gateway UNHEALTHY\n{_problems(checks)}"
+
+
+def _problems(checks: Iterable[health.Check]) -> str:
+    return "\n".join(f"{c.name}: {c.status} - {c.detail}" for c in checks
+                     if c.status in (health.FAIL, health.WARN))
 
 
 def transition(previous: str, report: health.Report, since: str | None,
@@ -45,17 +58,16 @@ def transition(previous: str, report: health.Report, since: str | None,
     current = report.status
     if current == previous:
         return None
-    problems = "\n".join(f"{c.name}: {c.status} - {c.detail}" for c in report.problems())
     if current == health.FAIL:
-        return "error", f"Gateway UNHEALTHY\n{problems}"
+        return "error", unhealthy(report.checks)
     lasted = ""
     if since:
-        minutes = (now - dt.datetime.fromisoformat(since)).total_seconds() / 60
-        lasted = f" after {minutes:.0f} min"
+        seconds = (now - dt.datetime.fromisoformat(since)).total_seconds()
+        lasted = f" after {seconds:.0f} s" if seconds < 90 else f" after {seconds / 60:.0f} min"
     if current == health.WARN:
         head = f"Gateway recovered{lasted}, with a warning" if previous == health.FAIL \
             else "Gateway warning"
-        return "warning", f"{head}\n{problems}"
+        return "warning", f"{head}\n{_problems(report.checks)}"
     return "info", f"Gateway healthy again{lasted} (was {previous})"
 
 
@@ -70,9 +82,12 @@ def on_report(config: HostConfig, report: health.Report, *, now: dt.datetime | N
     change = transition(previous, report, stored.get("since"), now)
     message = verdict.notice
     if message is None and change is not None:
-        if verdict.explained:
-            state.write_state(path, {"status": report.status, "since": now.isoformat()})
-            return "alert not sent: the login watch reported it"
+        quiet_end = bool(stored.get("quiet")) and report.status == health.OK
+        if verdict.explained or verdict.quiet or quiet_end:
+            record = {"status": report.status, "since": now.isoformat()}
+            state.write_state(path, {**record, "quiet": True} if verdict.quiet else record)
+            return ("alert not sent: the login watch reported it" if verdict.explained
+                    else "alert not sent: not an incident")
         level, text = change
         message = (level, f"{text}\n{verdict.context}" if verdict.context else text)
     message = message or verdict.note
@@ -89,6 +104,7 @@ def on_report(config: HostConfig, report: health.Report, *, now: dt.datetime | N
         outcome = f"not notified: {exc}"  # no webhook configured: record the change anyway
     except OpsError as exc:
         return f"notification failed, will retry: {exc}"
-    if change is not None:
+    if change is not None or stored.get("quiet"):
+        # A quiet spell that became news is an incident from now on: its end is news too.
         state.write_state(path, {"status": report.status, "since": now.isoformat()})
     return outcome

@@ -26,8 +26,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
+def _number(text: str, low: int, high: int) -> bool:
+    """ASCII digits within [low, high] (str.isdigit takes other scripts' digits too)."""
+    return text.isascii() and text.isdigit() and len(text) <= 10 and low <= int(text) <= high
+
+
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not _number(text, 1, 65535):
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
     return int(text)
 
@@ -43,13 +48,13 @@ def _seconds(text: str) -> float:
 
 
 def _heap_mb(text: str) -> int:
-    if not text.isdigit() or not 64 <= int(text) <= 1048576:
+    if not _number(text, 64, 1048576):
         raise argparse.ArgumentTypeError(f"{text!r} is not a heap size in MB (64-1048576)")
     return int(text)
 
 
 def _client_id(text: str) -> int:
-    if not text.isdigit() or int(text) >= 2**31:
+    if not _number(text, 0, 2**31 - 1):
         raise argparse.ArgumentTypeError(f"{text!r} is not a clientId (0-2147483647)")
     return int(text)
 
@@ -182,13 +187,19 @@ def notify_main(argv: Sequence[str] | None = None) -> int:
         config = host_config.load_default(args.config)
         text = sys.stdin.read() if args.message == "-" else args.message
         try:
-            ids = notify.deliver(config, args.level, text)
+            delivery = notify.deliver(config, args.level, text)
         except notify.WebhookError as exc:
             journal.send("ibkr-notify", str(exc), journal.ERR)
             raise
+        ids = delivery.ids
         # The ids Discord answered with: `verify` finds the message by them (not secrets).
         print(f"delivered ({len(ids)} message{'s' if len(ids) > 1 else ''}; "
-              f"id{'s' if len(ids) > 1 else ''} {', '.join(ids) or 'none'})")
+              f"id{'s' if len(ids) > 1 else ''} {', '.join(filter(None, ids)) or 'none'})")
+        if delivery.dropped:
+            line = (f"{delivery.dropped} more part(s) not sent: Discord's rate limit would pass "
+                    f"the {config.notify_timeout_s:g} s deadline")
+            journal.send("ibkr-notify", line, journal.WARNING)
+            print(f"ibkr-notify: {line}", file=sys.stderr)
         return 0
 
     return _guarded(parser.prog, body)

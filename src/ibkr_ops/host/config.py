@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,9 @@ RESTART_MODES = ("auto", "warm", "cold")
 # window: restart at the next moment the pre-restart check allows; force: at once; off: never.
 MEMORY_RESTARTS = ("window", "force", "off")
 TWOFA_ACTIONS = ("exit", "restart")
+# IBKR's own downtime, New York time: the nightly reset and the weekend maintenance. A new
+# login there can fail or lock the account, so re-logins wait for the end.
+MAINTENANCE_WINDOWS = ("* 23:45-00:45", "Fri 23:00-03:00")
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,31 @@ class HostConfig:
     blackout_windows: tuple[str, ...] = ()
     # Ad-hoc NYSE closures (YYYY-MM-DD) that no rule predicts, e.g. a national day of mourning.
     extra_holidays: tuple[str, ...] = ()
+    maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
     notify_timeout_s: float = 20.0
-    # The watchdog (the health-check timer's runs): consecutive failed API checks with the
-    # process alive before a restart, and the cap on its own restarts.
-    health_interval_s: int = 60
+    # The watchdog (the health-check timer's runs): failed API probes in a row with the
+    # process alive before a restart (the run re-probes at once), and the cap on its own
+    # restarts. Checks every 30 s: at 60 s the wait for the next check alone averaged 30 s.
+    health_interval_s: int = 30
     hang_restart_after: int = 3
     max_restarts_per_hour: int = 3
     memory_restart: str = "window"
     # What IBC does when a second factor is not approved in time (IBKR_TWOFA_TIMEOUT_ACTION).
     twofa_timeout_action: str = "exit"
+    # A login that makes no progress this long (no second-factor prompt either) is reported
+    # with the window IBC last saw: usually a dialog IBC has no handler for.
+    login_stall_s: float = 120.0
     # A crash loop: this many automatic restarts by systemd within the window; the Gateway is
     # then stopped for the back-off (doubled each time, at most an hour) and started again.
     crash_loop_crashes: int = 5
     crash_loop_window_s: float = 600.0
     crash_backoff_s: float = 300.0
+    # The Gateway's link to IBKR reported lost (1100) for this long is an outage (upstream
+    # fail); shorter losses are the Gateway's to repair and only a warning.
+    upstream_lost_fail_s: float = 180.0
+    # Warn when no API client but the health check has been connected for this many minutes
+    # of the regular session (0: off): the Gateway answers, but no bot trades through it.
+    bot_idle_alert_min: int = 0
     # node_exporter's textfile collector format; empty: <state_dir>/metrics/ibkr_gateway.prom.
     metrics_file: str = ""
     hostname: str = ""
@@ -85,19 +101,23 @@ class HostConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str] = DEFAULT_PATH) -> HostConfig:
         """Read and validate a settings file; any problem is a UsageError naming the key."""
+        from ibkr_ops.host import textfile  # noqa: PLC0415 - only runs with a settings file
+
+        text = textfile.read_text(path, what="settings file (ops.json)")
+
+        def refuse(name: str) -> None:
+            raise ValueError(f"{name} is not a number JSON allows")
+
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise UsageError(f"cannot read settings {path}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"settings {path} are not UTF-8 text") from None
-        try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=refuse)
         except json.JSONDecodeError as exc:
             raise UsageError(
                 f"settings {path} line {exc.lineno}: invalid JSON ({exc.msg})"
             ) from None
+        except (ValueError, RecursionError) as exc:
+            # NaN/Infinity, an integer of thousands of digits, nesting too deep for Python.
+            why = str(exc).split(";")[0] if isinstance(exc, ValueError) else "nested too deeply"
+            raise UsageError(f"settings {path}: invalid JSON ({why})") from None
         return cls.from_dict(data, str(path))
 
     @classmethod
@@ -144,14 +164,14 @@ def _check_types(config: HostConfig) -> None:
         value = getattr(config, f.name)
         expected = hints[f.name]
         if not _is_instance(value, expected):
-            raise UsageError(
-                f"{f.name} must be {_describe(expected)}, not {type(value).__name__}"
-            )
+            shown = repr(value) if isinstance(value, float) else type(value).__name__
+            raise UsageError(f"{f.name} must be {_describe(expected)}, not {shown}")
 
 
 def _is_instance(value: Any, expected: Any) -> bool:
     if expected is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, int | float) and not isinstance(value, bool) and \
+            math.isfinite(value)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if typing.get_origin(expected) is tuple:
@@ -163,7 +183,7 @@ def _is_instance(value: Any, expected: Any) -> bool:
 def _describe(expected: Any) -> str:
     if typing.get_origin(expected) is tuple:
         return "a list of strings"
-    names = {int: "an integer", float: "a number", str: "a string"}
+    names = {int: "an integer", float: "a finite number", str: "a string"}
     return names.get(expected, str(expected))
 
 
@@ -180,14 +200,14 @@ def _check_values(c: HostConfig) -> None:
         raise UsageError("health_client_id must be between 0 and 2147483647")
     for name in ("health_timeout_s", "warm_restart_timeout_s", "cold_restart_timeout_s",
                  "notify_timeout_s", "memory_ceiling_mb", "crash_loop_window_s",
-                 "crash_backoff_s"):
+                 "crash_backoff_s", "upstream_lost_fail_s", "login_stall_s"):
         if getattr(c, name) <= 0:
             raise UsageError(f"{name} must be greater than 0")
     if not 0 < c.memory_warn_ratio <= 1:
         raise UsageError("memory_warn_ratio must be in (0, 1]")
     if not 0 <= c.pre_open_guard_min <= 240:
         raise UsageError("pre_open_guard_min must be between 0 and 240")
-    if not c.display.startswith(":") or not c.display[1:].isdigit():
+    if not re.fullmatch(r":[0-9]{1,3}", c.display):
         raise UsageError(f"display must look like ':1', not {c.display!r}")
     # Imported here: the calendar code is only needed to validate and by the pre-restart check.
     from ibkr_ops.host import market  # noqa: PLC0415
@@ -195,6 +215,8 @@ def _check_values(c: HostConfig) -> None:
     market.check_timezone(c.market_timezone)
     for window in c.blackout_windows:
         market.parse_window(window)
+    for window in c.maintenance_windows:
+        market.parse_window(window, "maintenance_windows")
     for day in c.extra_holidays:
         market.parse_day(day, "extra_holidays")
 
@@ -207,6 +229,8 @@ def _check_watchdog(c: HostConfig) -> None:
             raise UsageError(f"{name} must be at least 1")
     if c.max_restarts_per_hour < 0:
         raise UsageError("max_restarts_per_hour must not be negative (0: never restart)")
+    if not 0 <= c.bot_idle_alert_min <= 480:
+        raise UsageError("bot_idle_alert_min must be between 0 (off) and 480")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -1,8 +1,10 @@
-"""Layered health check of the Gateway: service, display, process, port, API, memory.
+"""Layered health check of the Gateway: service, display, process, port, API, upstream, memory.
 
 Each layer answers one question and reports ok/warn/fail/skip with its time, so a failure
 names the layer at fault. The `api` layer is the one a port check cannot replace: a
-Gateway can accept TCP and still never answer, which strands a trading bot.
+Gateway can accept TCP and still never answer, which strands a trading bot. The `upstream`
+layer reads what the Gateway said about IBKR's side at connect: a broken data farm or a
+lost connection to IBKR leaves a bot "connected but with no data".
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import ibapi, proc, systemd
+from ibkr_ops.host import ibapi, proc, systemd, upstream
 from ibkr_ops.host.config import HostConfig
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-LAYERS = ("service", "display", "process", "port", "api", "memory")
+LAYERS = ("service", "display", "process", "port", "api", "upstream", "memory")
 _MB = 1024 * 1024
 
 
@@ -45,6 +47,11 @@ class Report:
     rss_mb: float | None = None
     # The Gateway's unit as this run saw it (None off systemd): the watchdog's crash counter.
     gateway_unit: systemd.UnitState | None = None
+    # IBKR's side as the Gateway reported it (None when the API did not answer).
+    link: upstream.Link | None = None
+    # API clients (bots) connected when the check ended; None when the API did not answer or
+    # is on another machine.
+    api_clients: int | None = None
 
     @property
     def healthy(self) -> bool:
@@ -92,6 +99,8 @@ class _Run:
     pid: int | None = None
     port_open: bool = False
     api: ibapi.ApiStatus | None = None
+    link: upstream.Link | None = None
+    clients: int | None = None
     rss_mb: float | None = None
 
 
@@ -109,7 +118,7 @@ def run(config: HostConfig) -> Report:
     layers: list[Callable[[_Run], tuple[str, str]]] = [
         _service if on_systemd else _not_systemd,
         _display if on_systemd else _not_systemd,
-        _process, _port, _api, _memory,
+        _process, _port, _api, _upstream, _memory,
     ]
     checks = tuple(_timed(name, layer, state) for name, layer in zip(LAYERS, layers, strict=True))
     return Report(
@@ -119,6 +128,8 @@ def run(config: HostConfig) -> Report:
         accounts=state.api.accounts if state.api else (),
         rss_mb=state.rss_mb,
         gateway_unit=state.units.get(config.gateway_unit),
+        link=state.link,
+        api_clients=state.clients,
     )
 
 
@@ -248,12 +259,24 @@ def _api(state: _Run) -> tuple[str, str]:
     except ibapi.ProbeError as exc:
         return FAIL, f"{exc} (timeout {config.health_timeout_s:g} s)"
     api = state.api
+    if config.api_host in proc.LOCAL_HOSTS:
+        state.clients = proc.clients_of(config.api_port)  # the probe's connection is closed
     detail = f"server version {api.server_version}, accounts {','.join(api.accounts)}"
     if api.client_id != config.health_client_id:
         detail += f", clientId {config.health_client_id} in use so used {api.client_id}"
+    if api.server_time is None:
+        detail += ", no server time (the Gateway's link to IBKR is lost: see upstream)"
     if api.notices:
         return WARN, f"{detail}; Gateway says: {api.notices[-1]}"
     return OK, detail
+
+
+def _upstream(state: _Run) -> tuple[str, str]:
+    if state.api is None:
+        return SKIP, "not tried: the API did not answer"
+    state.link = upstream.read(state.api.status_messages)
+    lost = upstream.lost_for(state.config, state.link, time.time())
+    return upstream.judge(state.link, lost, state.config.upstream_lost_fail_s)
 
 
 def _memory(state: _Run) -> tuple[str, str]:

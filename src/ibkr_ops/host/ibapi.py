@@ -2,20 +2,22 @@
 
 The probe does what a trading bot needs to work: handshake, `startApi`, wait for
 `managedAccounts` and `nextValidId`, then one `reqCurrentTime` round trip. A port that
-accepts TCP but never answers fails here, with the stage it stopped at. Standard library
-only, one socket, one deadline for the whole probe.
+accepts TCP but never answers fails here, with the stage it stopped at. On the way it keeps
+the status messages the Gateway sends at connect about its own link to IBKR and its data
+farms (see `upstream`). Standard library only, one socket, one deadline for the whole probe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError
+from ibkr_ops.host import upstream
 
 # Text framing only: from server version 201 message ids become binary.
 MIN_VERSION = 157
@@ -28,8 +30,13 @@ MSG_CURRENT_TIME = 49
 MSG_START_API = 71
 
 CLIENT_ID_IN_USE = 326
-# Farm status notices every healthy Gateway sends at connect.
+# Informational notices (2100-2199, the farm status among them) are not problems of the API.
 _INFO_CODES = range(2100, 2200)
+# With its link to IBKR lost, a Gateway may leave requests that need IBKR unanswered: the
+# current time is awaited this long, and its absence is then the upstream layer's news.
+LOST_TIME_WAIT_S = 2.0
+# Farm status follows nextValidId; should the time come first, the status gets this long.
+FARM_WAIT_S = 0.25
 
 
 class ProbeError(OpsError):
@@ -50,9 +57,12 @@ class ApiStatus:
 
     server_version: int
     accounts: tuple[str, ...]
-    server_time: int
+    # None: not answered while the Gateway reported its link to IBKR lost.
+    server_time: int | None
     client_id: int
     notices: tuple[str, ...] = field(default=())
+    # (code, text) of the link and farm status messages, in the order they came.
+    status_messages: tuple[tuple[int, str], ...] = field(default=())
 
 
 class _Wire:
@@ -74,16 +84,47 @@ class _Wire:
     def read(self) -> list[str]:
         """The next frame's fields; raises EOFError when the server closes the connection."""
         while True:
-            if len(self.buffer) >= 4:
-                (size,) = struct.unpack(">I", self.buffer[:4])
-                if len(self.buffer) >= 4 + size:
-                    payload, self.buffer = self.buffer[4:4 + size], self.buffer[4 + size:]
-                    return payload.decode("utf-8", "replace").split("\0")[:-1]
+            frame = self._frame()
+            if frame is not None:
+                return frame
             self._arm()
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise EOFError
             self.buffer += chunk
+
+    def arrived(self) -> list[list[str]]:
+        """Every frame that has already arrived, without waiting for more."""
+        self.sock.setblocking(False)
+        try:
+            while chunk := self.sock.recv(65536):
+                self.buffer += chunk
+        except (BlockingIOError, InterruptedError):
+            pass
+        frames = []
+        while (frame := self._frame()) is not None:
+            frames.append(frame)
+        return frames
+
+    def _frame(self) -> list[str] | None:
+        if len(self.buffer) >= 4:
+            (size,) = struct.unpack(">I", self.buffer[:4])
+            if len(self.buffer) >= 4 + size:
+                payload, self.buffer = self.buffer[4:4 + size], self.buffer[4 + size:]
+                return payload.decode("utf-8", "replace").split("\0")[:-1]
+        return None
+
+    def read_within(self, seconds: float) -> list[str] | None:
+        """The next frame if it comes within `seconds` (and the deadline); None if not."""
+        deadline, self.deadline = self.deadline, min(self.deadline, time.monotonic() + seconds)
+        try:
+            return self.read()
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            return None
+        finally:
+            self.deadline = deadline
 
     def _arm(self) -> None:
         remaining = self.deadline - time.monotonic()
@@ -118,7 +159,7 @@ class Session:
             return False
 
 
-@contextmanager
+@contextlib.contextmanager
 def session(host: str, port: int, client_id: int, timeout: float, *,
             tries: int = 3) -> Iterator[Session]:
     """A probe that stays connected; the socket closes when the block ends."""
@@ -157,11 +198,13 @@ def _open_once(host: str, port: int, client_id: int,
         stage = "handshake"
         version = _handshake(wire)
         stage = "login"
-        accounts, notices = _start_api(wire, client_id)
+        statuses: list[tuple[int, str]] = []
+        accounts, notices = _start_api(wire, client_id, statuses)
         stage = "currentTime"
         wire.send(MSG_CURRENT_TIME, 1)
-        server_time = _wait_for(wire, MSG_CURRENT_TIME)
-        return sock, wire, ApiStatus(version, accounts, int(server_time[2]), client_id, notices)
+        server_time = _current_time(wire, statuses)
+        return sock, wire, ApiStatus(version, accounts, server_time, client_id, notices,
+                                     tuple(statuses))
     except BaseException as exc:
         if sock is not None:
             sock.close()
@@ -196,7 +239,8 @@ def _handshake(wire: _Wire) -> int:
             return version
 
 
-def _start_api(wire: _Wire, client_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _start_api(wire: _Wire, client_id: int,
+               statuses: list[tuple[int, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     wire.send(MSG_START_API, 2, client_id, "")
     accounts: tuple[str, ...] | None = None
     have_next_id = False
@@ -218,18 +262,46 @@ def _start_api(wire: _Wire, client_id: int) -> tuple[tuple[str, ...], tuple[str,
             code, text = int(fields[3]), fields[4]
             if code == CLIENT_ID_IN_USE:
                 raise ClientIdInUse("login", text)
-            if code not in _INFO_CODES:
+            if code in upstream.CODES:
+                statuses.append((code, text))
+            elif code not in _INFO_CODES:
                 notices.append(f"{code} {text}")
     if not accounts:
         raise ProbeError("login", "the Gateway reports no managed accounts (not logged in?)")
     return accounts, tuple(notices)
 
 
-def _wait_for(wire: _Wire, msg_id: int) -> list[str]:
-    while True:
-        fields = wire.read()
-        if int(fields[0]) == msg_id:
-            return fields
+def _current_time(wire: _Wire, statuses: list[tuple[int, str]]) -> int | None:
+    """The server time, keeping the status messages that come meanwhile and those already
+    there after it. None when the link to IBKR is reported lost and no time comes."""
+    server_time: int | None = None
+    while server_time is None:
+        lost = not upstream.read(statuses).connected
+        fields = wire.read_within(LOST_TIME_WAIT_S) if lost else wire.read()
+        if fields is None:
+            break
+        server_time = _status_or_time(fields, statuses)
+    frames: list[list[str]] = []
+    # The probe has its answer: a closed connection or the deadline from here on ends only
+    # the collection of status messages.
+    with contextlib.suppress(EOFError, OSError):
+        frames = wire.arrived()
+        if not statuses and not frames:
+            late = wire.read_within(FARM_WAIT_S)
+            frames = [late, *wire.arrived()] if late is not None else []
+    for fields in frames:
+        _status_or_time(fields, statuses)
+    return server_time
+
+
+def _status_or_time(fields: list[str], statuses: list[tuple[int, str]]) -> int | None:
+    """Keep a status message; return the time from a currentTime message; ignore the rest."""
+    msg = int(fields[0])
+    if msg == MSG_ERROR and int(fields[3]) in upstream.CODES:
+        statuses.append((int(fields[3]), fields[4]))
+    elif msg == MSG_CURRENT_TIME:
+        return int(fields[2])
+    return None
 
 
 def _prefixed(payload: bytes) -> bytes:

@@ -10,6 +10,7 @@ new attempt, which repeated quickly can get the account locked: hence the watch 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ TWOFA_WAIT, TWOFA_TIMEOUT, EXISTING_SESSION = "twofa-wait", "twofa-timeout", "ex
 # (event, substrings of IBC's message); the first match wins, so specific wording goes first.
 _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (TWOFA_TIMEOUT, ("login has not completed after Second Factor Authentication",
+                     "Re-login after second factor authentication timeout not required",
                      "Re-login after second factor authentication timeout in",
                      "Second factor authentication dialog has timed out")),
     (TWOFA_WAIT, ("Second Factor Authentication initiated",)),
@@ -42,11 +44,26 @@ class Event:
     at: float
 
 
+_WINDOW = re.compile(r"detected (?:dialog|frame) entitled: (.*); event=Opened$")
+
+
+def window_opened(line: str) -> str | None:
+    """The title of the window IBC reports opening (`detected dialog entitled: T;
+    event=Opened`, logged for every window, known to IBC or not), or None."""
+    match = _WINDOW.search(line.rstrip()) if "IBC:" in line else None
+    return match.group(1) if match else None
+
+
 def classify(line: str) -> str | None:
     """The login event an IBC log line reports, or None for every other line."""
     if "IBC:" not in line and "IBC " not in line:
         return None
+    # IBC's window events name dialogs ("detected dialog entitled: Login failed; …"); its own
+    # verdict follows on a line of its own. Only the session dialog has no such line.
+    window = " entitled: " in line
     for kind, needles in _RULES:
+        if window and kind != EXISTING_SESSION:
+            continue
         if any(needle in line for needle in needles):
             return kind
     return None

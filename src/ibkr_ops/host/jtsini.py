@@ -1,9 +1,11 @@
 """The Gateway's own settings file (``jts.ini``): which API clients it trusts.
 
-IBC has no setting for the API's trusted addresses (its ``TrustedTwsApiClientIPs`` is for the
-FIX gateway only); the Gateway keeps them in ``[IBGateway] TrustedIPs=`` of jts.ini, a file it
-also rewrites itself. So the list is set just before each start (the unit's ExecStartPre),
-line by line, leaving every other line the Gateway wrote as it was. Standard library only.
+The Gateway keeps them in ``[IBGateway] TrustedIPs=`` of jts.ini, a file it also rewrites
+itself, so the list is set just before each start (the unit's ExecStartPre), line by line,
+leaving every other line the Gateway wrote as it was. IBC then reads the file with its own
+``JtsIniManager`` and replaces the line with "127.0.0.1" plus its ``TrustedTwsApiClientIPs``
+(despite its documentation, FIX or not): config.ini carries the same list, in the same order,
+so both write the same line. Standard library only.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ over what is already explained.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +81,8 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
         return Reaction()
     login.detail = message
     if kind in login.notified:
-        return Reaction(stop=kind == ibclog.REJECTED)
+        return Reaction(stop=kind == ibclog.REJECTED or (
+            kind == ibclog.TWOFA_TIMEOUT and config.twofa_timeout_action == "exit"))
     login.notified.append(kind)
     if kind == ibclog.REJECTED:
         return Reaction(("error", (
@@ -99,10 +101,12 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
                 "The second factor was not approved in time. IBC logs in again "
                 "(IBKR_TWOFA_TIMEOUT_ACTION=restart): approve the new prompt on IBKR Mobile. "
                 "Further prompts of this login are not announced again.")))
+        # IBC itself only waits at the login dialog: stopping the Gateway is ours to do.
         return Reaction(("error", (
-            "The second factor was not approved in time. The Gateway stays stopped "
-            "(IBKR_TWOFA_TIMEOUT_ACTION=exit), so no more prompts reach your phone. Start it "
-            "with `invoke restart --host HOST --cold` when you can approve the login.")))
+            "The second factor was not approved in time. The Gateway has been stopped and stays "
+            "stopped (IBKR_TWOFA_TIMEOUT_ACTION=exit), so no more prompts reach your phone. "
+            "Start it with `invoke restart --host HOST --cold` when you can approve the "
+            "login.")), stop=True)
     return Reaction(("warning", (
         f"Another session took this IBKR account (IBC: {message}). IBKR_EXISTING_SESSION_ACTION "
         "decides which session stays; the health check reports whether the API recovers.")))
@@ -119,8 +123,8 @@ def handle(config: HostConfig, login: LoginState, kind: str, message: str, at: f
     say(f"{kind}: {message}")
     if reaction.stop:
         try:
-            _stop_now(config.gateway_unit)
-            say(f"stopped {config.gateway_unit} after a rejected login")
+            systemd.stop_now(config.gateway_unit, STOP_TIMEOUT_S)
+            say(f"stopped {config.gateway_unit} ({kind})")
         except OpsError as exc:
             say(f"could not stop {config.gateway_unit}: {exc}")
         if reaction.notify:
@@ -139,28 +143,86 @@ def handle(config: HostConfig, login: LoginState, kind: str, message: str, at: f
             say(f"not notified: {exc}")
 
 
-def _stop_now(unit: str) -> None:
-    """Stop without the 90 s grace: there is no session to log out of, and IBC's scripts
-    relaunch Java after a TERM that meets their cold-restart flag, trying the password again
-    until the grace runs out. The stop job comes first, so systemd does not restart what the
-    kill ends."""
-    systemd.control("stop", unit, STOP_TIMEOUT_S, block=False)
-    systemd.control("kill", unit, STOP_TIMEOUT_S, options=("--kill-who=all", "--signal=SIGKILL"))
-    systemd.control("stop", unit, STOP_TIMEOUT_S)
+STALLED = "login-stalled"
+
+
+class StallWatch:
+    """Report, once per incident, a login that makes no progress for `login_stall_s`.
+
+    IBC waits silently at a window it has no handler for (a new IBKR notice, say): nothing
+    more is logged, nothing times out. Each window IBC sees opening re-arms the bound, and
+    the report names the last one, which is what a person has to answer.
+    """
+
+    def __init__(self, config: HostConfig, login: LoginState, deliver: Deliver,
+                 say: Callable[[str], None], lock: threading.Lock) -> None:
+        self.config, self.login, self.deliver, self.say, self.lock = (
+            config, login, deliver, say, lock)
+        self.window = ""
+        self.timer: threading.Timer | None = None
+
+    def opened(self, title: str) -> None:
+        self.window = title
+        if self.login.state == "logging-in":
+            self.arm()
+
+    def event(self, kind: str) -> None:
+        if kind == ibclog.STARTED:
+            self.window = ""
+            self.arm()
+        elif self.timer is not None:
+            self.timer.cancel()
+
+    def arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = threading.Timer(self.config.login_stall_s, self.fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def fire(self) -> None:
+        with self.lock:
+            if self.login.state != "logging-in" or STALLED in self.login.notified:
+                return
+            self.login.notified.append(STALLED)
+            self.login.detail = f"waiting at window {self.window!r}"
+            self.login.save(self.config)
+            text = stall_text(self.window, self.config.login_stall_s)
+            self.say(text)
+            try:
+                self.deliver(self.config, "warning", text)
+            except OpsError as exc:
+                self.say(f"not notified: {exc}")
+
+
+def stall_text(window: str, seconds: float) -> str:
+    shown = f"the window {window!r}" if window else "no window at all"
+    return (f"The Gateway's login has made no progress for {seconds:.0f} s: IBC waits at "
+            f"{shown}, which it has no answer for. Look at the Gateway's display (VNC) and "
+            "answer it; the login goes on from there. The host does not restart it meanwhile.")
 
 
 def run(config: HostConfig, deliver: Deliver, say: Callable[[str], None]) -> None:
     """Follow the Gateway's journal for ever (the service restarts this if it stops)."""
     login = LoginState.load(config)
+    lock = threading.Lock()
+    stall = StallWatch(config, login, deliver, say, lock)
     for message, at, cursor in ibclog.follow(config.gateway_unit, login.cursor or None):
-        login.cursor = cursor
-        kind = ibclog.classify(message)
-        if kind is None or at <= login.ignore_before:
-            continue
-        handle(config, login, kind, ibclog.message_of(message), at, deliver, say)
-        if login.state == "rejected":
-            login.ignore_before = time.time()
-            login.save(config)
+        with lock:
+            login.cursor = cursor
+            kind = ibclog.classify(message)
+            if at <= login.ignore_before:
+                continue
+            title = ibclog.window_opened(message)
+            if title is not None:
+                stall.opened(title)
+            if kind is None:
+                continue
+            handle(config, login, kind, ibclog.message_of(message), at, deliver, say)
+            stall.event(kind)
+            if login.state == "rejected":
+                login.ignore_before = time.time()
+                login.save(config)
 
 
 def summary(config: HostConfig) -> dict[str, Any]:

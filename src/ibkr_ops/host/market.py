@@ -22,14 +22,14 @@ EARLY_CLOSE = dt.time(13, 0)
 JUNETEENTH_FIRST_YEAR = 2022
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WINDOW = re.compile(r"(?P<days>\S+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})\Z")
+_WINDOW = re.compile(r"(?P<days>\S+)\s+(?P<start>[0-9]{1,2}:[0-9]{2})-(?P<end>[0-9]{1,2}:[0-9]{2})\Z")
 
 
 def check_timezone(name: str) -> ZoneInfo:
     """The zone, or a UsageError saying tzdata is missing or the name is wrong."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
         raise UsageError(
             f"market_timezone {name!r} is unknown (is the tzdata package installed?)"
         ) from None
@@ -52,6 +52,13 @@ class Window:
     start: dt.time
     end: dt.time
 
+    def ends(self, local: dt.datetime) -> dt.datetime:
+        """The end of the occurrence that holds `local` (call only when it contains it)."""
+        day = local.date()
+        if self.start > self.end and local.time() >= self.start:
+            day += dt.timedelta(days=1)
+        return dt.datetime.combine(day, self.end, local.tzinfo)
+
     def contains(self, local: dt.datetime) -> bool:
         """Whether a market-local time falls inside the window (start inclusive, end exclusive)."""
         now = local.time()
@@ -62,24 +69,24 @@ class Window:
         return (local.weekday() - 1) % 7 in self.weekdays and now < self.end
 
 
-def parse_window(text: str) -> Window:
+def parse_window(text: str, key: str = "blackout_windows") -> Window:
     """Parse "DAYS HH:MM-HH:MM": DAYS is `*`, `Mon`, `Mon..Fri` or `Sat,Sun`."""
     match = _WINDOW.match(text.strip())
     if not match:
         raise UsageError(
-            f"blackout_windows: {text!r} should look like 'Mon..Fri 20:00-21:00' or '* 00:15-01:45'"
+            f"{key}: {text!r} should look like 'Mon..Fri 20:00-21:00' or '* 00:15-01:45'"
         )
     try:
         start = dt.time.fromisoformat(match["start"].zfill(5))
         end = dt.time.fromisoformat(match["end"].zfill(5))
     except ValueError:
-        raise UsageError(f"blackout_windows: {text!r} has an invalid time") from None
+        raise UsageError(f"{key}: {text!r} has an invalid time") from None
     if start == end:
-        raise UsageError(f"blackout_windows: {text!r} is empty (start equals end)")
-    return Window(text, _parse_days(match["days"], text), start, end)
+        raise UsageError(f"{key}: {text!r} is empty (start equals end)")
+    return Window(text, _parse_days(match["days"], text, key), start, end)
 
 
-def _parse_days(spec: str, text: str) -> frozenset[int]:
+def _parse_days(spec: str, text: str, key: str) -> frozenset[int]:
     if spec == "*":
         return frozenset(range(7))
     days: set[int] = set()
@@ -89,7 +96,7 @@ def _parse_days(spec: str, text: str) -> frozenset[int]:
             a = _DAYS.index(first[:3])
             b = _DAYS.index(last[:3]) if last else a
         except ValueError:
-            raise UsageError(f"blackout_windows: {text!r} has an unknown day in {spec!r}") from None
+            raise UsageError(f"{key}: {text!r} has an unknown day in {spec!r}") from None
         days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
     return frozenset(days)
 

@@ -11,7 +11,7 @@ import os
 import tempfile
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import health, history
+from ibkr_ops.host import health, history, upstream
 from ibkr_ops.host.config import HostConfig, metrics_path
 
 _MB = 1024 * 1024
@@ -42,6 +42,8 @@ def render(config: HostConfig, report: health.Report, restarts: list[history.Res
                          "Time the health check's API handshake and login took.",
                          [f"ibkr_gateway_api_latency_seconds{{{labels}}} "
                           f"{_number(round(api.ms / 1000, 4))}"]))
+    if report.link is not None:
+        families += _upstream(labels, report.link)
     if rss_mb is not None:
         families.append(("ibkr_gateway_resident_memory_bytes", "gauge",
                          "Resident memory of the Gateway's JVM.",
@@ -66,6 +68,24 @@ def render(config: HostConfig, report: health.Report, restarts: list[history.Res
     for name, kind, text, samples in families:
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *samples]
     return "\n".join(lines) + "\n"
+
+
+def _upstream(labels: str, link: upstream.Link) -> list[tuple[str, str, str, list[str]]]:
+    """IBKR's side: the Gateway's link to IBKR and each data farm it reported."""
+    families = [("ibkr_gateway_ibkr_connected", "gauge",
+                 "1 while the Gateway reports its connection to IBKR up (0 after code 1100).",
+                 [f"ibkr_gateway_ibkr_connected{{{labels}}} {int(link.connected)}"])]
+    if link.farms:
+        families.append(("ibkr_gateway_data_farm_ok", "gauge",
+                         "1 per data farm the Gateway reports OK or inactive, 0 when broken.",
+                         [f'ibkr_gateway_data_farm_ok{{{labels},farm="{_label(f.name)}",'
+                          f'kind="{f.kind}"}} {int(f.ok)}' for f in link.farms]))
+    return families
+
+
+def _label(value: str) -> str:
+    """A label value as the exposition format escapes it (the farm name is the Gateway's)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def write(config: HostConfig, text: str) -> str:

@@ -9,23 +9,22 @@ message. Long texts are split over several messages and trimmed past a limit, ne
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
+import math
 import os
 import random
-import re
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ibkr_ops import __version__
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.host.envfile import read_env_file
+from ibkr_ops.host.webhook import Webhook, parse_webhook
 
 COLOURS = {"info": 0x3498DB, "warning": 0xF1C40F, "error": 0xE74C3C}
 USER_AGENT = f"DiscordBot (https://pypi.org/project/ibkr-ops/, {__version__})"
@@ -34,7 +33,6 @@ USER_AGENT = f"DiscordBot (https://pypi.org/project/ibkr-ops/, {__version__})"
 CHUNK = 3900
 MAX_PARTS = 5
 REDACTED = "[redacted]"
-_WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/(\d+)/([\w-]+)/?\Z")
 
 
 class WebhookError(OpsError):
@@ -52,33 +50,11 @@ class Policy:
     request_timeout_s: float = 10.0
 
 
-@dataclass(frozen=True)
-class Webhook:
-    """A checked webhook URL; `label` is safe to print (the id, never the token)."""
-
-    url: str
-    token: str
-    label: str
-
-
-def parse_webhook(url: str) -> Webhook:
-    """Check the URL's shape without ever echoing it (it contains the token)."""
-    parts = urlsplit(url.strip())
-    match = _WEBHOOK_PATH.match(parts.path)
-    if parts.scheme not in ("https", "http") or not parts.hostname or not match:
-        raise UsageError("DISCORD_WEBHOOK_URL is not a webhook URL "
-                         "(https://discord.com/api/webhooks/ID/TOKEN); the value is not shown")
-    if parts.scheme == "http" and not _private_ip(parts.hostname):
-        raise UsageError("DISCORD_WEBHOOK_URL must use https (http only to a private address)")
-    return Webhook(url.strip(), match[2], f"webhook {match[1]} at {parts.hostname}")
-
-
-def _private_ip(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_private or address.is_loopback
+def check_run_policy(config: HostConfig) -> Policy:
+    """The health-check timer's budget for its one alert: at most half of what the interval
+    leaves after the check itself (2 s at least), so notifying never delays the next check."""
+    spare = (config.health_interval_s - config.health_timeout_s) / 2
+    return Policy(deadline_s=min(config.notify_timeout_s, max(spare, 2.0)))
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -135,55 +111,63 @@ def build_payloads(level: str, text: str, *, host: str, mode: str,
     return payloads
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What reached Discord: the message ids, and the parts left unsent (``dropped``) when a
+    rate-limit pause before them would pass the deadline (the parts sent stay delivered)."""
+
+    ids: list[str]
+    dropped: int = 0
+
+
 def send(webhook: Webhook, payloads: list[dict[str, Any]], policy: Policy = Policy(), *,
-         sleep: Callable[[float], None] = time.sleep) -> list[str]:
-    """Deliver each payload in order within one deadline; return the message ids."""
+         sleep: Callable[[float], None] = time.sleep) -> Delivery:
+    """Deliver each payload in order, all within one deadline (connecting, sending, every
+    byte of each answer, retries and pauses)."""
     deadline = time.monotonic() + policy.deadline_s
-    ids = []
-    for payload in payloads:
+    ids: list[str] = []
+    pause = 0.0
+    for number, payload in enumerate(payloads):
+        if pause > 0:
+            if time.monotonic() + pause > deadline:
+                return Delivery(ids, len(payloads) - number)
+            sleep(pause)
         message_id, pause = _post(webhook, payload, policy, deadline, sleep)
         ids.append(message_id)
-        if pause:
-            _wait(pause, deadline, webhook, sleep)
-    return ids
+    return Delivery(ids)
 
 
 def _post(webhook: Webhook, payload: dict[str, Any], policy: Policy, deadline: float,
           sleep: Callable[[float], None]) -> tuple[str, float]:
     """POST one message; return (id, seconds to pause before the next one)."""
-    # Imported here: urllib.request pulls in http, email and ssl (~20 ms), which a healthy
+    # Imported here: http.client pulls in email and ssl (~20 ms), which a healthy
     # health-check run never needs.
     import http.client  # noqa: PLC0415
-    import urllib.error  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
+
+    from ibkr_ops.host import webhttp  # noqa: PLC0415
 
     body = json.dumps(payload).encode()
-    separator = "&" if "?" in webhook.url else "?"
-    request = urllib.request.Request(  # noqa: S310 - scheme checked by parse_webhook
-        webhook.url + separator + "wait=true", data=body, method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
     problem = "no attempt made"
     for attempt in range(policy.attempts):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        now = time.monotonic()
+        if now >= deadline:
             break
         try:
-            with urllib.request.urlopen(  # noqa: S310
-                    request, timeout=min(policy.request_timeout_s, remaining)) as response:
-                return _delivered(response.read(), response.headers)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                status, headers, text = exc.code, exc.headers, exc.read()
-            if status == 429:
+            answer = webhttp.post_json(webhook.url, {"wait": "true"}, body,
+                                       {"User-Agent": USER_AGENT},
+                                       min(deadline, now + policy.request_timeout_s))
+        except (OSError, http.client.HTTPException) as exc:
+            problem = f"no answer ({webhttp.reason(exc)})"
+        else:
+            if 200 <= answer.status < 300:
+                return _delivered(answer.body, answer.headers)
+            if answer.status == 429:
                 problem = "rate limited by Discord (429)"
-                _wait(_retry_after(text, headers), deadline, webhook, sleep)
+                _wait(_retry_after(answer.body, answer.headers), deadline, webhook, sleep)
                 continue
-            if status < 500:
-                raise WebhookError(_refusal(webhook, status, text)) from None
-            problem = f"Discord answered {status}"
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "reason", exc)
-            problem = f"no answer ({reason if isinstance(reason, str) else type(reason).__name__})"
+            if answer.status < 500:
+                raise WebhookError(_refusal(webhook, answer.status, answer.body))
+            problem = f"Discord answered {answer.status}"
         backoff = min(policy.backoff_s * 2**attempt, policy.max_backoff_s)
         if attempt + 1 < policy.attempts:
             _wait(backoff * random.uniform(0.5, 1.0), deadline, webhook, sleep)  # noqa: S311
@@ -191,31 +175,39 @@ def _post(webhook: Webhook, payload: dict[str, Any], policy: Policy, deadline: f
                        f"and {policy.attempts} attempts; last: {problem}")
 
 
-def _delivered(raw: bytes, headers: Any) -> tuple[str, float]:
+def _json(raw: bytes | None) -> dict[str, Any]:
+    """Discord's JSON answer as a dict; anything else (NaN, nesting too deep, not an object,
+    cut short) is an empty dict, never an exception."""
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
     try:
-        message_id = str(json.loads(raw).get("id", "")) if raw else ""
-    except (ValueError, AttributeError):
-        message_id = ""
+        value = json.loads(raw or b"{}", parse_constant=refuse)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _delivered(raw: bytes | None, headers: Any) -> tuple[str, float]:
+    message_id = _json(raw).get("id", "")
     pause = 0.0
     if headers.get("X-RateLimit-Remaining") == "0":
         pause = _float(headers.get("X-RateLimit-Reset-After"))
-    return message_id, pause
+    return (str(message_id) if isinstance(message_id, str | int) else ""), pause
 
 
-def _retry_after(raw: bytes, headers: Any) -> float:
+def _retry_after(raw: bytes | None, headers: Any) -> float:
     """Seconds Discord asks us to wait: body `retry_after`, else the Retry-After header."""
-    try:
-        value = json.loads(raw).get("retry_after")
-    except (ValueError, AttributeError):
-        value = None
+    value = _json(raw).get("retry_after")
     return _float(value if value is not None else headers.get("Retry-After"), default=1.0)
 
 
 def _float(value: object, default: float = 0.0) -> float:
     try:
-        return max(float(value), 0.0)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
         return default
+    return max(number, 0.0) if math.isfinite(number) else default
 
 
 def _wait(seconds: float, deadline: float, webhook: Webhook,
@@ -226,7 +218,7 @@ def _wait(seconds: float, deadline: float, webhook: Webhook,
     sleep(seconds)
 
 
-def _refusal(webhook: Webhook, status: int, raw: bytes) -> str:
+def _refusal(webhook: Webhook, status: int, raw: bytes | None) -> str:
     """The clear, final message for a 4xx Discord will keep answering."""
     if status == 401:
         return (f"{webhook.label}: Discord rejected the webhook token (401); "
@@ -234,16 +226,14 @@ def _refusal(webhook: Webhook, status: int, raw: bytes) -> str:
     if status == 404:
         return (f"{webhook.label}: webhook not found (404), it was probably deleted; "
                 "create a new one and update DISCORD_WEBHOOK_URL")
-    try:
-        detail = json.loads(raw).get("message", "")
-    except (ValueError, AttributeError):
-        detail = ""
+    detail = _json(raw).get("message", "")
+    detail = detail if isinstance(detail, str) else ""
     return f"{webhook.label}: Discord refused the message ({status}{': ' if detail else ''}" \
            f"{redact(str(detail), [webhook.token])})"
 
 
 def deliver(config: HostConfig, level: str, text: str, policy: Policy | None = None,
-            environ: dict[str, str] | None = None) -> list[str]:
+            environ: dict[str, str] | None = None) -> Delivery:
     """Send from a host: webhook and password from the environment or the credentials file.
 
     The IBKR password is redacted from the text, as is the webhook token.

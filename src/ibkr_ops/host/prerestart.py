@@ -1,4 +1,5 @@
-"""May the Gateway restart now? Not in the regular US session, nor in a configured blackout.
+"""May the Gateway restart now? Not in the regular US session, nor in a configured blackout,
+nor in IBKR's maintenance windows (a new login there can fail or lock the account).
 
 Runs as the restart service's ExecStartPre. The 16:30 timer is always after the close, so
 this guards the other ways a restart starts: a `Persistent=` catch-up after boot, a manual
@@ -47,9 +48,9 @@ def decide(now: dt.datetime, config: HostConfig) -> Decision:
     day = local.date()
     extra = frozenset(market.parse_day(d, "extra_holidays") for d in config.extra_holidays)
     when = f"{local:%a %Y-%m-%d %H:%M} {config.market_timezone}"
-    for window in map(market.parse_window, config.blackout_windows):
-        if window.contains(local):
-            return Decision(False, f"{when} is inside the blackout window {window.text!r}", local)
+    closed = _window_refusal(now, local, config)
+    if closed:
+        return Decision(False, f"{when} is inside {closed}", local)
     if not market.is_trading_day(day, extra):
         kind = "a weekend" if day.weekday() >= 5 else "an NYSE holiday"
         return Decision(True, f"{when} is {kind}: no regular session", local)
@@ -67,6 +68,43 @@ def decide(now: dt.datetime, config: HostConfig) -> Decision:
                                f"{market.OPEN:%H:%M} open; restart after {close:%H:%M}", local)
     return Decision(False, f"{when} is inside the regular session ({session}); "
                            f"a restart may go ahead from {close:%H:%M}", local)
+
+
+def _window_refusal(now: dt.datetime, local: dt.datetime, config: HostConfig) -> str:
+    """The blackout or maintenance window that refuses a restart now, in words ("" if none)."""
+    for window in map(market.parse_window, config.blackout_windows):
+        if window.contains(local):
+            return f"the blackout window {window.text!r}"
+    found = maintenance(now, config)
+    if found is not None:
+        return (f"IBKR's maintenance window {found[0]!r}, where a new login can fail or lock "
+                f"the account; restart from {found[1]:%H:%M}")
+    return ""
+
+
+def session_open(now: dt.datetime, config: HostConfig) -> dt.datetime | None:
+    """The open of the regular session `now` is in (None outside one)."""
+    local = now.astimezone(market.check_timezone(config.market_timezone))
+    extra = frozenset(market.parse_day(d, "extra_holidays") for d in config.extra_holidays)
+    day = local.date()
+    opens = dt.datetime.combine(day, market.OPEN, local.tzinfo)
+    if market.is_trading_day(day, extra) and \
+            opens <= local < dt.datetime.combine(day, market.close_time(day), local.tzinfo):
+        return opens
+    return None
+
+
+def maintenance(now: dt.datetime, config: HostConfig) -> tuple[str, dt.datetime] | None:
+    """(window, its end in market time) when `now` is inside one of IBKR's maintenance
+    windows and outside the regular session (which always wins: a session needs a Gateway)."""
+    if session_open(now, config) is not None:
+        return None
+    local = now.astimezone(market.check_timezone(config.market_timezone))
+    for text in config.maintenance_windows:
+        window = market.parse_window(text, "maintenance_windows")
+        if window.contains(local):
+            return window.text, window.ends(local)
+    return None
 
 
 def record_gateway(config: HostConfig, now: dt.datetime) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from ibkr_ops.host.config import HostConfig
 from ibkr_ops.host.systemd import UnitState
 
 _LISTEN = "0A"
+_ESTABLISHED = "01"
 _MB = 1024 * 1024
 # Addresses that mean "this machine" when given as the API host (no socket binds here).
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")  # noqa: S104
@@ -72,8 +73,18 @@ def has_listener(port: int) -> bool:
     return bool(_listening_sockets(port))
 
 
+def clients_of(port: int) -> int:
+    """Established TCP connections to the local `port`: the API clients connected right now."""
+    return len(_sockets(port, _ESTABLISHED))
+
+
 def _listening_sockets(port: int) -> set[str]:
-    inodes = set()
+    return {f"socket:[{cols[9]}]" for cols in _sockets(port, _LISTEN)}
+
+
+def _sockets(port: int, tcp_state: str) -> list[list[str]]:
+    """The /proc/net/tcp{,6} rows of sockets on local `port` in a TCP state (hex code)."""
+    rows = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = _read(table).splitlines()[1:]
@@ -81,9 +92,9 @@ def _listening_sockets(port: int) -> set[str]:
             continue
         for line in lines:
             cols = line.split()
-            if cols[3] == _LISTEN and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
-    return inodes
+            if cols[3] == tcp_state and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                rows.append(cols)
+    return rows
 
 
 def largest_in_cgroup(control_group: str) -> int | None:

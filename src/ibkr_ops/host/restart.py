@@ -121,24 +121,49 @@ def choose_mode(config: HostConfig, now: dt.datetime,
 def send_command(host: str, port: int, command: str, timeout: float = 10.0) -> str:
     """Send one IBC command-server command; return its first OK/ERROR line."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(command.encode() + b"\n")
-            reader = sock.makefile("r", encoding="utf-8", newline=None)
-            for line in reader:
-                if line.startswith(("OK", "ERROR")):
-                    return line.rstrip("\r\n")
+        return _exchange(host, port, command, timeout)
     except OSError as exc:
         raise OpsError(f"IBC command server {host}:{port}: {exc.strerror or exc} "
                        "(is CommandServerPort set in config.ini?)") from None
-    raise OpsError(f"IBC command server {host}:{port} closed without answering {command}")
+
+
+def jvm_responds(config: HostConfig, timeout: float) -> tuple[bool | None, str]:
+    """Does the Gateway's JVM still run code? IBC's command server lives in it, and `EXIT`
+    (close this connection, nothing else) is a question without side effects.
+
+    True: it answered. False: it took the connection but said nothing within `timeout`, the
+    mark of a frozen JVM (the kernel accepts for a process that no longer runs). None:
+    nothing to ask (no listener, or an error), so this says nothing about the JVM.
+    """
+    host, port = config.command_server_host, config.command_server_port
+    try:
+        reply = _exchange(host, port, "EXIT", timeout)
+    except TimeoutError:
+        return False, f"no answer from {host}:{port} within {timeout:g} s"
+    except OSError as exc:
+        return None, f"{host}:{port}: {exc.strerror or exc}"
+    return True, f"{host}:{port} answered {reply!r}"
+
+
+def _exchange(host: str, port: int, command: str, timeout: float) -> str:
+    """One command, its first OK/ERROR line; OSError (TimeoutError included) passes."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(command.encode() + b"\n")
+        reader = sock.makefile("r", encoding="utf-8", newline=None)
+        for line in reader:
+            if line.startswith(("OK", "ERROR")):
+                return line.rstrip("\r\n")
+    raise OSError(f"closed without answering {command}")
 
 
 def run_recorded(config: HostConfig, mode: str, cause: str, before: dict[str, Any] | None,
-                 progress: Progress) -> tuple[Outcome, history.Restart, list[str]]:
+                 progress: Progress, *, api_down: bool = False,
+                 stop_at_once: bool = False) -> tuple[Outcome, history.Restart, list[str]]:
     """A restart as the host keeps it: marked in progress, recorded in the history with its
     cause, and, when it failed, the Gateway's log lines from its time that explain why."""
     with in_progress(config):
-        outcome = run(config, mode, before, progress)
+        outcome = run(config, mode, before, progress, api_down=api_down,
+                      stop_at_once=stop_at_once)
     entry = history.Restart(time.time(), cause, outcome.mode, outcome.healthy, outcome.seconds,
                             before["rss_mb"] if before else None,
                             outcome.after.rss_mb if outcome.after else None)
@@ -152,36 +177,44 @@ def run_recorded(config: HostConfig, mode: str, cause: str, before: dict[str, An
     return outcome, entry, lines
 
 
-def run(config: HostConfig, mode: str, before: dict[str, Any] | None,
-        progress: Progress) -> Outcome:
-    """Restart in `mode` (warm falls back to cold on a systemd host); wait until healthy."""
+def run(config: HostConfig, mode: str, before: dict[str, Any] | None, progress: Progress,
+        *, api_down: bool = False, stop_at_once: bool = False) -> Outcome:
+    """Restart in `mode` (warm falls back to cold on a systemd host); wait until healthy.
+
+    `api_down`: the caller knows the API does not answer, so no connection is held to see
+    the old Gateway go. `stop_at_once`: the JVM does not respond, so a cold restart kills it
+    instead of waiting out the stop grace for a logout that cannot happen.
+    """
     started = time.monotonic()
     steps: list[str] = []
     healthy = False
     used = mode
     if mode == "warm":
-        healthy = _warm(config, steps, progress)
+        healthy = _warm(config, steps, progress, api_down)
         if not healthy and systemd.is_systemd_host():
             used = FALLBACK
             steps.append("falling back to a cold restart")
     if mode == "cold" or used != mode:
-        healthy = _cold(config, steps, progress)
+        healthy = _cold(config, steps, progress, stop_at_once)
     after = proc.snapshot(config, systemd.show_unit(config.gateway_unit)) if healthy else None
     return Outcome(used, healthy, time.monotonic() - started, tuple(steps), before, after)
 
 
-def _warm(config: HostConfig, steps: list[str], progress: Progress) -> bool:
+def _warm(config: HostConfig, steps: list[str], progress: Progress, api_down: bool) -> bool:
     deadline = time.monotonic() + config.warm_restart_timeout_s
     with contextlib.ExitStack() as stack:
         # A logged-in connection held across the command: its closing proves the old
         # Gateway went away, so a quick probe cannot mistake it for the restarted one.
-        try:
-            watch: ibapi.Session | None = stack.enter_context(ibapi.session(
-                config.api_host, config.api_port, config.health_client_id,
-                config.health_timeout_s))
-        except ibapi.ProbeError as exc:
-            watch = None
-            steps.append(f"API already down before the restart ({exc})")
+        watch: ibapi.Session | None = None
+        if api_down:
+            steps.append("API down before the restart (the health check's probes)")
+        else:
+            try:
+                watch = stack.enter_context(ibapi.session(
+                    config.api_host, config.api_port, config.health_client_id,
+                    config.health_timeout_s))
+            except ibapi.ProbeError as exc:
+                steps.append(f"API already down before the restart ({exc})")
         try:
             reply = send_command(config.command_server_host, config.command_server_port,
                                  "RESTART")
@@ -200,9 +233,13 @@ def _warm(config: HostConfig, steps: list[str], progress: Progress) -> bool:
     return _wait_healthy(config, deadline, steps, progress, "warm restart")
 
 
-def _cold(config: HostConfig, steps: list[str], progress: Progress) -> bool:
+def _cold(config: HostConfig, steps: list[str], progress: Progress, stop_at_once: bool) -> bool:
     deadline = time.monotonic() + config.cold_restart_timeout_s
     try:
+        if stop_at_once:
+            systemd.stop_now(config.gateway_unit, config.cold_restart_timeout_s)
+            steps.append(f"stopped {config.gateway_unit} at once (SIGKILL): the JVM does not "
+                         "respond, so it cannot log out")
         systemd.restart_unit(config.gateway_unit, config.cold_restart_timeout_s)
     except OpsError as exc:
         steps.append(str(exc))

@@ -35,7 +35,9 @@ def text(config: HostConfig) -> str:
         f"watchdog: {ws.api_failures} failed API check(s) in a row, "
         f"{len(ws.crashes)} recent crash(es)"
         + (f", back-off until {_when(ws.backoff_until)}" if ws.backoff_until else "")
-        + (f", automatic restarts OFF: {ws.hold}" if ws.hold else ""),
+        + (f", automatic restarts OFF: {ws.hold}" if ws.hold else "")
+        + (f", in IBKR's maintenance window {ws.maintenance} until "
+           f"{_when(ws.maintenance_until)} (re-logins held)" if ws.maintenance else ""),
         f"restarts recorded: {len(restarts)} ("
         + ", ".join(f"{cause} {sum(r.cause == cause for r in restarts)}"
                     for cause in history.CAUSES) + ")",

@@ -122,6 +122,15 @@ def control(verb: str, unit: str, timeout: float, *, block: bool = True,
         raise OpsError(f"systemctl {verb} {unit} failed: {reason[0]}")
 
 
+def stop_now(unit: str, timeout: float) -> None:
+    """Stop without the unit's stop grace: the stop job first, so systemd does not restart what
+    the kill ends, then SIGKILL to every process of the unit, then wait for the job. For a
+    Gateway that cannot log out anyway (a rejected login, a JVM that no longer runs)."""
+    control("stop", unit, timeout, block=False)
+    control("kill", unit, timeout, options=("--kill-who=all", "--signal=SIGKILL"))
+    control("stop", unit, timeout)
+
+
 def show_unit(unit: str) -> UnitState | None:
     """The unit's state on a systemd host; None elsewhere (the caller falls back)."""
     return show_units(unit)[0] if is_systemd_host() else None

@@ -8,7 +8,6 @@ old files until the new ones are all there, and a run cut short converges on the
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import shlex
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError
+from ibkr_ops.remote import diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
 from ibkr_ops.remote.hosts import open_host
@@ -285,24 +285,9 @@ def notify(host: Host, level: str, message: str) -> None:
 
 
 def _diffs(host: Host, plan: Plan, d: Deployment) -> list[str]:
-    secrets = [d.password.reveal()]
-    if d.discord_webhook_url is not None:
-        secrets.append(d.discord_webhook_url.reveal())
-    out: list[str] = []
-    for f in plan.files:
-        if f.path.endswith(".zip"):
-            out.append(f"~ {f.path} (binary, {len(f.content)} bytes)")
-            continue
-        old = host.read_file(f.path)
-        before = _mask((old or b"").decode(errors="replace"), secrets).splitlines(keepends=True)
-        after = _mask(f.content.decode(errors="replace"), secrets).splitlines(keepends=True)
-        out += difflib.unified_diff(before, after, f"{f.path} (host)" if old else "/dev/null",
-                                    f"{f.path} (new)")
-    return out
-
-
-def _mask(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "********")
-    return text
+    """The dry run's diffs: every secret masked, the host's current ones included."""
+    planned = [s.reveal() for s in (d.password, d.discord_webhook_url) if s is not None]
+    binary = [f for f in plan.files if f.path.endswith(".zip")]
+    text = [(f.path, host.read_file(f.path), f.content) for f in plan.files if f not in binary]
+    return [*(f"~ {f.path} (binary, {len(f.content)} bytes)" for f in binary),
+            *diff.unified(text, planned)]

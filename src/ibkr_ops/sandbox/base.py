@@ -27,11 +27,13 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 #: What an Ubuntu gateway server has that the stack needs: systemd as PID 1, sshd, python3
 #: (host tools are stdlib-only), Xvfb and xdpyinfo (x11-utils) for the display, and the
 #: small utilities install scripts and health checks call; needrestart, which Ubuntu's apt
-#: and unattended-upgrades run after every upgrade, so tests can prove it leaves us alone.
+#: and unattended-upgrades run after every upgrade, so tests can prove it leaves us alone;
+#: Debian's Java 17 runtime with its X11 toolkit (not the headless one), which the real IBC
+#: and the Gateway stand-in run on.
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv",
     "iproute2", "procps", "netcat-openbsd", "curl", "xvfb", "xterm", "x11-utils", "unzip",
-    "sudo", "tzdata", "ca-certificates", "less", "needrestart",
+    "sudo", "tzdata", "ca-certificates", "less", "needrestart", "openjdk-17-jre",
 )
 #: Installed with apt inside the finished tree (debootstrap's resolver cannot pick between a
 #: package's alternatives, which GTK's dependencies need). Guests reach no apt mirror, so what

@@ -5,6 +5,9 @@ package, ``python3 -m ibkr_ops.sim``, or the zipapp the simulated installer embe
 
 - ``cli``: ``ibkr-gateway-sim`` (run, ``ctl``, ``logins``).
 - ``gateway``: the process: login lifecycle, API server, IBC command server, faults.
+- ``api``: every API request, answered; ``messages``: replies per server version; ``fields``:
+  reading requests. ``universe``: instruments and prices; ``history``: bars and ticks;
+  ``paper``: the paper account, orders and fills.
 - ``protocol``: TWS API framing. ``config``: settings and faults. ``logins``: login record
   (format in its docstring). ``javacli``: the simulated installation's ``bin/java``.
 - ``artifacts``: the simulated Gateway installer and the simulated IBC zip.

@@ -2,15 +2,19 @@
 
 - ``ibgateway-stable-standalone-linux-x64.sh`` (IB's download name): a shell installer taking
   install4j's unattended flags ``-q -dir DIR``. It lays out Gateway 10.30 (``TWS_MAJOR_VRSN``
-  1030) as the offline installer does: ``jars/*.jar``, ``ibgateway.vmoptions`` (``-Xmx768m``),
-  ``.install4j/`` (``i4jruntime.jar``, ``inst_jre.cfg`` naming ``DIR/jre``), the ``ibgateway``
-  launcher, and ``jre/bin/java``, which answers like Java 17 and runs the simulator. The
-  "jar" ``jars/jts4launch-1030.jar`` is a zipapp of ``ibkr_ops.sim`` (stdlib only), so the
-  guest needs nothing but ``python3``. Simulator defaults go in ``DIR/sim.properties``.
+  1030) as the offline installer does: ``jars/jts4launch-1030.jar`` (the Java Swing stand-in
+  whose ``ibgateway.GWClient.main`` IBC calls, built by ``standin``), ``ibgateway.vmoptions``
+  (``-Xmx768m``), ``.install4j/`` (``i4jruntime.jar``, and ``inst_jre.cfg`` naming the Java
+  runtime the real ``ibcstart.sh`` starts: the machine's own Java 17+ with AWT, found at
+  install time; none found, too old or headless: one line and nothing written) and the
+  ``ibgateway`` launcher. ``jars/ibkr-gateway-sim.pyz`` is a zipapp of ``ibkr_ops.sim``
+  (stdlib only): the stand-in's API engine, and the whole simulated Gateway for the simulated
+  IBC zip. Simulator knobs go in ``DIR/sim.properties``.
 - ``IBCLinux-3.24.1-sim.zip``: laid out like IBC's Linux zip (``gatewaystart.sh``,
   ``scripts/ibcstart.sh``, ``scripts/displaybannerandlaunch.sh``, ``commandsend.sh``, …) with
-  scripts written for this project that take the same arguments and variables. No part of
-  IBC is included. As in IBC's zip, the scripts carry no execute bit.
+  scripts written for this project that take the same arguments and variables and run the
+  Python-only simulator (IBC's role included) instead of a JVM. No part of IBC is included.
+  As in IBC's zip, the scripts carry no execute bit.
 - ``manifest.json``: names and versions of the above.
 """
 
@@ -25,7 +29,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from . import ibcscripts
+from . import ibcscripts, standin
 from .versions import GATEWAY_VERSION, IBC_VERSION, TWS_MAJOR_VRSN
 
 __all__ = ["GATEWAY_VERSION", "IBC_VERSION", "TWS_MAJOR_VRSN", "build_ibc_zip", "build_installer",
@@ -33,6 +37,7 @@ __all__ = ["GATEWAY_VERSION", "IBC_VERSION", "TWS_MAJOR_VRSN", "build_ibc_zip", 
 INSTALLER_NAME = "ibgateway-stable-standalone-linux-x64.sh"
 IBC_ZIP_NAME = f"IBCLinux-{IBC_VERSION}-sim.zip"
 GATEWAY_JAR = f"jts4launch-{TWS_MAJOR_VRSN}.jar"
+SIM_ZIPAPP = "ibkr-gateway-sim.pyz"
 PAYLOAD_MARK = "__IBKR_OPS_SIM_PAYLOAD_BELOW__"
 _EPOCH = (2025, 1, 1, 0, 0, 0)  # fixed zip timestamps: the artifacts are reproducible
 
@@ -79,21 +84,6 @@ def _small_jar(note: str) -> bytes:
     return buffer.getvalue()
 
 
-JAVA_SCRIPT = f"""\
-#!/bin/bash
-# Simulated Java 17 runtime of the simulated IB Gateway (ibkr-ops). It runs the simulator,
-# keeping this file's path as the process name so `pgrep -f java.*config.ini` and
-# `pgrep -fa ibgateway` find it as they find the real Gateway.
-here=$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)
-install=$(cd "$here/../.." && pwd)
-python=/usr/bin/python3
-if [[ ! -x $python ]]; then
-    python=$(command -v python3) || {{ echo "java (simulated): python3 not found" >&2; exit 1; }}
-fi
-exec -a "$0" "$python" -I "$install/jars/{GATEWAY_JAR}" --as-java --install-dir "$install" \\
-    --java-home "$(dirname "$here")" "$@"
-"""
-
 LAUNCHER_SCRIPT = """\
 #!/bin/bash
 # IB's own launcher in the simulated installation: the simulated Gateway runs under IBC.
@@ -122,7 +112,9 @@ SIM_PROPERTIES = """\
 # login_delay=0            seconds from the login dialog to the login
 # second_factor=auto       auto | manual (control command APPROVE) | off
 # second_factor_delay=1    seconds until an automatic approval
-# restart_delay=           seconds from a RESTART command to the restart (empty: next minute)
+# second_factor_timeout=180  seconds until an unapproved prompt expires (stand-in)
+# restart_delay=           seconds from a RESTART command to the restart (empty: next minute;
+#                          under the real IBC: from IBC setting the auto-restart to the next minute)
 # control_port=0           control commands (STATUS, APPROVE, FAULT …) on 127.0.0.1:PORT
 # faults=                  e.g. leak=50,slow-handshake=2
 # logins=                  login record file (default <settings>/ibkr-gateway-sim-logins.jsonl)
@@ -134,7 +126,9 @@ INSTALLER_HEAD = f"""\
 # Takes install4j's unattended flags: -q (required) and -dir DIR (default
 # ~/Jts/ibgateway/{TWS_MAJOR_VRSN}); -varfile, -overwrite, -console and -Dname=value are accepted
 # and ignored. IBKR_GATEWAY_SIM_* variables set at install time become the defaults in
-# DIR/sim.properties. Needs bash, tar, gzip, base64 and python3 (to run).
+# DIR/sim.properties. Needs bash, tar, gzip, base64, a Java 17+ runtime with AWT (Debian:
+# openjdk-17-jre; JAVA_HOME, java on PATH or /usr/lib/jvm, IBKR_GATEWAY_SIM_JVM_ROOT moves
+# the last) and python3 (to run).
 set -euo pipefail
 quiet=
 dir="$HOME/Jts/ibgateway/{TWS_MAJOR_VRSN}"
@@ -154,10 +148,33 @@ if [[ -z $quiet ]]; then
     echo "installer: this simulated installer runs unattended only: give -q -dir DIR" >&2
     exit 1
 fi
+# The Gateway is a Swing program: it needs a Java 17+ runtime with its X11 toolkit.
+java_spec() {{
+    "$1/bin/java" -XshowSettings:properties -version 2>&1 |
+        sed -n 's/^ *java.specification.version = //p' | head -n 1
+}}
+jre= refused= on_path=
+if command -v java >/dev/null; then on_path=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")"); fi
+for home in ${{JAVA_HOME:-}} $on_path "${{IBKR_GATEWAY_SIM_JVM_ROOT:-/usr/lib/jvm}}"/*; do
+    [[ -x $home/bin/java ]] || continue
+    spec=$(java_spec "$home")
+    if [[ ! ${{spec%%.*}} =~ ^[0-9]+$ || ${{spec%%.*}} -lt 17 ]]; then
+        refused="Java runtime $home is version ${{spec:-unknown}}; the Gateway needs 17 or newer"
+    elif [[ ! -e $home/lib/libawt_xawt.so ]]; then
+        refused="Java runtime $home is headless (no X11 toolkit); the Gateway needs a full runtime"
+    else
+        jre=$home; break
+    fi
+done
+if [[ -z $jre ]]; then
+    echo "installer: ${{refused:-no Java runtime found}}: install one (Debian/Ubuntu:" \
+        "apt-get install openjdk-17-jre) or set JAVA_HOME" >&2
+    exit 1
+fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 sed -n '/^{PAYLOAD_MARK}$/,$p' "$0" | tail -n +2 | base64 -d | tar -xz -C "$dir"
-echo "$dir/jre" > "$dir/.install4j/inst_jre.cfg"
+echo "$jre" > "$dir/.install4j/inst_jre.cfg"
 props="$dir/sim.properties"
 if [[ ! -e $props ]]; then
     cp "$dir/.install4j/sim.properties.template" "$props"
@@ -175,15 +192,14 @@ exit 0
 def _tree() -> dict[str, tuple[bytes, int]]:
     """Files of the installed Gateway (relative path -> content, mode)."""
     return {
-        f"jars/{GATEWAY_JAR}": (build_zipapp(), 0o644),
+        f"jars/{GATEWAY_JAR}": (standin.build_jar(), 0o644),
+        f"jars/{SIM_ZIPAPP}": (build_zipapp(), 0o644),
         f"jars/twslaunch-{TWS_MAJOR_VRSN}.jar": (_small_jar("simulated twslaunch"), 0o644),
         "jars/locales.jar": (_small_jar("simulated locales"), 0o644),
         "ibgateway.vmoptions": (VMOPTIONS.encode(), 0o644),
         "ibgateway": (LAUNCHER_SCRIPT.encode(), 0o755),
         ".install4j/i4jruntime.jar": (_small_jar("simulated install4j runtime"), 0o644),
         ".install4j/sim.properties.template": (SIM_PROPERTIES.encode(), 0o644),
-        "jre/bin/java": (JAVA_SCRIPT.encode(), 0o755),
-        "jre/release": (b'JAVA_VERSION="17.0.10"\nIMPLEMENTOR="Eclipse Adoptium"\n', 0o644),
     }
 
 
@@ -214,9 +230,10 @@ def build_ibc_zip() -> bytes:
 
 def write_all(out: Path) -> dict[str, str]:
     """Write the installer, the simulated IBC zip and manifest.json into ``out``."""
+    payload = build_installer()  # first: a stand-in that cannot be built leaves nothing
     out.mkdir(parents=True, exist_ok=True)
     installer = out / INSTALLER_NAME
-    installer.write_bytes(build_installer())
+    installer.write_bytes(payload)
     installer.chmod(0o755)
     ibc_zip = out / IBC_ZIP_NAME
     ibc_zip.write_bytes(build_ibc_zip())

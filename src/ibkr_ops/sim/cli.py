@@ -3,6 +3,7 @@
     ibkr-gateway-sim --port 4002 [--ibc-ini config.ini] [--fault hang] ...   run one
     ibkr-gateway-sim ctl --control-port 7499 APPROVE|STATUS|FAULT x|CLEAR|RESTART|STOP
     ibkr-gateway-sim logins FILE...                  exit 1 if two processes held one account
+    ibkr-gateway-sim api --port P ...                the API engine alone (the Java stand-in's)
 
 The simulated installation's "java" runs ``python3 <gateway jar> --as-java <java args>``;
 that form reads its settings the way IBC's ``ibcstart.sh`` passes them (see ``javacli``).
@@ -16,7 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
-from . import logins
+from . import apichild, logins
 from .config import ConfigError, SimConfig, parse_fault
 from .gateway import run_config
 from .javacli import java_main
@@ -25,7 +26,8 @@ CONTROL_HELP = """control commands (one line each, reply 'OK …' or 'ERROR …'
   STATUS            one JSON object: state, pid, accounts, api_open, clients, faults, …
   APPROVE           approve the pending second-factor prompt (play the person with the phone)
   FAULT NAME[=V]    switch a fault on: hang, slow-handshake=S, crash-after=S, reject-login,
-                    twofa-timeout, leak=MB_PER_MIN, existing-session, no-login-dialog
+                    twofa-timeout, leak=MB_PER_MIN, existing-session, no-login-dialog,
+                    slow-stop=S, farm-broken, connectivity-lost
   CLEAR [NAME]      switch one fault (or all) off
   RESTART           warm restart now (as IBC's RESTART, without waiting for the minute)
   STOP              log out and exit 0
@@ -57,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="overrides SecondFactorAuthenticationTimeout (default 180)")
     parser.add_argument("--fault", action="append", default=[], metavar="F",
                         help="hang | slow-handshake=S | crash-after=S | reject-login | "
-                        "twofa-timeout | leak=MB_PER_MIN | existing-session | no-login-dialog")
+                        "twofa-timeout | leak=MB_PER_MIN | existing-session | no-login-dialog | "
+                        "slow-stop=S | farm-broken | connectivity-lost")
     parser.add_argument("--control-port", type=int, help="serve control commands on this "
                         "port (loopback; default off)")
     parser.add_argument("--command-server-port", type=int,
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return ctl_main(argv[1:])
     if argv[:1] == ["logins"]:
         return logins_main(argv[1:])
+    if argv[:1] == ["api"]:
+        return apichild.main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.port is None and args.ibc_ini is None:
         build_parser().error("give --port (or --ibc-ini with OverrideTwsApiPort/TradingMode)")

@@ -16,11 +16,12 @@ import os
 import re
 from pathlib import Path
 
+from .versions import GATEWAY_VERSION, server_version
+
 # IBC's ErrorCodes as the shell sees them (value % 256).
 EXIT_INI_MISSING = 1103 % 256
 EXIT_INVALID_TRADING_MODE = 1104 % 256
 EXIT_INVALID_SETTING = 1105 % 256
-EXIT_2FA_TIMEOUT = 1111 % 256
 EXIT_LOGIN_DIALOG_TIMEOUT = 1112 % 256
 
 FAULTS: dict[str, bool] = {
@@ -33,11 +34,17 @@ FAULTS: dict[str, bool] = {
     "leak": True,
     "existing-session": False,
     "no-login-dialog": False,
+    # A live Gateway whose logout after a TERM takes S seconds (the stop grace is for it).
+    "slow-stop": True,
+    # IBKR's side (sim/upstream.py): market and historical data farms broken; link lost.
+    "farm-broken": False,
+    "connectivity-lost": False,
 }
 
 ENV_PREFIX = "IBKR_GATEWAY_SIM_"
-_FLOAT_KNOBS = ("login_delay", "second_factor_delay")
-_TEXT_KNOBS = {"control_host": "control_host", "api_host": "host"}
+_FLOAT_KNOBS = ("login_delay", "second_factor_delay", "second_factor_timeout")
+_TEXT_KNOBS = {"control_host": "control_host", "api_host": "host",
+               "gateway_version": "gateway_version"}
 
 
 class ConfigError(Exception):
@@ -77,34 +84,112 @@ def _loopback(address: str) -> bool:
 
 
 def read_properties(path: Path) -> dict[str, str]:
-    """IBC's config.ini (a Java properties file, ``key=value``); raises ConfigError if unusable."""
+    """IBC's config.ini as IBC reads it: ``Properties.load`` (see ``parse_properties``), then
+    ``Settings.getString``'s trim. Raises ConfigError where IBC would stop."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            f'ini file "{path}" either does not exist, or is a directory.  quitting...',
-            EXIT_INI_MISSING) from None
-    except IsADirectoryError:
+    except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(
             f'ini file "{path}" either does not exist, or is a directory.  quitting...',
             EXIT_INI_MISSING) from None
     except OSError as exc:
         raise ConfigError(f"cannot read ini file {path}: {exc.strerror}", EXIT_INI_MISSING) from None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"malformed ini file {path}: not UTF-8 text", EXIT_INVALID_SETTING) from None
-    values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped[0] in "#!":
+        values = parse_properties(raw)
+    except ValueError as exc:
+        # Uncaught in IBC's DefaultSettings: the JVM ends with the exception, status 1.
+        raise ConfigError(f'Exception in thread "main" java.lang.IllegalArgumentException: {exc}',
+                          1) from None
+    return {key: _java_trim(value) for key, value in values.items()}
+
+
+def _java_trim(text: str) -> str:
+    """``String.trim``: drops every character up to U+0020 at both ends."""
+    return text.strip("".join(map(chr, range(0x21))))
+
+
+_BLANKS = " \t\f"
+
+
+def _logical_lines(text: str) -> list[str]:
+    """``Properties.LineReader``: comments and blank lines dropped, continuations joined."""
+    lines: list[str] = []
+    buf: list[str] = []
+    skip_white, appended, new_line, comment, backslash, skip_lf = True, False, True, False, \
+        False, False
+    for char in text:
+        if skip_lf:
+            skip_lf = False
+            if char == "\n":
+                continue
+        if skip_white:
+            if char in _BLANKS or (not appended and char in "\r\n"):
+                continue
+            skip_white = appended = False
+        if new_line:
+            new_line = False
+            comment = char in "#!"
+        if char not in "\r\n":
+            buf.append(char)
+            backslash = not backslash if char == "\\" else False
             continue
-        key, sep, value = stripped.partition("=")
-        if not sep or not key.strip() or "\0" in stripped:
-            raise ConfigError(
-                f"malformed ini file {path} line {number}: expected Setting=value",
-                EXIT_INVALID_SETTING)
-        values[key.strip()] = value.strip()
+        if comment or not buf:
+            comment, new_line, skip_white, buf = False, True, True, []
+            continue
+        if backslash:
+            buf.pop()
+            skip_white = appended = True
+            backslash = False
+            skip_lf = char == "\r"
+            continue
+        lines.append("".join(buf))
+        buf, new_line, skip_white = [], True, True
+    if buf and not comment:
+        lines.append("".join(buf[:-1] if backslash else buf))
+    return lines
+
+
+def _unescape(text: str) -> str:
+    """``Properties.loadConvert``; a bad ``\\uXXXX`` is the ValueError Java's load throws."""
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        escaped = next(chars, "")
+        if escaped == "u":
+            digits = "".join(next(chars, "") for _ in range(4))
+            if len(digits) < 4 or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                raise ValueError("Malformed \\uxxxx encoding.")
+            out.append(chr(int(digits, 16)))
+        else:
+            out.append({"t": "\t", "r": "\r", "n": "\n", "f": "\f"}.get(escaped, escaped))
+    # Surrogate pairs (an emoji as \\ud83d\\ude00) become the one character Java sees.
+    return "".join(out).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def parse_properties(data: bytes) -> dict[str, str]:
+    """``java.util.Properties.load(InputStream)``: ISO-8859-1, ``key=value``, ``key:value`` or
+    ``key value``, ``#``/``!`` comments, backslash escapes and continuation lines."""
+    values: dict[str, str] = {}
+    for line in _logical_lines(data.decode("latin-1")):
+        end, start, separator, backslash = len(line), len(line), False, False
+        for index, char in enumerate(line):
+            if char in "=:" and not backslash:
+                start, separator = index + 1, True
+                end = index
+                break
+            if char in _BLANKS and not backslash:
+                start = end = index
+                start += 1
+                break
+            backslash = not backslash if char == "\\" else False
+        while start < len(line) and (line[start] in _BLANKS or
+                                     (not separator and line[start] in "=:")):
+            separator = separator or line[start] in "=:"
+            start += 1
+        values[_unescape(line[:end])] = _unescape(line[start:])
     return values
 
 
@@ -198,6 +283,8 @@ class SimConfig:
     restart_delay: float | None = None  # None: at the next minute, as IBC's RESTART does
     restart_mode: str = "inprocess"  # inprocess | exit (under ibcstart.sh)
     faults: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    gateway_version: str = GATEWAY_VERSION  # the release claimed; the API server version follows
+    server_version: int = dataclasses.field(default_factory=server_version)
     control_port: int = 0
     control_host: str = "127.0.0.1"
     settings_dir: Path = dataclasses.field(default_factory=default_settings_dir)
@@ -244,7 +331,9 @@ class SimConfig:
         self.auto_restart_time = settings.get("AutoRestartTime", "")
         self.second_factor_timeout = float(_int(settings, "SecondFactorAuthenticationTimeout", 180))
         self.login_dialog_timeout = float(_int(settings, "LoginDialogDisplayTimeout", 60))
-        relogin = settings.get("ReloginAfterSecondFactorAuthenticationTimeout", "")
+        # IBC 3.24's reloginPermitted(): this key, else the older ExitAfter… key, else no.
+        relogin = (settings.get("ReloginAfterSecondFactorAuthenticationTimeout", "")
+                   or settings.get("ExitAfterSecondFactorAuthenticationTimeout", ""))
         self.relogin_after_2fa_timeout = _yes(relogin, False)
         self.existing_session_action = (settings.get("ExistingSessionDetectedAction", "")
                                         or "manual").lower()
@@ -318,6 +407,10 @@ class SimConfig:
         """Fill the derived values once every source has been applied."""
         if not self.accounts:
             self.accounts = account_ids(self.login_id, self.trading_mode)
+        try:
+            self.server_version = server_version(self.gateway_version)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if not (0 < self.api_port < 65536):
             raise ConfigError(f"API port {self.api_port} is out of range")
         if self.command_server_port and self.command_server_port == self.api_port:

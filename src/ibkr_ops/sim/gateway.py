@@ -24,9 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from . import logins, protocol
+from . import api, logins, paper, protocol, upstream
 from .config import (
-    EXIT_2FA_TIMEOUT,
     EXIT_LOGIN_DIALOG_TIMEOUT,
     ConfigError,
     SimConfig,
@@ -34,29 +33,11 @@ from .config import (
     parse_restart_time,
 )
 
-# Simulated holdings per account: (conId, symbol, exchange, position, avgCost, marketPrice).
-POSITIONS = [
-    (265598, "AAPL", "NASDAQ", 100.0, 150.25, 190.10),
-    (272093, "MSFT", "NASDAQ", 50.0, 310.50, 415.30),
-]
-CASH = 250_000.0
-SUMMARY_CURRENCY_TAGS = (
-    "NetLiquidation", "TotalCashValue", "SettledCash", "AccruedCash", "BuyingPower",
-    "EquityWithLoanValue", "PreviousDayEquityWithLoanValue", "GrossPositionValue",
-    "RegTEquity", "RegTMargin", "SMA", "InitMarginReq", "MaintMarginReq", "AvailableFunds",
-    "ExcessLiquidity", "FullInitMarginReq", "FullMaintMarginReq", "FullAvailableFunds",
-    "FullExcessLiquidity", "LookAheadInitMarginReq", "LookAheadMaintMarginReq",
-    "LookAheadAvailableFunds", "LookAheadExcessLiquidity", "HighestSeverity",
-    "DayTradesRemaining", "Leverage",
-)
-FARM_MESSAGES = (
-    (2104, "Market data farm connection is OK:usfarm"),
-    (2106, "HMDS data farm connection is OK:ushmds"),
-    (2158, "Sec-def data farm connection is OK:secdefnj"),
-)
 MSG_326 = "Unable to connect as the client id is already in use. Retry with a unique client id."
+MAX_API_CLIENTS = 32  # IB: "each TWS session can receive up to 32 different client applications"
+LEGACY_SERVER_VERSION = 76  # what a Gateway answers a pre-v100 client (its last such version)
 X11_SOCKETS = "/tmp/.X11-unix"  # noqa: S108 - the X server's fixed socket directory
-MSG_1100 = "Connectivity between IB and Trader Workstation has been lost."
+MSG_1100 = upstream.LOST[1]
 
 
 class Gateway:
@@ -69,6 +50,7 @@ class Gateway:
         self.state = "starting"
         self.clients: dict[int, ClientSession] = {}
         self.next_order_id = 1
+        self.paper = paper.Paper(config.accounts)
         self.faults: dict[str, float | None] = dict(config.faults)
         self.connected_to_ib = False
         self.logged_in = False
@@ -133,6 +115,34 @@ class Gateway:
         await self._shutdown()
         return code
 
+    async def run_api(self, commands: asyncio.StreamReader, reply: Callable[[str], None],
+                      warm: bool) -> int:
+        """The API engine alone, logged in from the start: the Java stand-in's child.
+
+        Control commands arrive one per line on ``commands`` and each gets one ``reply``;
+        ``READY`` is replied first, once the port listens. ``EXIT`` is an orderly stop (the
+        session logs out); end-of-file means the JVM is gone, however it went, so the API
+        goes down at once without a logout, as it would inside a killed JVM.
+        """
+        self._exit = asyncio.get_running_loop().create_future()
+        self._restart = asyncio.Event()
+        self._approve = asyncio.Event()
+        self._warm = warm
+        self._logged_in(warm=warm)
+        if not await self._open_api():
+            return await self._exit
+        reply("READY")
+        for name, value in list(self.faults.items()):
+            self._arm(name, value)
+        async for line in _lines(commands):
+            if line.strip() == "EXIT":
+                await self._shutdown()
+                return 0
+            if line.strip():
+                reply(self.control(line.strip()))
+        self.sim("the JVM is gone: the API closes without a logout")
+        os._exit(1)
+
     def _preflight(self) -> None:
         if not self.cfg.headless:
             self._display = connect_display(os.environ.get("DISPLAY", ""))
@@ -162,6 +172,11 @@ class Gateway:
 
     def _on_signal(self, code: int) -> None:
         self.sim(f"terminated by signal (exit status {code})")
+        if "slow-stop" in self.faults:
+            delay = self.faults["slow-stop"] or 0.0
+            self.sim(f"slow-stop={delay:g}: logging out takes {delay:g} s")
+            asyncio.get_running_loop().call_later(delay, self.finish, code)
+            return
         self.finish(code)
 
     def _spawn(self, coro: object) -> None:
@@ -290,10 +305,10 @@ class Gateway:
                 self.log("Re-login after second factor authentication timeout in 5 second")
                 await asyncio.sleep(5)
                 continue
-            self.log("IBC closing because login has not completed after Second Factor "
-                     "Authentication")
-            self.log("Exiting after error with exit code=1111")
-            self.finish(EXIT_2FA_TIMEOUT)
+            # IBC 3.24 (LoginManager): no relogin permitted, no exit either; the Gateway waits
+            # at its login dialog. Exit 1111 (87) is for an approved login that never completes.
+            self.log("Re-login after second factor authentication timeout not required")
+            self.state = "login-dialog"
             return False
 
     def _rejected(self) -> None:
@@ -322,7 +337,7 @@ class Gateway:
     def _logged_in(self, warm: bool) -> bool:
         self.state = "logged-in"
         self.logged_in = True
-        self.connected_to_ib = True
+        self.connected_to_ib = "connectivity-lost" not in self.faults
         self.login_count += 1
         self.log("Login has completed")
         for account in self.cfg.accounts:
@@ -406,6 +421,8 @@ class Gateway:
                 self._leak_task.cancel()
                 self._leak_task = None
                 self._leak.clear()
+            elif item in upstream.FAULTS:
+                upstream.switch(self, item, on=False)
         self.sim(f"faults cleared: {', '.join(names) or 'none'}")
 
     def _arm(self, name: str, value: float | None) -> None:
@@ -419,6 +436,8 @@ class Gateway:
             self._leak_task.add_done_callback(self._task_done)
         elif name == "existing-session" and self.logged_in:
             self._spawn(self._existing_session())
+        elif name in upstream.FAULTS:
+            upstream.switch(self, name, on=True)
         elif name == "twofa-timeout" and self.state == "second-factor":
             pass  # the pending automatic approval checks the fault before approving
 
@@ -477,7 +496,8 @@ class Gateway:
         self.connections += 1
         try:
             await session.serve()
-        except (ConnectionError, asyncio.IncompleteReadError, protocol.ProtocolError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                protocol.ProtocolError):
             pass
         finally:
             session.close()
@@ -722,6 +742,7 @@ class ClientSession:
         self.version = protocol.SERVER_VERSION
         self.client_id: int | None = None
         self._closed = False
+        self.api = api.Api(self)
         ClientSession._pending.setdefault(id(gateway), set()).add(self)
 
     @classmethod
@@ -736,6 +757,7 @@ class ClientSession:
         if self._closed:
             return
         self._closed = True
+        self.api.close()
         ClientSession._pending.get(id(self.gw), set()).discard(self)
         if self.client_id is not None and self.gw.clients.get(self.client_id) is self:
             del self.gw.clients[self.client_id]
@@ -748,12 +770,15 @@ class ClientSession:
             while await self.reader.read(65536):
                 pass
             return
-        prefix = await self.reader.readexactly(4)
-        if prefix != protocol.API_PREFIX:
+        prefix = await self.reader.readexactly(1)
+        if prefix.isdigit():
+            await self._legacy(prefix + await self.reader.readuntil(b"\0"))
+            return
+        if prefix + await self.reader.readexactly(3) != protocol.API_PREFIX:
             return
         low, high = protocol.parse_version_range(
             (await protocol.read_message(self.reader)).decode("utf-8", "replace"))
-        self.version = protocol.choose_version(low, high)
+        self.version = protocol.choose_version(low, high, gw.cfg.server_version)
         delay = gw.faults.get("slow-handshake")
         if "slow-handshake" in gw.faults and delay:
             await asyncio.sleep(delay)
@@ -770,6 +795,34 @@ class ClientSession:
             self._handle(fields)
             await self.writer.drain()
 
+    async def _legacy(self, first: bytes) -> None:
+        """A pre-v100 client ("63\\0", no ``API`` prefix, no length prefixes): answered as a
+        Gateway does, with server version 76 and the time, then its accounts and next order id
+        after its client id; it speaks unframed fields, so only those few requests are read."""
+        gw = self.gw
+        version = first.rstrip(b"\0").decode("ascii", "replace")
+        if not version.isdigit():
+            return
+        gw.sim(f"pre-v100 API client (version {version}): answering as server version "
+               f"{LEGACY_SERVER_VERSION}")
+        self.version = LEGACY_SERVER_VERSION
+        self.writer.write(f"{LEGACY_SERVER_VERSION}\0{protocol.connection_time()}\0".encode())
+        field = (await self.reader.readuntil(b"\0")).rstrip(b"\0").decode()
+        if field == "71":  # startApi: version, clientId, optional capabilities
+            await self.reader.readuntil(b"\0")
+            field = (await self.reader.readuntil(b"\0")).rstrip(b"\0").decode()
+            await self.reader.readuntil(b"\0")
+        if not field.lstrip("-").isdigit() or int(field) in gw.clients:
+            self.writer.write(b"4\x002\x00-1\x00326\x00" + MSG_326.encode() + b"\x00")
+            return
+        self.client_id = int(field)
+        gw.clients[self.client_id] = self
+        self.writer.write(f"15\x001\x00{','.join(gw.cfg.accounts)}\x00"
+                          f"9\x001\x00{gw.next_order_id}\x00".encode())
+        await self.writer.drain()
+        while await self.reader.readuntil(b"\0"):
+            pass  # unframed requests cannot be split without each one's field count
+
     def _start_api(self, fields: list[str]) -> bool:
         gw = self.gw
         try:
@@ -780,119 +833,21 @@ class ClientSession:
             gw.sim(f"API client id {client_id} already in use: error 326")
             self.send(protocol.error(-1, 326, MSG_326, self.version))
             return False
+        if len(gw.clients) >= MAX_API_CLIENTS:
+            gw.sim(f"API client {client_id} refused: {MAX_API_CLIENTS} clients are connected")
+            return False
         self.client_id = client_id
         gw.clients[client_id] = self
         self.send(protocol.encode(15, 1, ",".join(gw.cfg.accounts)))
         self.send(protocol.encode(9, 1, gw.next_order_id))
-        if gw.connected_to_ib:
-            for code, text in FARM_MESSAGES:
-                self.send(protocol.error(-1, code, text, self.version))
-        else:
-            self.send(protocol.error(-1, 1100, MSG_1100, self.version))
+        for code, text in upstream.at_connect(gw.faults, gw.connected_to_ib):
+            self.send(protocol.error(-1, code, text, self.version))
         return True
 
-    def _handle(self, fields: list[str]) -> None:  # noqa: PLR0912 - one branch per message id
-        gw = self.gw
-        msg = fields[0]
-        if msg == "17":  # reqManagedAccts
-            self.send(protocol.encode(15, 1, ",".join(gw.cfg.accounts)))
-        elif msg == "8":  # reqIds
-            self.send(protocol.encode(9, 1, gw.next_order_id))
-        elif not gw.connected_to_ib:
+    def _handle(self, fields: list[str]) -> None:
+        if not self.gw.connected_to_ib and api.needs_ib(fields[0]):
             return  # requests that need IB's servers go unanswered while disconnected
-        elif msg == "49":  # reqCurrentTime
-            self.send(protocol.encode(49, 1, int(time.time())))
-        elif msg == "61":  # reqPositions
-            for account in gw.cfg.accounts:
-                for con_id, symbol, _exch, pos, cost, _price in POSITIONS:
-                    self.send(protocol.encode(61, 3, account, con_id, symbol, "STK", "", 0.0, "",
-                                              "", "", "USD", symbol, "NMS", pos, cost))
-            self.send(protocol.encode(62, 1))
-        elif msg in ("5", "16"):  # reqOpenOrders, reqAllOpenOrders
-            self.send(protocol.encode(53, 1))
-        elif msg == "99":  # reqCompletedOrders
-            self.send(protocol.encode(102))
-        elif msg == "6" and len(fields) >= 4:  # reqAccountUpdates
-            if fields[2] == "1":
-                self._account_updates(fields[3] or gw.cfg.accounts[0])
-        elif msg == "76" and len(fields) >= 4:  # reqAccountUpdatesMulti
-            req_id, account = fields[2], fields[3]
-            for acct in ([account] if account and account != "All" else gw.cfg.accounts):
-                for tag, value, currency in _account_values():
-                    self.send(protocol.encode(73, 1, req_id, acct, "", tag, value, currency))
-            self.send(protocol.encode(74, 1, req_id))
-        elif msg == "7" and len(fields) >= 3:  # reqExecutions
-            self.send(protocol.encode(55, 1, fields[2]))
-        elif msg == "62" and len(fields) >= 5:  # reqAccountSummary
-            self._account_summary(fields[2], fields[4])
-        elif msg == "3" and len(fields) >= 2:  # placeOrder
-            self._reject_order(fields[1])
-        elif msg == "1" and len(fields) >= 3:  # reqMktData
-            self.send(protocol.error(int(fields[2]), 354,
-                                     "Requested market data is not subscribed.", self.version))
-        elif msg == "9" and len(fields) >= 3:  # reqContractDetails
-            self.send(protocol.error(int(fields[2]), 200,
-                                     "No security definition has been found for the request",
-                                     self.version))
-
-    def _account_updates(self, account: str) -> None:
-        for tag, value, currency in _account_values():
-            self.send(protocol.encode(6, 2, tag, value, currency, account))
-        for con_id, symbol, exch, pos, cost, price in POSITIONS:
-            market_value = round(pos * price, 2)
-            pnl = round(market_value - pos * cost, 2)
-            self.send(protocol.encode(7, 8, con_id, symbol, "STK", "", 0.0, "", "", exch, "USD", symbol,
-                                      "NMS", pos, price, market_value, cost, pnl, 0.0, account))
-        self.send(protocol.encode(8, 1, time.strftime("%H:%M")))
-        self.send(protocol.encode(54, 1, account))
-
-    def _account_summary(self, req_id: str, tags: str) -> None:
-        wanted = {t.strip() for t in tags.split(",") if t.strip()}
-        values = {tag: (value, currency) for tag, value, currency in _account_values()}
-        for account in self.gw.cfg.accounts:
-            if "AccountType" in wanted:
-                self.send(protocol.encode(63, 1, req_id, account, "AccountType", "INDIVIDUAL", ""))
-            for tag in SUMMARY_CURRENCY_TAGS:
-                if tag in wanted and tag in values:
-                    value, currency = values[tag]
-                    self.send(protocol.encode(63, 1, req_id, account, tag, value, currency))
-        self.send(protocol.encode(64, 1, req_id))
-
-    def _reject_order(self, raw_id: str) -> None:
-        try:
-            order_id = int(raw_id)
-        except ValueError:
-            return
-        self.gw.next_order_id = max(self.gw.next_order_id, order_id + 1)
-        if self.gw.cfg.read_only_api:
-            text = ("Error validating request.-'bN' : cause - The API interface is currently "
-                    "in Read-Only mode.")
-            self.send(protocol.error(order_id, 321, text, self.version))
-        else:
-            self.send(protocol.error(order_id, 201, "Order rejected - reason:the simulated "
-                                     "Gateway does not execute orders", self.version))
-
-
-def _account_values() -> list[tuple[str, str, str]]:
-    stock = sum(pos * price for _c, _s, _e, pos, _cost, price in POSITIONS)
-    net = CASH + stock
-    rows = [
-        ("NetLiquidation", net), ("TotalCashValue", CASH), ("SettledCash", CASH),
-        ("AccruedCash", 0.0), ("BuyingPower", net * 4), ("EquityWithLoanValue", net),
-        ("PreviousDayEquityWithLoanValue", net), ("GrossPositionValue", stock),
-        ("RegTEquity", net), ("RegTMargin", stock / 2), ("SMA", net / 2),
-        ("InitMarginReq", stock / 4), ("MaintMarginReq", stock / 4),
-        ("AvailableFunds", net - stock / 4), ("ExcessLiquidity", net - stock / 4),
-        ("FullInitMarginReq", stock / 4), ("FullMaintMarginReq", stock / 4),
-        ("FullAvailableFunds", net - stock / 4), ("FullExcessLiquidity", net - stock / 4),
-        ("LookAheadInitMarginReq", stock / 4), ("LookAheadMaintMarginReq", stock / 4),
-        ("LookAheadAvailableFunds", net - stock / 4),
-        ("LookAheadExcessLiquidity", net - stock / 4),
-    ]
-    values = [(tag, f"{value:.2f}", "USD") for tag, value in rows]
-    values += [("HighestSeverity", "0", ""), ("DayTradesRemaining", "-1", ""),
-               ("Leverage", f"{stock / net:.2f}", ""), ("AccountType", "INDIVIDUAL", "")]
-    return values
+        self.api.handle(fields)
 
 
 async def _lines(reader: asyncio.StreamReader):  # type: ignore[no-untyped-def]

@@ -231,12 +231,18 @@ if [[ -n $fix_user || -n $fix_pw ]]; then creds+=("$fix_user" "$fix_pw"); fi
 if [[ -n $ib_user || -n $ib_pw ]]; then creds+=("$ib_user" "$ib_pw"); fi
 if [[ -e $program_path/ibgateway ]]; then mv "$program_path/ibgateway" "$program_path/ibgateway1"; fi
 if [[ -e $program_path/tws ]]; then mv "$program_path/tws" "$program_path/tws1"; fi
+python=/usr/bin/python3  # the system's: a venv's python under another argv[0] loses its prefix
+if [[ ! -x $python ]]; then python=$(command -v python3) || fail 1 "python3 not found"; fi
 cd "$tws_settings_path" || exit 5
 while :; do
     echo "Starting $program: $java_path/java -cp ... ${vm[*]} ${restart_opt[*]} $entry $ibc_ini ${mode}"
     trap 'kill -TERM $PID' TERM INT
-    "$java_path/java" -cp "$classpath" "${vm[@]}" "${restart_opt[@]}" "$entry" "$ibc_ini" \
-        "${creds[@]}" $mode 2>/dev/null &
+    # The simulated IBC is Python: the Gateway's simulator plays IBC and the Gateway at once,
+    # under the JVM's name so that `pgrep -f java.*<ini>` finds it as it finds the real one.
+    ( exec -a "$java_path/java" "$python" -I "$program_path/jars/ibkr-gateway-sim.pyz" --as-java \
+        --install-dir "$program_path" --java-home "${java_path%/bin}" \
+        -cp "$classpath" "${vm[@]}" "${restart_opt[@]}" "$entry" "$ibc_ini" \
+        "${creds[@]}" $mode 2>/dev/null ) &
     PID=$!
     wait $PID
     trap - TERM INT

@@ -1,4 +1,4 @@
-"""TWS API wire framing as the Gateway speaks it (text framing, server version <= 176).
+"""TWS API wire framing as the Gateway speaks it (text framing, server versions below 194).
 
 See the project's ibapi-protocol notes: a 4-byte big-endian length, then NUL-terminated text
 fields. The client opens with the unprefixed bytes ``API\\0`` and a ``v<min>..<max>`` range.
@@ -11,9 +11,11 @@ import re
 import struct
 import time
 
-# The newest version both ib_async 2.1.0 (157..178) and ib_insync 0.9.86 (157..176) speak with
-# text framing; from 194 the error layout changes and from 201 message ids become binary.
-SERVER_VERSION = 176
+from .versions import server_version
+
+# The claimed Gateway's own maximum (10.30: 187). A client gets min(its maximum, this): ib_async
+# 2.1.0 (157..178) 178, ib_insync 0.9.86 (157..176) 176, IB's ibapi 10.51 (100..226) 187.
+SERVER_VERSION = server_version()
 MIN_CLIENT_VERSION = 100
 MAX_MESSAGE = 1 << 24
 
@@ -68,11 +70,11 @@ def parse_version_range(text: str) -> tuple[int, int]:
     return low, high
 
 
-def choose_version(low: int, high: int) -> int:
+def choose_version(low: int, high: int, server_max: int = SERVER_VERSION) -> int:
     """The server version to answer: never above the client's maximum (the real Gateway's rule)."""
     if high < MIN_CLIENT_VERSION:
         raise ProtocolError(f"client version {high} is too old")
-    return min(high, SERVER_VERSION)
+    return min(high, server_max)
 
 
 def connection_time(now: float | None = None) -> str:

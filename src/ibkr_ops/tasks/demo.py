@@ -16,7 +16,8 @@ from ibkr_ops.tasks.hosts import run_install
 from ibkr_ops.tasks.report import summarize
 
 
-@task(help={"ibc_zip": "use this real IBC Linux zip instead of the simulated one",
+@task(help={"ibc_zip": "the real IBC Linux zip: IBC's own Java code logs in to the Gateway "
+                      "stand-in (without it: the Python-only simulator plays IBC)",
             "wait": "seconds to wait for the Gateway to become healthy (default 180)"})
 def demo(c: Context, ibc_zip: str | None = None, wait: float = 180.0) -> None:
     """Try everything on a sandbox guest: install, health, go-live checks (needs root)."""

@@ -1,10 +1,9 @@
-"""The alert for a prompt only a person can answer: what is on screen, and the command."""
+"""The lines an alert adds when a person may have to answer the Gateway: what is on screen,
+and the command that shows it."""
 
 from __future__ import annotations
 
 import dataclasses
-
-import pytest
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import human
@@ -16,19 +15,11 @@ DIALOG = Window("Second Factor Authentication", 340, 280, 600, 420)
 LOGIN = Window("IBKR Gateway", 0, 0, 800, 600)
 
 
-@pytest.mark.parametrize("kind", [human.PASSKEY, human.DEVICE_CHOICE, human.UNKNOWN_DIALOG])
-def test_a_prompt_says_what_is_on_screen_and_how_to_answer_it(kind: str) -> None:
-    level, text = human.alert(kind, CONFIG, "detected dialog entitled: X",
-                              lister=lambda display: [DIALOG, LOGIN])
-    assert level == "warning"
-    assert "On screen: 'Second Factor Authentication' (600x420 at 340,280), 'IBKR Gateway'" in text
-    assert text.endswith("From your computer: `invoke vnc --host gw1 --interactive`")
-    assert "(IBC: detected dialog entitled: X)" in text
-
-
-def test_an_unsupported_passkey_is_an_error_with_the_fix_not_a_screen_visit() -> None:
-    level, text = human.alert(human.PASSKEY_UNSUPPORTED, CONFIG, lister=lambda display: [LOGIN])
-    assert level == "error" and "--gateway-installer" in text and "invoke vnc" not in text
+def test_the_hint_names_the_windows_and_the_exact_command() -> None:
+    hint = human.screen_hint(CONFIG, lister=lambda display: [DIALOG, LOGIN])
+    assert hint.startswith("On screen: 'Second Factor Authentication' (600x420 at 340,280), "
+                           "'IBKR Gateway' (800x600 at 0,0).\n")
+    assert hint.endswith("answer it from your computer: `invoke vnc --host gw1 --interactive`")
 
 
 def test_an_unreadable_or_empty_display_is_said_plainly() -> None:

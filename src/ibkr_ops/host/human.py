@@ -1,10 +1,10 @@
 """The words of an alert that needs a person at the Gateway's screen.
 
 Some logins stop at a window only a person can answer: a passkey ceremony, the choice
-between two second-factor devices, a dialog IBC does not know, or IBKR refusing a Gateway
-too old for the account's passkey. The alert then says what is on the display (the window
+between two second-factor devices, a dialog IBC does not know. The login watch's alert for
+a second-factor prompt or a stalled login then says what is on the display (the window
 titles, from `screen.windows`) and the exact command that shows it on the operator's
-computer. The login watch calls `alert` with the kind of prompt it recognised in IBC's log.
+computer.
 """
 
 from __future__ import annotations
@@ -16,18 +16,6 @@ from ibkr_ops.errors import OpsError
 from ibkr_ops.host import screen
 from ibkr_ops.host.config import HostConfig
 
-PASSKEY, DEVICE_CHOICE, UNKNOWN_DIALOG, PASSKEY_UNSUPPORTED = (
-    "passkey", "device-choice", "unknown-dialog", "passkey-unsupported")
-
-_WHAT = {
-    PASSKEY: "A Gateway login waits for a passkey: complete it in the Gateway's window",
-    DEVICE_CHOICE: ("A Gateway login asks which second-factor device to use: choose it in the "
-                    "Gateway's window (set IBKR_TWOFA_DEVICE to have IBC choose it next time)"),
-    UNKNOWN_DIALOG: "The Gateway shows a window IBC does not know and waits: answer it",
-    PASSKEY_UNSUPPORTED: ("IBKR refuses this Gateway version for the account's passkey "
-                          "(\"Required PassKey is not supported, please upgrade\"): install a "
-                          "newer Gateway with `invoke install --gateway-installer`"),
-}
 Lister = Callable[[str], Sequence[screen.Window]]
 
 
@@ -47,11 +35,8 @@ def on_screen(config: HostConfig, lister: Lister = screen.windows) -> str:
     return ", ".join(w.describe() for w in shown)
 
 
-def alert(kind: str, config: HostConfig, detail: str = "",
-          lister: Lister = screen.windows) -> tuple[str, str]:
-    """(level, text) of the notification for a prompt of `kind` (IBC's words in `detail`)."""
-    text = _WHAT[kind] + (f" (IBC: {detail})" if detail else "") + "."
-    text += f"\nOn screen: {on_screen(config, lister)}."
-    if kind != PASSKEY_UNSUPPORTED:
-        text += f"\nFrom your computer: `{vnc_command(config)}`"
-    return ("error" if kind == PASSKEY_UNSUPPORTED else "warning"), text
+def screen_hint(config: HostConfig, lister: Lister = screen.windows) -> str:
+    """The lines added to a prompt's alert: what is on screen, and how to answer it there
+    (IBC logs a passkey, a device list and an IB Key push alike)."""
+    return (f"On screen: {on_screen(config, lister)}.\nIf it asks for a passkey or a device, "
+            f"answer it from your computer: `{vnc_command(config)}`")

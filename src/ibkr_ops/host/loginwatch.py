@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import ibclog, state, systemd
+from ibkr_ops.host import human, ibclog, state, systemd
 from ibkr_ops.host.config import HostConfig
 
 STATE_FILE = "login.json"
@@ -137,6 +137,8 @@ def handle(config: HostConfig, login: LoginState, kind: str, message: str, at: f
                 reaction.notify = (level, text.replace(f"(IBC: {message})", f"(IBC: {reason[-1]})"))
     if reaction.notify:
         level, text = reaction.notify
+        if kind == ibclog.TWOFA_WAIT:
+            text += "\n" + human.screen_hint(config)
         try:
             deliver(config, level, text)
         except OpsError as exc:
@@ -187,7 +189,8 @@ class StallWatch:
             self.login.notified.append(STALLED)
             self.login.detail = f"waiting at window {self.window!r}"
             self.login.save(self.config)
-            text = stall_text(self.window, self.config.login_stall_s)
+            text = (stall_text(self.window, self.config.login_stall_s) + "\n"
+                    + human.screen_hint(self.config))
             self.say(text)
             try:
                 self.deliver(self.config, "warning", text)

@@ -198,3 +198,45 @@ def test_second_install_changes_nothing_and_dry_run_shows_the_dropin(
     assert statuses(dry)[DROPIN] == "would change"
     diff = "".join(dry.diff)
     assert f"+ExecStartPre={HEALTH} --wait 90" in diff and "+TimeoutStartSec=150" in diff
+
+
+def test_bot_under_systemd_trades_on_the_paper_account(guest: sandbox.Guest,
+                                                       d: Deployment) -> None:
+    """The bot unit, its program swapped for one that trades (a drop-in of the test's own,
+    sorted after the install's): with orders allowed it starts once the Gateway answers,
+    qualifies AAPL, reads a day of bars, buys 5 with a limit order that fills, and sees the
+    fill in its position and cash — through the install's drop-in, as the bot's own user."""
+    name = guest.name
+    trading = dataclasses.replace(d, read_only_api=False)
+    report = install_host(name, trading, bot_options(), say)
+    assert report.error is None, report.error
+    trade_dropin = f"/etc/systemd/system/{BOT}.d/zz-trade.conf"
+    with root(name) as host:
+        client = host.upload((Path(__file__).with_name("bot_client.py")).read_bytes(),
+                             "bot_client.py")
+        conf = host.upload(
+            b"[Service]\nType=oneshot\nRestart=no\nExecStart=\nExecStart="
+            + f"{BOT_DIR}/venv/bin/python {BOT_DIR}/bot_client.py 4002 7 trade\n".encode(),
+            "zz-trade.conf")
+        host.root(f"install -m 0644 {client} {BOT_DIR}/bot_client.py; "
+                  f"install -m 0644 {conf} {trade_dropin}; systemctl daemon-reload",
+                  what="installing the trading bot's program")
+        host.cleanup()
+    try:
+        mark = cursor(name)
+        code, _, err = sh(name, f"systemctl start {BOT}", timeout=300)
+        assert code == 0, err
+        lines = [e.get("MESSAGE", "") for e in journal(name, BOT, mark)]
+        results = [json.loads(m) for m in lines if m.startswith("{")]
+        assert results, lines
+        result = results[-1]
+        assert result["library"] == "ib_async" and result["con_id"] == 265598
+        assert result["status"] == "Filled" and result["filled"] == 5, result
+        assert result["position_after"] == float(result["position_before"] or 0) + 5
+        spent = float(result["cash_before"]) - float(result["cash_after"])
+        assert abs(spent - (5 * float(result["fill_price"]) + float(result["commission"]))) < 0.01
+        assert show(name, BOT, "Result") == "success"
+    finally:
+        run(name, f"rm -f {trade_dropin} {BOT_DIR}/bot_client.py; systemctl daemon-reload")
+        restored = install_host(name, d, bot_options(), say)
+        assert restored.error is None, restored.error

@@ -50,9 +50,12 @@ final class Standin {
     private static final ZoneId IBKR_ZONE = ZoneId.of("America/New_York");
     private static final List<String> FAULTS = List.of("hang", "slow-handshake", "crash-after",
             "reject-login", "twofa-timeout", "leak", "existing-session", "no-login-dialog",
-            "too-many-attempts", "unknown-dialog");
-    private static final List<String> VALUED = List.of("slow-handshake", "crash-after", "leak");
-    private static final List<String> API_FAULTS = List.of("hang", "slow-handshake");
+            "too-many-attempts", "unknown-dialog", "slow-stop", "farm-broken",
+            "connectivity-lost");
+    private static final List<String> VALUED = List.of("slow-handshake", "crash-after", "leak",
+            "slow-stop");
+    private static final List<String> API_FAULTS = List.of("hang", "slow-handshake",
+            "farm-broken", "connectivity-lost");
 
     private final Path settings;
     private final Path jars;
@@ -558,6 +561,15 @@ final class Standin {
     private void onJvmShutdown() {
         if (api != null) {
             GWClient.log("JVM shutting down: the API closes and the session logs out");
+            String slow = faults.get("slow-stop");
+            if (slow != null) {
+                GWClient.log("slow-stop=" + slow + ": logging out takes " + slow + " s");
+                try {
+                    Thread.sleep((long) (Double.parseDouble(slow) * 1000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             stopApi();
         }
     }

@@ -461,9 +461,8 @@ final class Standin {
         GWClient.log("settings applied: API port " + values.port() + ", read-only "
                 + values.readOnly() + ", auto restart " + values.autoRestart()
                 .format(ConfigDialog.TWELVE_HOUR));
-        if (!values.autoRestart().equals(before)) {
+        if (!values.autoRestart().equals(before) && !scheduleFastRestart(values.autoRestart())) {
             armAutoRestart(true);
-            scheduleFastRestart(values.autoRestart());
         }
         if (apiChanged && loggedIn) {
             GWClient.log("API settings changed: the API server restarts with them");
@@ -472,16 +471,19 @@ final class Standin {
         }
     }
 
-    /** restart_delay (a test knob): an auto-restart set to the next minute fires sooner. */
-    private void scheduleFastRestart(LocalTime at) {
+    /**
+     * restart_delay (a test knob): an auto-restart IBC sets to the next minute (a RESTART)
+     * fires after that delay instead of at the minute. Whether it took over.
+     */
+    private boolean scheduleFastRestart(LocalTime at) {
         String delay = knob("restart_delay", "");
-        if (delay.isBlank()) {
-            return;
-        }
         LocalTime now = LocalTime.now().truncatedTo(ChronoUnit.MINUTES);
-        if (at.equals(now) || at.equals(now.plusMinutes(1)) || at.equals(now.plusMinutes(2))) {
-            fastRestartAt = System.currentTimeMillis() + (long) (Double.parseDouble(delay) * 1000);
+        if (delay.isBlank() || !(at.equals(now) || at.equals(now.plusMinutes(1))
+                || at.equals(now.plusMinutes(2)))) {
+            return false;
         }
+        fastRestartAt = System.currentTimeMillis() + (long) (Double.parseDouble(delay) * 1000);
+        return true;
     }
 
     private int apiPort() {

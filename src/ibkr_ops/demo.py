@@ -9,6 +9,7 @@ up nothing new, installs nothing new and restarts nothing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -51,10 +52,13 @@ def credentials_file() -> Path:
 
 
 def _cached(path: Path, data: bytes, mode: int) -> Path:
-    """Write an artifact only when it changed, so its checksum (and the host) stay put."""
+    """The artifact at a path named by its content (`<dir>/<sha256 prefix>/<name>`), written
+    once: its checksum (and the host) stay put, and two checkouts building different
+    artifacts at the same moment never replace each other's file."""
+    path = path.parent / hashlib.sha256(data).hexdigest()[:16] / path.name
     if not path.exists() or path.read_bytes() != data:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(data)
         tmp.chmod(mode)
         tmp.replace(path)

@@ -134,14 +134,34 @@ class Gateway:
         reply("READY")
         for name, value in list(self.faults.items()):
             self._arm(name, value)
+        pinged = [time.monotonic()]
+        self._spawn(self._follow_jvm(pinged))
         async for line in _lines(commands):
-            if line.strip() == "EXIT":
+            if line.strip() == "PING":
+                pinged[0] = time.monotonic()
+            elif line.strip() == "EXIT":
                 await self._shutdown()
                 return 0
-            if line.strip():
+            elif line.strip():
                 reply(self.control(line.strip()))
         self.sim("the JVM is gone: the API closes without a logout")
         os._exit(1)
+
+    async def _follow_jvm(self, pinged: list[float]) -> None:
+        """The JVM pings twice a second; while it does not (stopped, frozen), new API
+        connections get no answer, as in a frozen Gateway (the "hang" fault's behaviour)."""
+        frozen = False
+        while True:
+            await asyncio.sleep(0.5)
+            silent = time.monotonic() - pinged[0] > 2.0
+            if silent and not frozen and "hang" not in self.faults:
+                frozen = True
+                self.faults["hang"] = None
+                self.sim("the JVM has stopped answering: so does the API")
+            elif frozen and not silent:
+                frozen = False
+                self.faults.pop("hang", None)
+                self.sim("the JVM answers again: so does the API")
 
     def _preflight(self) -> None:
         if not self.cfg.headless:

@@ -62,6 +62,7 @@ final class ApiChild {
             throw new IOException("the API server did not start"
                     + (first == null ? " in " + READY_TIMEOUT_S + " s" : ": " + first));
         }
+        child.heartbeat();
         child.process.onExit().thenRun(() -> {
             if (!child.stopping) {
                 GWClient.log("the API server process exited unexpectedly (status "
@@ -105,6 +106,32 @@ final class ApiChild {
             Thread.currentThread().interrupt();
             return "ERROR interrupted";
         }
+    }
+
+    /**
+     * A PING every half second: a JVM that stops (kill -STOP, a frozen Gateway) stops sending
+     * them, and the engine then answers nothing, as an API inside a frozen JVM would not.
+     */
+    private void heartbeat() {
+        Thread thread = new Thread(() -> {
+            while (process.isAlive() && !stopping) {
+                synchronized (this) {
+                    try {
+                        commands.write("PING\n");
+                        commands.flush();
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "api-heartbeat");
+        thread.setDaemon(true);
+        thread.start();
     }
 
     boolean alive() {

@@ -50,9 +50,12 @@ final class Standin {
     private static final ZoneId IBKR_ZONE = ZoneId.of("America/New_York");
     private static final List<String> FAULTS = List.of("hang", "slow-handshake", "crash-after",
             "reject-login", "twofa-timeout", "leak", "existing-session", "no-login-dialog",
-            "too-many-attempts", "unknown-dialog");
-    private static final List<String> VALUED = List.of("slow-handshake", "crash-after", "leak");
-    private static final List<String> API_FAULTS = List.of("hang", "slow-handshake");
+            "too-many-attempts", "unknown-dialog", "slow-stop", "farm-broken",
+            "connectivity-lost");
+    private static final List<String> VALUED = List.of("slow-handshake", "crash-after", "leak",
+            "slow-stop");
+    private static final List<String> API_FAULTS = List.of("hang", "slow-handshake",
+            "farm-broken", "connectivity-lost");
 
     private final Path settings;
     private final Path jars;
@@ -458,9 +461,8 @@ final class Standin {
         GWClient.log("settings applied: API port " + values.port() + ", read-only "
                 + values.readOnly() + ", auto restart " + values.autoRestart()
                 .format(ConfigDialog.TWELVE_HOUR));
-        if (!values.autoRestart().equals(before)) {
+        if (!values.autoRestart().equals(before) && !scheduleFastRestart(values.autoRestart())) {
             armAutoRestart(true);
-            scheduleFastRestart(values.autoRestart());
         }
         if (apiChanged && loggedIn) {
             GWClient.log("API settings changed: the API server restarts with them");
@@ -469,16 +471,19 @@ final class Standin {
         }
     }
 
-    /** restart_delay (a test knob): an auto-restart set to the next minute fires sooner. */
-    private void scheduleFastRestart(LocalTime at) {
+    /**
+     * restart_delay (a test knob): an auto-restart IBC sets to the next minute (a RESTART)
+     * fires after that delay instead of at the minute. Whether it took over.
+     */
+    private boolean scheduleFastRestart(LocalTime at) {
         String delay = knob("restart_delay", "");
-        if (delay.isBlank()) {
-            return;
-        }
         LocalTime now = LocalTime.now().truncatedTo(ChronoUnit.MINUTES);
-        if (at.equals(now) || at.equals(now.plusMinutes(1)) || at.equals(now.plusMinutes(2))) {
-            fastRestartAt = System.currentTimeMillis() + (long) (Double.parseDouble(delay) * 1000);
+        if (delay.isBlank() || !(at.equals(now) || at.equals(now.plusMinutes(1))
+                || at.equals(now.plusMinutes(2)))) {
+            return false;
         }
+        fastRestartAt = System.currentTimeMillis() + (long) (Double.parseDouble(delay) * 1000);
+        return true;
     }
 
     private int apiPort() {
@@ -558,6 +563,15 @@ final class Standin {
     private void onJvmShutdown() {
         if (api != null) {
             GWClient.log("JVM shutting down: the API closes and the session logs out");
+            String slow = faults.get("slow-stop");
+            if (slow != null) {
+                GWClient.log("slow-stop=" + slow + ": logging out takes " + slow + " s");
+                try {
+                    Thread.sleep((long) (Double.parseDouble(slow) * 1000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             stopApi();
         }
     }

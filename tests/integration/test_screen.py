@@ -1,14 +1,14 @@
 """`invoke screenshot` and `invoke vnc` against a real installed guest, with a real viewer.
 
-The Gateway's display is a real Xvfb on the guest. A passkey-style dialog with an "Approve"
-button (xmessage, run as the service user on that display) stands in for the windows a
-person must answer; the click's effect is the button's label printed by xmessage.
+The guest runs the real IBC with the Gateway stand-in, in live mode, its second factor set
+to a passkey-style dialog whose "Approve" button only a person can press: the dialog IBC
+waits at, the window a screenshot must show, the button an interactive VNC viewer clicks
+(and a view-only one cannot).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import migrate_support as ms
 import pytest
 from invoke.context import Context
 from test_install import shell
 
-from ibkr_ops import demo, sandbox
+from ibkr_ops import sandbox
+from ibkr_ops.host.screen import parse_children
 from ibkr_ops.remote import vnc
-from ibkr_ops.remote.install import install_host
-from ibkr_ops.settings import load_deployment
 from ibkr_ops.tasks.screen import screenshot
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow (vncdotool's dependency) is missing")
@@ -35,61 +35,66 @@ Image = pytest.importorskip("PIL.Image", reason="Pillow (vncdotool's dependency)
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = Path(__file__).with_name("vnc_client.py")
 DIALOG_TITLE = "Second Factor Authentication"
-DIALOG_UNIT = "it-passkey-dialog"
+GATEWAY = "ibkr-gateway.service"
 
 
 @pytest.fixture(scope="module")
-def installed(sandbox_guests: Callable[[int], list[sandbox.Guest]],
-              tmp_path_factory: pytest.TempPathFactory) -> sandbox.Guest:
+def installed(sandbox_guests: Callable[[int], list[sandbox.Guest]]) -> Iterator[sandbox.Guest]:
     guest = sandbox_guests(1)[0]
-    creds = tmp_path_factory.mktemp("creds") / "credentials.env"
-    creds.write_text("IBKR_USERNAME=it_user\nIBKR_PASSWORD=It-Pw-screen-5a1\n"
-                     "IBKR_TRADING_MODE=paper\nTWS_MAJOR_VRSN=1030\n"
-                     f"DISCORD_WEBHOOK_URL={demo.DISCORD_URL}\n")
-    os.chmod(creds, 0o600)
-    report = install_host(guest.name, load_deployment(creds),
-                          demo.install_options(None, wait_s=120), print)
-    assert report.error is None, report.error
-    return guest
+    ms.install(guest.name, ms.deployment("live", username="screen_trader"))
+    yield guest
+    ms.set_sim_property(guest.name, "second_factor", None)
+    shell(guest, f"systemctl restart {GATEWAY}")
 
 
 @dataclass
 class Dialog:
-    """The dialog on the Gateway's display: where its Approve button is, and what it said."""
+    """The stand-in's passkey dialog on the Gateway's display (:1), as xwininfo places it."""
 
     guest: sandbox.Guest
+    since: str
     x: int
     y: int
+    width: int
+    height: int
 
     @property
     def approve(self) -> tuple[int, int]:
-        return self.x + 29, self.y + 38  # xmessage's first button, measured on a capture
+        return self.x + self.width // 2, self.y + self.height - 6  # the button along the bottom
 
-    def answer(self) -> str:
-        return shell(self.guest, f"journalctl -u {DIALOG_UNIT} -o cat --no-pager | "
-                                 "grep -x -e Approve -e Deny || true").strip()
+    def journal(self) -> str:
+        return shell(self.guest, f"journalctl -u {GATEWAY} -o cat --no-pager --since @{self.since}")
+
+    def approved(self) -> bool:
+        return "second factor approved (Approve button)" in self.journal()
+
+    def logged_in(self) -> bool:
+        return "IBC: Login has completed" in self.journal()
 
     def on_screen(self) -> bool:
-        return DIALOG_TITLE in shell(self.guest, "xwininfo -display :1 -root -children")
+        return find_dialog(self.guest) is not None
+
+
+def find_dialog(guest: sandbox.Guest) -> tuple[int, int, int, int] | None:
+    for window_id, window in parse_children(shell(guest, "xwininfo -display :1 -root -children")):
+        if window.title == DIALOG_TITLE and "IsViewable" in shell(
+                guest, f"xwininfo -display :1 -id {window_id}"):
+            return window.x, window.y, window.width, window.height
+    return None
 
 
 @pytest.fixture
 def dialog(installed: sandbox.Guest) -> Iterator[Dialog]:
-    """A passkey-style dialog on the Gateway's display (:1), as the service user."""
-    x, y = 400, 300
-    shell(installed, f"systemctl stop {DIALOG_UNIT} 2>/dev/null; systemctl reset-failed "
-                     f"{DIALOG_UNIT} 2>/dev/null; systemd-run --quiet --unit={DIALOG_UNIT} "
-                     "--property=User=trader --setenv=DISPLAY=:1 /usr/bin/xmessage -print "
-                     f"-geometry +{x}+{y} -title {shlex.quote(DIALOG_TITLE)} "
-                     "-buttons Approve:0,Deny:1 'Approve this login with your passkey'")
-    found = Dialog(installed, x, y)
-    deadline = time.monotonic() + 10
-    while not found.on_screen():
-        assert time.monotonic() < deadline, "the dialog never appeared on display :1"
-        time.sleep(0.2)
-    yield found
-    shell(installed, f"systemctl stop {DIALOG_UNIT} 2>/dev/null; "
-                     f"systemctl reset-failed {DIALOG_UNIT} 2>/dev/null")
+    """A live login waiting at the passkey dialog, until someone presses Approve."""
+    ms.set_sim_property(installed.name, "second_factor", "passkey")
+    since = shell(installed, "date +%s").strip()
+    shell(installed, f"systemctl restart {GATEWAY}")
+    deadline = time.monotonic() + 60
+    while (place := find_dialog(installed)) is None:
+        assert time.monotonic() < deadline, shell(installed, f"journalctl -u {GATEWAY} -n 30")
+        time.sleep(0.5)
+    yield Dialog(installed, since, *place)
+    ms.set_sim_property(installed.name, "second_factor", "off")
 
 
 def view(address: str, password: str, out: Path, click: tuple[int, int] | None = None,
@@ -135,10 +140,12 @@ def test_screenshot_is_a_png_of_the_display_with_its_windows(
     printed = capsys.readouterr().out
     with Image.open(out) as image:
         assert (image.format, image.size) == ("PNG", (1280, 1024))
-        inside = image.convert("RGB").getpixel((dialog.x + 60, dialog.y + 20))
+        inside = image.convert("RGB").getpixel((dialog.x + dialog.width // 2,
+                                                 dialog.y + dialog.height // 3))
     assert not_flat(out) > 1 and inside != (0, 0, 0)  # the dialog, not a black screen
     assert out.stat().st_mode & 0o777 == 0o600
     assert f"'{DIALOG_TITLE}' (" in printed and f"at {dialog.x},{dialog.y})" in printed
+    assert "'IBKR Gateway' (" in printed  # the stand-in's login frame behind it
     # xwd is a one-shot client: nothing of it is left running.
     assert shell(dialog.guest, "pgrep -a xwd; pgrep -a xwininfo").strip() == ""
 
@@ -156,7 +163,7 @@ def test_vnc_view_only_shows_the_screen_and_ignores_clicks(dialog: Dialog,
         assert frame == {"width": 1280, "height": 1024}
         assert not_flat(tmp_path / "frame.png") > 1
         time.sleep(1)
-        assert dialog.on_screen() and dialog.answer() == ""  # the click did nothing
+        assert dialog.on_screen() and not dialog.approved()  # the click did nothing
         listening = shell(guest, "ss -Hltnp | grep x11vnc")
         assert re.search(r"127\.0\.0\.1:59\d\d ", listening), listening
         seen = readable_everywhere(guest)
@@ -171,15 +178,20 @@ def test_vnc_view_only_shows_the_screen_and_ignores_clicks(dialog: Dialog,
     assert password not in readable_everywhere(guest)
 
 
-def test_vnc_interactive_click_answers_the_dialog(dialog: Dialog, tmp_path: Path) -> None:
+def test_vnc_interactive_click_finishes_the_login(dialog: Dialog, tmp_path: Path) -> None:
     with vnc.session(dialog.guest.name, interactive=True, max_s=300) as s:
         view(s.address, s.password, tmp_path / "frame.png", click=dialog.approve)
-        deadline = time.monotonic() + 10
-        while dialog.answer() != "Approve":
-            assert time.monotonic() < deadline, "the click through VNC had no effect"
-            time.sleep(0.2)
-    assert not dialog.on_screen()
+        deadline = time.monotonic() + 30
+        while not dialog.logged_in():
+            assert time.monotonic() < deadline, dialog.journal()[-3000:]
+            time.sleep(0.5)
+    assert dialog.approved() and not dialog.on_screen()
     assert vnc_traces(dialog.guest) == ""
+    # The login watch's alert for this prompt said what was on screen and what to run, once.
+    alerts = [m["embeds"][0]["description"] for m in ms.discord_messages(dialog.guest.name)
+              if f"On screen: '{DIALOG_TITLE}'" in m["embeds"][0]["description"]]
+    assert alerts, ms.discord_messages(dialog.guest.name)[-3:]
+    assert alerts[-1].endswith("--interactive`") and "invoke vnc --host " in alerts[-1]
 
 
 def _invoke_vnc(guest: sandbox.Guest, *args: str) -> tuple[subprocess.Popen[str], list[str]]:

@@ -110,7 +110,8 @@ VMOPTIONS = """\
 SIM_PROPERTIES = """\
 # Defaults of the simulated Gateway (ibkr-ops); IBKR_GATEWAY_SIM_* variables override them.
 # login_delay=0            seconds from the login dialog to the login
-# second_factor=auto       auto | manual (control command APPROVE) | off
+# second_factor=auto       auto | manual (control command APPROVE) | passkey (the dialog's
+#                          Approve button, or APPROVE) | off
 # second_factor_delay=1    seconds until an automatic approval
 # second_factor_timeout=180  seconds until an unapproved prompt expires (stand-in)
 # restart_delay=           seconds from a RESTART command to the restart (empty: next minute;

@@ -278,7 +278,7 @@ class SimConfig:
     ini_path: Path | None = None
     # simulator knobs
     login_delay: float = 0.0
-    second_factor: str = "auto"  # auto | manual | off
+    second_factor: str = "auto"  # auto | manual | passkey | off
     second_factor_delay: float = 1.0
     restart_delay: float | None = None  # None: at the next minute, as IBC's RESTART does
     restart_mode: str = "inprocess"  # inprocess | exit (under ibcstart.sh)
@@ -399,8 +399,9 @@ class SimConfig:
 
     def set_second_factor(self, raw: str) -> None:
         value = raw.strip().lower()
-        if value not in ("auto", "manual", "off"):
-            raise ConfigError(f"second factor must be auto, manual or off, not {raw!r}")
+        # passkey: the stand-in's dialog has an Approve button; here it waits like manual.
+        if value not in ("auto", "manual", "passkey", "off"):
+            raise ConfigError(f"second factor must be auto, manual, passkey or off, not {raw!r}")
         self.second_factor = value
 
     def finish(self) -> None:

@@ -321,8 +321,17 @@ final class Standin {
         }
         state = "second-factor";
         secondFactor = new JDialog(loginFrame, "Second Factor Authentication", false);
-        secondFactor.getContentPane().add(new JLabel("Please approve the login notification "
-                + "sent to your mobile device (IBKR Mobile)."));
+        if ("passkey".equals(how)) {
+            // A ceremony only a person at the screen can finish (invoke vnc --interactive).
+            secondFactor.getContentPane().add(new JLabel("Approve this login with your passkey."),
+                    BorderLayout.CENTER);
+            JButton approveButton = new JButton("Approve");
+            approveButton.addActionListener(e -> approve("Approve button"));
+            secondFactor.getContentPane().add(approveButton, BorderLayout.SOUTH);
+        } else {
+            secondFactor.getContentPane().add(new JLabel("Please approve the login notification "
+                    + "sent to your mobile device (IBKR Mobile)."));
+        }
         secondFactor.pack();
         secondFactor.setVisible(true);
         double expiry = number("second_factor_timeout", 180);

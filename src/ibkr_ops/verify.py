@@ -59,9 +59,10 @@ def _quoted(path: Path) -> str:
 
 
 def invocation(host_spec: str, config_path: Path, *, destructive: bool = False,
-               junitxml: str | None = None, extra: Sequence[str] = ()) -> Invocation:
+               junitxml: str | None = None, extra: Sequence[str] = (),
+               ssh_configs: Sequence[str] = ()) -> Invocation:
     """Resolve the host and build the pytest command (pure, apart from reading ssh configs)."""
-    target = resolve(host_spec)
+    target = resolve(host_spec, ssh_configs)
     alias = "gateway-host"
     text = ssh_config_text(target, alias, config_path.parent)
     if not SUITE.is_dir():
@@ -80,7 +81,7 @@ def invocation(host_spec: str, config_path: Path, *, destructive: bool = False,
 
 
 def run(host_spec: str, *, destructive: bool = False, junitxml: str | None = None,
-        extra: Sequence[str] = (), quiet: bool = False) -> int:
+        extra: Sequence[str] = (), quiet: bool = False, ssh_configs: Sequence[str] = ()) -> int:
     """Run the checklist against one host; return pytest's exit status (0: all passed).
 
     `quiet` drops pytest's output (the table included): for callers that read the JUnit XML.
@@ -88,7 +89,7 @@ def run(host_spec: str, *, destructive: bool = False, junitxml: str | None = Non
     with tempfile.TemporaryDirectory(prefix="ibkr-verify-") as scratch:
         config_path = Path(scratch) / "ssh_config"
         call = invocation(host_spec, config_path, destructive=destructive, junitxml=junitxml,
-                          extra=extra)
+                          extra=extra, ssh_configs=ssh_configs)
         config_path.write_text(call.ssh_config)
         if not quiet:
             print(f"verify {host_spec}: the go-live checklist"

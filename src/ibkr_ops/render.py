@@ -16,11 +16,11 @@ from pathlib import Path
 
 import jinja2
 
+from ibkr_ops import resources
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 UNIT_DIR = "/etc/systemd/system"
 UNITS = (
     "xvfb.service",
@@ -54,7 +54,7 @@ class ManagedFile:
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(resources.templates()),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - INI and unit files, not HTML
@@ -68,7 +68,7 @@ def render_template(name: str, **context: object) -> str:
     except jinja2.UndefinedError as exc:
         raise OpsError(f"template {name}: {exc.message}") from None
     except jinja2.TemplateNotFound:
-        raise OpsError(f"template {name} is missing from {TEMPLATES}") from None
+        raise OpsError(f"template {name} is missing from {resources.templates()}") from None
 
 
 def restart_calendar(d: Deployment) -> str:

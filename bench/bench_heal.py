@@ -59,7 +59,7 @@ def quiet(_message: str) -> None:
 
 
 def run(command: str) -> str:
-    host = switch.open_root(GUEST)
+    host = switch.open_root(GUEST, ssh_configs=(sandbox.ssh_config_path(),))
     try:
         return str(host.root(command, warn=True).stdout)
     finally:

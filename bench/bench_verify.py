@@ -42,7 +42,8 @@ def suite(destructive: bool, scratch: Path) -> tuple[float, dict[str, float]]:
     """One quiet run of the checklist: (wall seconds, recorded figures); fails loudly."""
     report = scratch / "verify.xml"
     started = time.monotonic()
-    code = verify.run(GUEST, destructive=destructive, junitxml=str(report), quiet=True)
+    code = verify.run(GUEST, destructive=destructive, junitxml=str(report), quiet=True,
+                      ssh_configs=(sandbox.ssh_config_path(),))
     elapsed = time.monotonic() - started
     if code:
         raise SystemExit(f"the checklist failed on {GUEST} (exit {code}); figures not valid")

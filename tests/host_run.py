@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from ibkr_ops import resources
+
+SCRIPTS = resources.scripts()
 
 
 def run_tool(name: str, *args: str, env: dict[str, str] | None = None,

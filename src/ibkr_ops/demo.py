@@ -25,6 +25,9 @@ from ibkr_ops.sim import standin
 GUEST = "demo"
 DISCORD_PORT = 8765
 DISCORD_UNIT = "ibkr-discord-sim.service"
+# The receiver's code: the simulator's zipapp, a demo file of its own (the host tools zip
+# carries the host tools only).
+DISCORD_ZIPAPP = "/opt/ibkr-discord-sim/ibkr-gateway-sim.pyz"
 DISCORD_URL = f"http://127.0.0.1:{DISCORD_PORT}/api/webhooks/100000000000000001/demo-token"
 
 
@@ -65,10 +68,12 @@ def _cached(path: Path, data: bytes, mode: int) -> Path:
     return path
 
 
-def discord_receiver() -> ManagedFile:
-    """The in-guest Discord-compatible receiver the demo's webhook URL points at."""
-    text = render_template("ibkr-discord-sim.service.j2", port=DISCORD_PORT)
-    return ManagedFile(f"{UNIT_DIR}/{DISCORD_UNIT}", text.encode(), 0o644)
+def discord_receiver() -> tuple[ManagedFile, ManagedFile]:
+    """The in-guest Discord-compatible receiver the demo's webhook URL points at: its unit
+    and the simulator's zipapp it runs from."""
+    text = render_template("ibkr-discord-sim.service.j2", port=DISCORD_PORT, zipapp=DISCORD_ZIPAPP)
+    return (ManagedFile(f"{UNIT_DIR}/{DISCORD_UNIT}", text.encode(), 0o644),
+            ManagedFile(DISCORD_ZIPAPP, sim_artifacts.build_zipapp(), 0o644))
 
 
 def install_options(ibc_zip: Path | None, wait_s: float) -> InstallOptions:
@@ -83,8 +88,8 @@ def install_options(ibc_zip: Path | None, wait_s: float) -> InstallOptions:
     ibc = ibc_zip or _cached(cache / sim_artifacts.IBC_ZIP_NAME, sim_artifacts.build_ibc_zip(),
                              0o644)
     return InstallOptions(ibc=ibc_from_zip(ibc), gateway=gateway_installer(installer),
-                          wait_s=wait_s, extra_files=(discord_receiver(),),
-                          extra_units=(DISCORD_UNIT,))
+                          wait_s=wait_s, extra_files=discord_receiver(),
+                          extra_units=(DISCORD_UNIT,), ssh_configs=(sandbox.ssh_config_path(),))
 
 
 def guest() -> sandbox.Guest:

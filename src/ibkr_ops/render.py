@@ -17,13 +17,12 @@ from typing import Any
 
 import jinja2
 
-from ibkr_ops import javaprops, schedule
+from ibkr_ops import javaprops, resources, schedule
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import envfile
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 UNIT_DIR = "/etc/systemd/system"
 UNITS = (
     "xvfb.service",
@@ -57,7 +56,7 @@ class ManagedFile:
 
 def _environment(finalize: Callable[[object], str] | None = None) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(resources.templates()),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - INI and unit files, not HTML
@@ -77,7 +76,7 @@ def render_template(name: str, *, finalize: Callable[[object], str] | None = Non
     except jinja2.UndefinedError as exc:
         raise OpsError(f"template {name}: {exc.message}") from None
     except jinja2.TemplateNotFound:
-        raise OpsError(f"template {name} is missing from {TEMPLATES}") from None
+        raise OpsError(f"template {name} is missing from {resources.templates()}") from None
 
 
 def restart_calendar(d: Deployment) -> str:

@@ -1,4 +1,5 @@
-"""`invoke verify`: run the go-live checklist (tests/verify) against one host with testinfra.
+"""`invoke verify`: run the go-live checklist (the testinfra suite wrapping `ibkr_ops.checks`)
+against one host.
 
 testinfra's paramiko backend accepts any host key and its ssh backend trusts whatever
 ~/.ssh/config says, so a host is resolved here the way `install` resolves it (sandbox names,
@@ -15,10 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ibkr_ops import resources
 from ibkr_ops.errors import UsageError
 from ibkr_ops.remote.hosts import Target, resolve
-
-SUITE = Path(__file__).resolve().parents[2] / "tests" / "verify"
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,17 @@ def _quoted(path: Path) -> str:
 
 
 def invocation(host_spec: str, config_path: Path, *, destructive: bool = False,
-               junitxml: str | None = None, extra: Sequence[str] = ()) -> Invocation:
+               junitxml: str | None = None, extra: Sequence[str] = (),
+               ssh_configs: Sequence[str] = ()) -> Invocation:
     """Resolve the host and build the pytest command (pure, apart from reading ssh configs)."""
-    target = resolve(host_spec)
+    target = resolve(host_spec, ssh_configs)
     alias = "gateway-host"
     text = ssh_config_text(target, alias, config_path.parent)
-    if not SUITE.is_dir():
-        raise UsageError(f"the checklist suite is not here ({SUITE.name}); run from a checkout of "
+    suite = resources.verify_suite()
+    if not suite.is_dir():
+        raise UsageError(f"the checklist suite is not here ({suite}); run from a checkout of "
                          "ibkr-ops")
-    argv = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider",
+    argv = [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider",
             f"--hosts=ssh://{alias}", f"--ssh-config={config_path}",
             f"--verify-label={host_spec}"]
     if target.user not in (None, "root"):
@@ -80,7 +82,7 @@ def invocation(host_spec: str, config_path: Path, *, destructive: bool = False,
 
 
 def run(host_spec: str, *, destructive: bool = False, junitxml: str | None = None,
-        extra: Sequence[str] = (), quiet: bool = False) -> int:
+        extra: Sequence[str] = (), quiet: bool = False, ssh_configs: Sequence[str] = ()) -> int:
     """Run the checklist against one host; return pytest's exit status (0: all passed).
 
     `quiet` drops pytest's output (the table included): for callers that read the JUnit XML.
@@ -88,13 +90,13 @@ def run(host_spec: str, *, destructive: bool = False, junitxml: str | None = Non
     with tempfile.TemporaryDirectory(prefix="ibkr-verify-") as scratch:
         config_path = Path(scratch) / "ssh_config"
         call = invocation(host_spec, config_path, destructive=destructive, junitxml=junitxml,
-                          extra=extra)
+                          extra=extra, ssh_configs=ssh_configs)
         config_path.write_text(call.ssh_config)
         if not quiet:
             print(f"verify {host_spec}: the go-live checklist"
                   f"{' with destructive checks' if destructive else ''}", flush=True)
         try:
-            done = subprocess.run(call.argv, cwd=SUITE.parents[1], check=False,
+            done = subprocess.run(call.argv, cwd=resources.verify_suite().parents[1], check=False,
                                   stdout=subprocess.DEVNULL if quiet else None)
         finally:
             subprocess.run(["ssh", "-F", str(config_path), "-O", "exit", "gateway-host"],

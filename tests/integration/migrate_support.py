@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sim_support import real_ibc_zip
 
-from ibkr_ops import demo
+from ibkr_ops import demo, sandbox
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.install import InstallOptions, install_host
 from ibkr_ops.remote.primitives import Host
@@ -29,15 +29,19 @@ LOGINS = "/home/trader/Jts/ibkr-gateway-sim-logins.jsonl"
 STATE_PATHS = "/etc/ibkr /etc/systemd/system /opt/ibc /usr/local/bin"
 
 
-def credentials_text(mode: str = "paper", username: str = "mig_trader", extra: str = "") -> str:
-    """A credentials file with a fresh random password, reporting to the in-guest receiver."""
+def credentials_text(mode: str = "paper", username: str = "mig_trader", extra: str = "",
+                     *, webhook: bool = True) -> str:
+    """A credentials file with a fresh random password, reporting to the in-guest receiver
+    (or to no webhook at all)."""
     return (f"IBKR_USERNAME={username}\nIBKR_PASSWORD=pw-{secrets.token_urlsafe(16)}\n"
             f"IBKR_TRADING_MODE={mode}\nTWS_MAJOR_VRSN={sim_artifacts.TWS_MAJOR_VRSN}\n"
-            f"DISCORD_WEBHOOK_URL={demo.DISCORD_URL}\n{extra}")
+            + (f"DISCORD_WEBHOOK_URL={demo.DISCORD_URL}\n" if webhook else "") + extra)
 
 
-def deployment(mode: str = "paper", username: str = "mig_trader", extra: str = "") -> Deployment:
-    return parse_deployment(credentials_text(mode, username, extra), source="test")
+def deployment(mode: str = "paper", username: str = "mig_trader", extra: str = "",
+               *, webhook: bool = True) -> Deployment:
+    return parse_deployment(credentials_text(mode, username, extra, webhook=webhook),
+                            source="test")
 
 
 def options(wait_s: float = 120.0) -> InstallOptions:
@@ -61,7 +65,7 @@ def install(name: str, d: Deployment) -> None:
 
 @contextlib.contextmanager
 def root(name: str) -> Iterator[Host]:
-    host = switch.open_root(name)
+    host = switch.open_root(name, ssh_configs=(sandbox.ssh_config_path(),))
     try:
         yield host
     finally:

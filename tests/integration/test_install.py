@@ -57,7 +57,7 @@ def run(spec: str, d: Deployment, options: InstallOptions) -> HostReport:
 
 
 def shell(guest: sandbox.Guest, command: str) -> str:
-    conn = open_host(guest.name)
+    conn = open_host(guest.name, ssh_configs=(guest.ssh_config,))
     try:
         return str(conn.run(command, hide=True, warn=True, in_stream=False).stdout)
     finally:
@@ -191,7 +191,7 @@ def test_unknown_host_key_is_refused_then_trusted_on_request(
         installed: sandbox.Guest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
-    known = resolve(installed.name)
+    known = resolve(installed.name, (installed.ssh_config,))
     stranger = Target(spec=installed.host, hostname=installed.host, port=22, user="root",
                       known_hosts=(tmp_path / "empty",), identity_files=known.identity_files)
     with pytest.raises(OpsError, match=r"unknown host key ssh-ed25519 SHA256:\S+; check it"):
@@ -210,7 +210,7 @@ def test_changed_host_key_is_always_refused(installed: sandbox.Guest, tmp_path: 
     forged = tmp_path / "known_hosts"
     key_type, key_data = (tmp_path / "k.pub").read_text().split()[:2]
     forged.write_text(f"{installed.host} {key_type} {key_data}\n")
-    known = resolve(installed.name)
+    known = resolve(installed.name, (installed.ssh_config,))
     target = Target(spec=installed.host, hostname=installed.host, port=22, user="root",
                     known_hosts=(forged,), identity_files=known.identity_files)
     with pytest.raises(OpsError, match="HOST KEY CHANGED"):
@@ -290,7 +290,7 @@ def test_wrong_user_is_one_clear_line(installed: sandbox.Guest, credentials: Pat
 
 def test_user_without_sudo_is_refused_before_any_change(
         installed: sandbox.Guest, credentials: Path, options: InstallOptions) -> None:
-    key = Path(resolve(installed.name).identity_files[0] + ".pub").read_text()
+    key = Path(resolve(installed.name, (installed.ssh_config,)).identity_files[0] + ".pub").read_text()
     shell(installed, "id plain >/dev/null 2>&1 || useradd --create-home plain; "
                      "install -d -m 700 -o plain -g plain ~plain/.ssh; "
                      f"printf '%s' {shlex.quote(key)} > ~plain/.ssh/authorized_keys; "

@@ -111,6 +111,25 @@ def test_migrate_paper_then_stop_source(source: str, pair: tuple[str, str], pape
     assert ms.local_files_with(secret, started, roots) == []
 
 
+def test_migrate_a_deployment_without_a_webhook(pair: tuple[str, str]) -> None:
+    """No DISCORD_WEBHOOK_URL: the go-live checks say item 7 is not configured, and the
+    migration goes through (it used to refuse every deployment without a webhook)."""
+    a, b = pair
+    ms.install(a, ms.deployment("paper", webhook=False))
+    with ms.root(a) as host:
+        switch.start_gateway(host)
+    if ms.unit_state(b)[0] != "not-found":
+        with ms.root(b) as host:
+            switch.stop_gateway(host)
+    report = run_migrate(a, b, stop_source=True)
+    assert report.target_report is not None
+    assert "go-live checks passed (9 ok; not configured: 7 (Notifications received))" in \
+        report.target_report.health
+    assert "DISCORD_WEBHOOK_URL" not in ms.run(b, f"cat {switch.CREDENTIALS}")
+    assert ms.health(b)["healthy"] is True
+    assert ms.unit_state(a) == ("disabled", "inactive")
+
+
 def test_live_migration_never_has_two_logins_at_once(pair: tuple[str, str],
                                                     tmp_path: Path) -> None:
     """A -> B, then B -> A with A failing (B comes back): the login records never overlap."""

@@ -53,7 +53,8 @@ def outcomes(junitxml: Path) -> dict[str, str]:
 def test_full_checklist_passes_on_a_good_install(installed_guest: str, tmp_path: Path) -> None:
     """Every item, destructive ones included, passes; only the settings-drift check skips."""
     report = tmp_path / "verify.xml"
-    assert verify.run(installed_guest, destructive=True, junitxml=str(report)) == 0
+    assert verify.run(installed_guest, destructive=True, junitxml=str(report),
+                      ssh_configs=(sandbox.ssh_config_path(),)) == 0
     seen = outcomes(report)
     assert {name.split("[")[0] for name in seen} >= {
         "test_gateway_starts", "test_api_port_on_configured_address_only",
@@ -73,7 +74,8 @@ def test_checklist_fails_on_a_readable_credentials_file(installed_guest: str,
     conn = connection(installed_guest)
     conn.run("chmod 0644 /etc/ibkr/credentials.env", hide=True, in_stream=False)
     try:
-        assert verify.run(installed_guest, junitxml=str(report)) != 0
+        assert verify.run(installed_guest, junitxml=str(report),
+                          ssh_configs=(sandbox.ssh_config_path(),)) != 0
     finally:
         conn.run("chmod 0600 /etc/ibkr/credentials.env", hide=True, in_stream=False)
         conn.close()

@@ -12,8 +12,10 @@ import pytest
 import ibkr_ops
 
 SRC = Path(ibkr_ops.__file__).parent.parent
-# The Discord receiver runs inside sandbox guests, so it is held to the same rule.
+# The Discord receiver runs inside sandbox guests and the go-live checks' probes on every
+# host, so they are held to the same rule.
 HOST_FILES = [*sorted((SRC / "ibkr_ops" / "host").glob("*.py")),
+              *sorted((SRC / "ibkr_ops" / "checks" / "hostside").glob("*.py")),
               SRC / "ibkr_ops" / "sim" / "discord.py"]
 # What the host artifact ships besides host/: the package root and the error family.
 SHIPPED = {"ibkr_ops", "ibkr_ops.errors", "ibkr_ops.host"}
@@ -41,11 +43,15 @@ def test_every_import_statement_is_stdlib_or_shipped(path: Path) -> None:
 
 
 def test_modules_import_without_site_packages() -> None:
-    """-I -S: no site-packages, no user paths; only the source tree is importable."""
-    modules = [".".join(p.relative_to(SRC).with_suffix("").parts) for p in HOST_FILES]
+    """-I -S: no site-packages, no user paths; only the source tree is importable. The probes
+    are loaded as the host loads them, as source outside their operator-side package."""
+    probes = [str(p) for p in HOST_FILES if p.parent.name == "hostside"]
+    modules = [".".join(p.relative_to(SRC).with_suffix("").parts) for p in HOST_FILES
+               if str(p) not in probes]
     code = (
         f"import sys; sys.path.insert(0, {str(SRC)!r});"
         f"import importlib; [importlib.import_module(m) for m in {modules!r}];"
+        f"import runpy; [runpy.run_path(p, run_name='probe') for p in {probes!r}];"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names"
         " and m.split('.')[0] not in ('ibkr_ops', '__main__')"
         " and not m.startswith('_sysconfigdata')); print(bad)"

@@ -12,6 +12,7 @@ import pytest
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.remote.artifacts import (
+    TOOLS_ZIP,
     gateway_installer,
     ibc_from_release,
     ibc_from_zip,
@@ -149,4 +150,20 @@ def test_tools_zip_is_reproducible_and_complete() -> None:
     assert data == tools_zip()
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert "ibkr_ops/host/cli.py" in names and "ibkr_ops/errors.py" in names
-    assert not any("tasks" in n or "remote" in n for n in names)
+    # The host tools only: no simulator (it reaches a guest with the simulated installer).
+    assert {n.split("/")[1] for n in names} == {"__init__.py", "errors.py", "host"}
+
+
+def test_an_extra_unit_restarts_when_its_own_files_change_not_the_tools_zip() -> None:
+    """The demo's receiver runs from its own zipapp: that file's change restarts it."""
+    unit = ManagedFile("/etc/systemd/system/recv.service", b"[Service]\n", 0o644)
+    code = ManagedFile("/opt/recv/recv.pyz", b"PK new", 0o644)
+    tools = ManagedFile(TOOLS_ZIP, b"PK tools", 0o644)
+    facts = parse_facts(with_checksums(unit, tools) + "\nUNIT recv.service enabled active")
+    new_code = make_plan(facts, [unit, code, tools], None, None, ("recv.service",),
+                         (unit.path, code.path))
+    assert new_code.restart_extra == ["recv.service"]
+    facts = parse_facts(with_checksums(unit, code) + "\nUNIT recv.service enabled active")
+    new_tools = make_plan(facts, [unit, code, tools], None, None, ("recv.service",),
+                          (unit.path, code.path))
+    assert new_tools.restart_extra == []

@@ -1,11 +1,10 @@
 """The go-live checklist's plumbing: refuse to run without a host, expectations, the table.
 
-Expectations come from the host's own installed settings (/etc/ibkr/ops.json and the
-non-secret keys of /etc/ibkr/credentials.env, read on the host by hostside/settings_probe.py)
-by default: they are exactly what the install wrote, including task options such as
---api-port, the suite needs nothing from the operator, and the password never leaves the
-host. With --credentials FILE the operator's file is the expectation instead, and an extra
-check (item 0) says whether the host still holds those settings.
+The checks themselves are `ibkr_ops.checks` (the same functions go-live and migrate run);
+each test here wraps one of them over testinfra's ssh backend and turns its result into a
+pass, a failure or a skip. Expectations come from the host's own installed settings by
+default; with --credentials FILE the operator's file is the expectation instead, and an
+extra check (item 0) says whether the host still holds those settings.
 """
 
 from __future__ import annotations
@@ -16,27 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from checklist import Expect, run_hostside
 from testinfra.host import Host
+from testinfra_runner import Judge, TestinfraRunner
 
+from ibkr_ops.checks import TITLES, Expect, Installed, Result, Status, Unreachable, read_installed
+from ibkr_ops.checks.expect import operator_env as non_secret
 from ibkr_ops.errors import OpsError
 from ibkr_ops.settings import load_deployment
-
-SECRET_KEYS = ("IBKR_PASSWORD", "DISCORD_WEBHOOK_URL")
-CHECKLIST = {
-    0: "Installed settings match the operator's file",
-    1: "Gateway starts",
-    2: "API port responds on the configured address only",
-    3: "Health check passes (all layers)",
-    4: "Services enabled for boot",
-    5: "Restart timer scheduled correctly",
-    6: "Manual restart works",
-    7: "Notifications received",
-    8: "Reboot survival",
-    9: "Crash recovery",
-    10: "A trading bot connects",
-    11: "Security: modes, owners, no password leaks",
-}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -96,24 +81,26 @@ def _strict_host_keys(host: Host) -> None:
     if STRICT_SSH not in extra:
         host.backend.ssh_extra_args = f"{extra} {STRICT_SSH}".strip()
 
-_SETTINGS: dict[str, dict[str, Any]] = {}
+@pytest.fixture
+def runner(host: Host) -> TestinfraRunner:
+    """The host as the checks read it."""
+    return TestinfraRunner(host)
+
+
+_SETTINGS: dict[str, Installed] = {}
 
 
 @pytest.fixture
-def installed(host: Host) -> dict[str, Any]:
+def installed(runner: TestinfraRunner) -> Installed:
     """The host's installed settings (no secrets), read once per host."""
-    name = host.backend.get_hostname()
-    if name not in _SETTINGS:
+    if runner.name not in _SETTINGS:
         try:
-            probe = host.run("test -r /etc/ibkr/credentials.env")
-        except RuntimeError as exc:  # ssh exited 255: no check can run, say why once
-            why = getattr(exc.args[0], "stderr", "").strip() or "no answer"
-            pytest.exit(f"cannot reach the host over SSH: {why}", returncode=1)
-        if probe.rc != 0:
-            pytest.fail("cannot read /etc/ibkr/credentials.env on the host: connect as root or "
-                        "add --sudo (passwordless sudo); is the stack installed?")
-        _SETTINGS[name] = run_hostside(host, "settings_probe.py")
-    return _SETTINGS[name]
+            _SETTINGS[runner.name] = read_installed(runner)
+        except Unreachable as exc:  # no check can run: say why once
+            pytest.exit(f"cannot reach the host over SSH: {exc}", returncode=1)
+        except OpsError as exc:
+            pytest.fail(f"{exc} (as a user other than root, add --sudo)", pytrace=False)
+    return _SETTINGS[runner.name]
 
 
 @pytest.fixture
@@ -123,18 +110,15 @@ def operator_env(request: pytest.FixtureRequest) -> dict[str, str] | None:
     if not path:
         return None
     try:
-        d = load_deployment(Path(path))
+        return non_secret(load_deployment(Path(path)))
     except OpsError as exc:
         raise pytest.UsageError(f"--credentials: {exc}") from None
-    return {key: value for key, value in d.env_items() if key not in SECRET_KEYS}
 
 
 @pytest.fixture
-def expect(installed: dict[str, Any], operator_env: dict[str, str] | None) -> Expect:
+def expect(installed: Installed, operator_env: dict[str, str] | None) -> Expect:
     """What the host must look like (see the module docstring for where it comes from)."""
-    env = operator_env if operator_env is not None else installed["env"]
-    return Expect.from_settings(env, installed["ops"],
-                                webhook="DISCORD_WEBHOOK_URL" in installed["secrets_set"])
+    return Expect.of(installed, operator_env)
 
 
 @pytest.fixture
@@ -166,6 +150,23 @@ def record(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
     return add
 
 
+@pytest.fixture
+def judge(record: Callable[[str, object], None], request: pytest.FixtureRequest) -> Judge:
+    """Turn a check's result into this test's outcome, with its figures recorded."""
+
+    def outcome(result: Result) -> Result:
+        for name, value in result.figures:
+            record(name, value)
+        if result.status is Status.FAIL:
+            pytest.fail(result.detail, pytrace=False)
+        if result.status in (Status.NOT_CONFIGURED, Status.SKIPPED):
+            request.node.user_properties.append(("verdict", str(result.status)))
+            pytest.skip(result.detail)
+        return result
+
+    return outcome
+
+
 # --- the summary table -----------------------------------------------------------------------
 
 _RESULTS: dict[tuple[str, int], list[tuple[str, str]]] = {}
@@ -180,10 +181,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         if not isinstance(number, int):
             return
         host = next((str(v) for k, v in report.user_properties if k == "host"), "?")
+        verdict = next((str(v) for k, v in report.user_properties if k == "verdict"),
+                       report.outcome)
         figures = "" if report.when != "call" else ", ".join(
             f"{k.removesuffix('_s')} {v} s" if k.endswith("_s") else f"{k} {v}"
-            for k, v in report.user_properties if k not in ("checklist", "host"))
-        _RESULTS.setdefault((host, number), []).append((report.outcome, figures))
+            for k, v in report.user_properties if k not in ("checklist", "host", "verdict"))
+        _RESULTS.setdefault((host, number), []).append((verdict, figures))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -205,12 +208,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("go-live checklist")
     for host in sorted({h for h, _ in results}):
         write(f"host {host}")
-        for number, title in CHECKLIST.items():
+        for number, title in TITLES.items():
             outcomes = results.get((host, number))
             if not outcomes:
                 continue
             states = {o for o, _ in outcomes}
-            verdict = "FAIL" if "failed" in states else "pass" if "passed" in states else "skip"
+            verdict = ("FAIL" if "failed" in states else "pass" if "passed" in states
+                       else "not configured" if str(Status.NOT_CONFIGURED) in states else "skip")
             figures = "; ".join(f for _, f in outcomes if f)
             write(f"  {number:>2}  {title:<50} {verdict:<5} {figures}")
     elapsed = time.monotonic() - _STARTED

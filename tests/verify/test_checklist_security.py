@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from checklist import Expect, run_hostside
-from testinfra.host import Host
+from testinfra_runner import Judge, TestinfraRunner
+
+from ibkr_ops.checks import Expect, security
 
 
 @pytest.mark.checklist(11)
-@pytest.mark.parametrize(("path", "owner"), [("/etc/ibkr/credentials.env", "root"),
-                                             ("/etc/ibkr/config.ini", "service user")])
-def test_secret_file_private(host: Host, expect: Expect, path: str, owner: str) -> None:
+@pytest.mark.parametrize(("path", "owner"), security.SECRET_FILES)
+def test_secret_file_private(runner: TestinfraRunner, expect: Expect, judge: Judge, path: str,
+                             owner: str) -> None:
     """credentials.env is 0600 root; IBC's config.ini is 0600 and owned by the service user."""
-    user = "root" if owner == "root" else expect.service_user
-    f = host.file(path)
-    assert f.is_file, f"{path} is missing"
-    assert f.mode == 0o600, f"{path} has mode {f.mode:o}, expected 600"
-    assert (f.user, f.group) == (user, user), f"{path} is owned by {f.user}:{f.group}, expected {user}:{user}"
+    judge(security.secret_file_private(runner, expect, path, owner))
 
 
 @pytest.mark.checklist(11)
-def test_password_leaks_nowhere(host: Host) -> None:
+def test_password_leaks_nowhere(runner: TestinfraRunner, judge: Judge) -> None:
     """The password is in no process's arguments or environment, the journal or /var/log/ibkr."""
-    scan = run_hostside(host, "secret_scan.py")
-    assert scan["password_set"], "IBKR_PASSWORD is empty in the host's credentials.env"
-    assert scan["journal_status"] == 0, "journalctl failed on the host: the journal was not searched"
-    leaks = {where: places for where, places in scan["found"].items() if places}
-    assert not leaks, f"the password appears in: {leaks}"
+    judge(security.password_leaks_nowhere(runner))

@@ -1,8 +1,9 @@
 """What the installer uploads besides rendered files: host tools, IBC, the Gateway installer.
 
-The host tools travel as one zip (the stdlib-only ``ibkr_ops.host`` and ``ibkr_ops.sim``
-packages) so a host switches tool versions in one rename, never a mix of old and new
-modules. The zip is byte-for-byte reproducible: same sources, same checksum, no re-upload.
+The host tools travel as one zip (the stdlib-only ``ibkr_ops.host`` package, nothing else: a
+production host gets no simulator) so a host switches tool versions in one rename, never a
+mix of old and new modules. The zip is byte-for-byte reproducible: same sources, same
+checksum, no re-upload.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ibkr_ops import resources
 from ibkr_ops.errors import UsageError
 from ibkr_ops.render import ManagedFile
 
 PACKAGE = Path(__file__).resolve().parents[1]
-SCRIPTS = PACKAGE.parents[1] / "scripts"
 TOOLS_ZIP = "/usr/local/lib/ibkr-ops/ibkr_ops.zip"
-_SHIPPED = ("__init__.py", "errors.py", "host", "sim")
+_SHIPPED = ("__init__.py", "errors.py", "host")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 IBC_RELEASE_URL = "https://github.com/IbcAlpha/IBC/releases/download/{v}/IBCLinux-{v}.zip"
 
@@ -44,7 +45,7 @@ def host_tools() -> list[ManagedFile]:
     """The tools zip and the /usr/local/bin shims that run from it."""
     files = [ManagedFile(TOOLS_ZIP, tools_zip(), 0o644)]
     files += [ManagedFile(f"/usr/local/bin/{shim.name}", shim.read_bytes(), 0o755)
-              for shim in sorted(SCRIPTS.iterdir()) if shim.is_file()]
+              for shim in sorted(resources.scripts().iterdir()) if shim.is_file()]
     return files
 
 

@@ -60,7 +60,8 @@ def go_live(spec: str, live: Deployment, options: GoLiveOptions,
             progress: Progress) -> GoLiveReport:
     """Paper -> live; on any failure after the backup, back to paper and OpsError."""
     require_live(live, "the live credentials file")
-    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host)
+    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host,
+                            ssh_configs=options.install.ssh_configs)
     try:
         paper = switch.read_deployment(host)
         if paper.is_live:
@@ -128,7 +129,8 @@ def _restore_paper(host: Host, options: GoLiveOptions, progress: Progress) -> st
 
 def rollback(spec: str, options: GoLiveOptions, progress: Progress) -> GoLiveReport:
     """`go-live --rollback`: from live back to the paper deployment go-live saved."""
-    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host)
+    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host,
+                            ssh_configs=options.install.ssh_configs)
     try:
         live = switch.read_deployment(host)
         if not live.is_live:

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,6 @@ import fabric  # type: ignore[import-untyped]
 import paramiko
 
 from ibkr_ops.errors import OpsError, UsageError
-from ibkr_ops.sandbox import ssh_config_path
 
 _SPEC = re.compile(r"(?:(?P<user>[A-Za-z0-9_.-]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)"
                    r"(?::(?P<port>\d{1,5}))?")
@@ -33,15 +33,12 @@ def project_known_hosts() -> Path:
     return Path(base) / "ibkr-ops" / "known_hosts"
 
 
-def _ssh_config_files() -> list[Path]:
-    files = [Path.home() / ".ssh" / "config", Path(ssh_config_path())]
-    return [f for f in files if f.is_file()]
-
-
-def load_ssh_config() -> paramiko.SSHConfig:
-    """The user's ~/.ssh/config plus the sandbox's, so sandbox names work as hosts."""
+def load_ssh_config(extra: Sequence[str] = ()) -> paramiko.SSHConfig:
+    """The user's ~/.ssh/config, then the ``extra`` files the caller names (the task layer
+    adds the sandbox's, so guest names work as hosts); missing files are left out."""
     config = paramiko.SSHConfig()
-    for path in _ssh_config_files():
+    files = [Path.home() / ".ssh" / "config", *map(Path, extra)]
+    for path in (f for f in files if f.is_file()):
         with path.open() as handle:
             config.parse(handle)
     return config
@@ -64,12 +61,12 @@ class Target:
         return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
 
 
-def resolve(spec: str, ssh_config: paramiko.SSHConfig | None = None) -> Target:
+def resolve(spec: str, ssh_configs: Sequence[str] = ()) -> Target:
     """Parse ``[user@]host[:port]`` or an SSH-config name into a ``Target``."""
     match = _SPEC.fullmatch(spec.strip())
     if not match:
         raise UsageError(f"host {spec!r}: expected [user@]host[:port] or a name from your ssh config")
-    config = ssh_config or load_ssh_config()
+    config = load_ssh_config(ssh_configs)
     alias = match["host"].strip("[]")
     entry = config.lookup(alias)
     port = int(match["port"] or entry.get("port", 22))
@@ -142,6 +139,7 @@ def connect(target: Target, *, trust_new_host: bool = False) -> fabric.Connectio
     return conn
 
 
-def open_host(spec: str, *, trust_new_host: bool = False) -> fabric.Connection:
+def open_host(spec: str, *, trust_new_host: bool = False,
+              ssh_configs: Sequence[str] = ()) -> fabric.Connection:
     """``resolve`` then ``connect``: what every task does with a `--host` value."""
-    return connect(resolve(spec), trust_new_host=trust_new_host)
+    return connect(resolve(spec, ssh_configs), trust_new_host=trust_new_host)

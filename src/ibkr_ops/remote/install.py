@@ -52,6 +52,8 @@ class InstallOptions:
     # that starts it only once the Gateway is healthy, waiting up to bot_wait_s.
     bot_units: tuple[str, ...] = ()
     bot_wait_s: int = 300
+    # ssh_config files beyond ~/.ssh/config whose names work as hosts (the sandbox's).
+    ssh_configs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -94,7 +96,8 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
     started = time.monotonic()
     host: Host | None = None
     try:
-        conn = open_host(spec, trust_new_host=options.trust_new_host)
+        conn = open_host(spec, trust_new_host=options.trust_new_host,
+                         ssh_configs=options.ssh_configs)
         host = Host(conn, spec)
         files = sorted([*desired_files(d), *options.extra_files,
                         *dropins(options.bot_units, options.bot_wait_s)], key=lambda f: f.path)
@@ -104,7 +107,8 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
         if facts.trading_mode == "paper" and d.is_live and not options.allow_live_switch:
             raise OpsError("this host trades paper; switch it to live with `invoke go-live` "
                            "(confirmation, checks, a paper backup and automatic rollback)")
-        plan = make_plan(facts, files, options.ibc, options.gateway, options.extra_units)
+        plan = make_plan(facts, files, options.ibc, options.gateway, options.extra_units,
+                         tuple(f.path for f in options.extra_files))
         if not options.start_gateway:
             plan.gateway_action = None
         if not facts.gateway_source and options.gateway is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError, UsageError
@@ -26,7 +26,7 @@ from ibkr_ops.remote.install import (
     install_host,
     notify,
 )
-from ibkr_ops.remote.plan import sha256
+from ibkr_ops.remote.plan import CONFIG_INI, CREDENTIALS, sha256
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, describe
 
@@ -64,14 +64,15 @@ def live_order(source: str, target: str) -> list[str]:
             f"  4. if it is not healthy in time: stop it again and restart {source}"]
 
 
-def bot_changes(d: Deployment, source: str, target: str) -> list[str]:
+def bot_changes(d: Deployment, source: str, target: str,
+                ssh_configs: Sequence[str] = ()) -> list[str]:
     """What a trading bot must change to follow the move."""
-    address = resolve(target).hostname
+    address = resolve(target, ssh_configs).hostname
     if d.api_host in ("127.0.0.1", "::1"):
         where = (f"the API listens on {d.api_host}:{d.api_port} on {target} ({address}): run "
                  f"the bot there, or reach it through an SSH tunnel to {address}")
     else:
-        where = f"connect to {address}:{d.api_port} instead of {resolve(source).hostname}"
+        where = f"connect to {address}:{d.api_port} instead of {resolve(source, ssh_configs).hostname}"
     return [f"bot: {where}", f"bot: port {d.api_port} ({d.trading_mode}), read-only API "
             f"{'yes' if d.read_only_api else 'no'}: unchanged"]
 
@@ -89,17 +90,18 @@ def drift(host: Host, d: Deployment) -> list[str]:
 def migrate(source: str, target: str, options: MigrateOptions,
             progress_for: ProgressFor) -> MigrateReport:
     """Migrate; raises OpsError saying what state both hosts were left in."""
-    if resolve(source).key_name == resolve(target).key_name:
+    configs = options.install.ssh_configs
+    if resolve(source, configs).key_name == resolve(target, configs).key_name:
         raise UsageError(f"--source and --target are the same host ({source})")
     trust = options.install.trust_new_host
-    src = switch.open_root(source, trust_new_host=trust)
+    src = switch.open_root(source, trust_new_host=trust, ssh_configs=configs)
     try:
-        tgt = switch.open_root(target, trust_new_host=trust)
+        tgt = switch.open_root(target, trust_new_host=trust, ssh_configs=configs)
     except OpsError:
         src.conn.close()
         raise
     try:
-        progress_for(source)(f"reading the deployment from {switch.CREDENTIALS} (in memory)")
+        progress_for(source)(f"reading the deployment from {CREDENTIALS} (in memory)")
         d = switch.read_deployment(src)
         if d.is_live and not options.stop_source:
             raise UsageError(f"{source} is live: two Gateways must never log in to one live "
@@ -115,7 +117,7 @@ def migrate(source: str, target: str, options: MigrateOptions,
             f"settings backed up to {switch.backup(src, switch.backup_name('migrate'))} (0600)")
         switched = _live_switch if d.is_live else _paper_switch
         switched(src, tgt, d, options, report, progress_for)
-        report.bot = bot_changes(d, source, target)
+        report.bot = bot_changes(d, source, target, configs)
         if options.install.notify:
             notify(tgt, "info", f"ibkr-ops: migrated here from {source}; serving "
                                 f"{d.trading_mode} on API port {d.api_port}")
@@ -127,9 +129,9 @@ def migrate(source: str, target: str, options: MigrateOptions,
 
 def _dry_run(report: MigrateReport, d: Deployment, options: MigrateOptions,
              progress_for: ProgressFor) -> MigrateReport:
-    report.source_steps[:0] = [f"would read {switch.CREDENTIALS} (settings below, secrets "
-                               "masked)", f"would back up {switch.CREDENTIALS} and "
-                               f"{switch.CONFIG_INI} to {switch.BACKUP_DIR}/migrate-<time>/ (0600)"]
+    report.source_steps[:0] = [f"would read {CREDENTIALS} (settings below, secrets "
+                               "masked)", f"would back up {CREDENTIALS} and "
+                               f"{CONFIG_INI} to {switch.BACKUP_DIR}/migrate-<time>/ (0600)"]
     if options.stop_source:
         report.source_steps.append(f"would stop and disable {', '.join(switch.STACK_UNITS)} "
                                    "(files kept)")

@@ -12,10 +12,14 @@ from ibkr_ops.render import ENABLED_UNITS, ManagedFile
 GATEWAY_UNIT = "ibkr-gateway.service"
 DISPLAY_UNIT = "xvfb.service"
 WATCH_UNIT = "ibkr-login-watch.service"
+RESTART_TIMER = "ibkr-gateway-restart.timer"
+HEALTH_TIMER = "ibkr-health-check.timer"
+CREDENTIALS = "/etc/ibkr/credentials.env"
+CONFIG_INI = "/etc/ibkr/config.ini"
 # What the login watch reads once at its start: a change restarts it (it resumes at its cursor).
 _WATCH_INPUTS = (f"/etc/systemd/system/{WATCH_UNIT}", TOOLS_ZIP, "/etc/ibkr/ops.json")
 # Files the Gateway (or IBC) reads at start: a change needs a Gateway restart to take effect.
-_GATEWAY_INPUTS = ("/etc/ibkr/config.ini", f"/etc/systemd/system/{GATEWAY_UNIT}",
+_GATEWAY_INPUTS = (CONFIG_INI, f"/etc/systemd/system/{GATEWAY_UNIT}",
                    f"/etc/systemd/system/{DISPLAY_UNIT}")
 
 
@@ -49,7 +53,8 @@ def sha256(data: bytes) -> str:
 
 
 def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
-              gateway: GatewayInstaller | None, extra_units: tuple[str, ...] = ()) -> Plan:
+              gateway: GatewayInstaller | None, extra_units: tuple[str, ...] = (),
+              extra_inputs: tuple[str, ...] = ()) -> Plan:
     """Compare what the host has with what it should have; ``None`` sources mean keep."""
     plan = Plan(packages=facts.missing_packages, create_user=not facts.user_exists,
                 extra_units=extra_units)
@@ -66,8 +71,10 @@ def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
     plan.daemon_reload = any(f.is_unit for f in plan.files)
     plan.enable = [u for u in (*ENABLED_UNITS, *extra_units)
                    if facts.units.get(u, ("none", ""))[0] != "enabled"]
+    # An extra unit (the demo's receiver) restarts when any extra file changed: its own.
+    extra_changed = any(p in changed for p in extra_inputs)
     plan.restart_extra = [u for u in extra_units if f"/etc/systemd/system/{u}" in changed
-                          or TOOLS_ZIP in changed]
+                          or extra_changed]
     plan.restart_watch = any(p in changed for p in _WATCH_INPUTS)
     plan.restart_display = f"/etc/systemd/system/{DISPLAY_UNIT}" in changed
     reasons = [p.rsplit("/", 1)[-1] for p in _GATEWAY_INPUTS if p in changed]

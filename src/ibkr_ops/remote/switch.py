@@ -9,31 +9,27 @@ from __future__ import annotations
 
 import json
 import shlex
-import tempfile
 import time
-from pathlib import Path
-from xml.etree import ElementTree
+from collections.abc import Sequence
 
-from ibkr_ops import verify
+from ibkr_ops import checks
 from ibkr_ops.errors import OpsError
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import Progress, wait_healthy
-from ibkr_ops.remote.plan import GATEWAY_UNIT
+from ibkr_ops.remote.plan import CONFIG_INI, CREDENTIALS, GATEWAY_UNIT, HEALTH_TIMER, RESTART_TIMER
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, parse_deployment
 
-CREDENTIALS = "/etc/ibkr/credentials.env"
-CONFIG_INI = "/etc/ibkr/config.ini"
 BACKUP_DIR = "/etc/ibkr/backup"
 PRE_RESTART = "/usr/local/bin/ibkr-pre-restart-check"
 # What "stopped" means: the Gateway and the timers that would start it again (the daily
 # restart) or alert about it (the health check). Xvfb is left alone: it holds no login.
-STACK_UNITS = (GATEWAY_UNIT, "ibkr-gateway-restart.timer", "ibkr-health-check.timer")
+STACK_UNITS = (GATEWAY_UNIT, RESTART_TIMER, HEALTH_TIMER)
 
 
-def open_root(spec: str, *, trust_new_host: bool = False) -> Host:
+def open_root(spec: str, *, trust_new_host: bool = False, ssh_configs: Sequence[str] = ()) -> Host:
     """A checked connection that can act as root (directly or with passwordless sudo)."""
-    conn = open_host(spec, trust_new_host=trust_new_host)
+    conn = open_host(spec, trust_new_host=trust_new_host, ssh_configs=ssh_configs)
     host = Host(conn, spec)
     probe = conn.run('[ "$(id -u)" = 0 ] && echo root || { sudo -n true 2>/dev/null && echo sudo; }',
                      hide=True, warn=True, in_stream=False).stdout.strip()
@@ -114,28 +110,23 @@ def restart_allowed(host: Host, *, force: bool, why: str) -> str:
 
 
 def ready(host: Host, wait_s: float, progress: Progress) -> str:
-    """The readiness gate before a switch: healthy within ``wait_s``, then the
-    non-destructive verify checks pass (OpsError naming the failed checks otherwise)."""
+    """The readiness gate before and after a switch: healthy within ``wait_s``, then the
+    read-only go-live checks pass on this connection (OpsError naming what failed otherwise)."""
     summary = wait_healthy(host, wait_s, progress)
-    progress("running the non-destructive verify checks")
-    failed = verify_failures(host.name)
+    progress("running the read-only go-live checks")
+    return f"{summary}; {gate(checks.read_only(checks.FabricRunner(host), progress), host.name)}"
+
+
+def gate(results: list[checks.Result], spec: str) -> str:
+    """The gate's verdict on the checks' results: a summary, or an OpsError naming each failed
+    item. An item that is not configured (no webhook) is said, and does not stop the switch."""
+    failed = [r for r in results if r.failed]
     if failed:
-        raise OpsError(f"healthy, but verify checks failed: {', '.join(failed)}; see "
-                       f"`invoke verify --host {host.name}`")
-    return f"{summary}; verify checks passed"
-
-
-def verify_failures(spec: str) -> list[str]:
-    """The names of the verify checks that failed on a host (empty: all passed)."""
-    with tempfile.TemporaryDirectory(prefix="ibkr-ops-verify-") as scratch:
-        junit = Path(scratch) / "verify.xml"
-        code = verify.run(spec, junitxml=str(junit), quiet=True)
-        if code == 0:
-            return []
-        try:
-            cases = ElementTree.parse(junit).getroot().iter("testcase")  # noqa: S314 - our own file
-        except (OSError, ElementTree.ParseError):
-            return [f"the suite stopped (exit {code})"]
-        failed = [case.get("name", "?").split("[")[0].removeprefix("test_") for case in cases
-                  if case.find("failure") is not None or case.find("error") is not None]
-        return failed or [f"the suite stopped (exit {code})"]
+        raise OpsError("healthy, but go-live checks failed: " + "; ".join(
+            f"{r.item} ({r.title}) {r.detail}" for r in failed)
+            + f"; see `invoke verify --host {spec}`")
+    passed = sum(r.status is checks.Status.OK for r in results)
+    unset = sorted({f"{r.item} ({r.title})" for r in results
+                    if r.status is checks.Status.NOT_CONFIGURED})
+    return f"go-live checks passed ({passed} ok" + (
+        f"; not configured: {', '.join(unset)})" if unset else ")")

@@ -9,9 +9,10 @@ import fabric  # type: ignore[import-untyped]
 
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.sandbox.ops import require
+from ibkr_ops.sandbox.paths import layout
 
 
 def connection(name: str) -> fabric.Connection:
     """Connect to guest `name` the way `--host=NAME` does, refusing any unknown host key."""
     require(name)
-    return open_host(name)
+    return open_host(name, ssh_configs=(str(layout().ssh_config),))

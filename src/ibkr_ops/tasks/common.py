@@ -8,6 +8,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
+from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.settings import Deployment, load_deployment
 
@@ -36,6 +37,12 @@ SETTING_HELP = {
     "restart_mode": "auto, warm or cold (default auto)",
     "memory_max_mb": "memory ceiling of the Gateway in MB (default 2048)",
 }
+
+
+def ssh_configs() -> tuple[str, ...]:
+    """The ssh_config files that name hosts beyond ~/.ssh/config: the sandbox's, so
+    `--host=NAME` reaches a sandbox guest (production code never looks for it itself)."""
+    return (sandbox.ssh_config_path(),)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from invoke.tasks import task
 from ibkr_ops import demo as demo_lib
 from ibkr_ops import verify as verify_lib
 from ibkr_ops.settings import load_deployment
-from ibkr_ops.tasks.common import user_errors
+from ibkr_ops.tasks.common import ssh_configs, user_errors
 from ibkr_ops.tasks.hosts import run_install
 from ibkr_ops.tasks.report import summarize
 
@@ -30,7 +30,8 @@ def demo(c: Context, ibc_zip: str | None = None, wait: float = 180.0) -> None:
         if failure:
             raise Exit(f"error: {failure}", code=1)
         print("\nGo-live checks (non-destructive):", flush=True)
-        if verify_lib.run(guest.name, extra=[f"--credentials={credentials}"]) != 0:
+        if verify_lib.run(guest.name, extra=[f"--credentials={credentials}"],
+                          ssh_configs=ssh_configs()) != 0:
             raise Exit(f"error: the go-live checks failed on {guest.name} (see the table)", code=1)
     print(f"""
 The demo Gateway (simulated, paper account) runs on sandbox guest {guest.name} ({guest.host}).

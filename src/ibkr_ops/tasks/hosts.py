@@ -18,7 +18,7 @@ from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_f
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
 from ibkr_ops.remote.switch import open_root
 from ibkr_ops.settings import Deployment
-from ibkr_ops.tasks.common import SETTING_HELP, deployment, user_errors
+from ibkr_ops.tasks.common import SETTING_HELP, deployment, ssh_configs, user_errors
 from ibkr_ops.tasks.report import print_report, progress_for, summarize
 
 HOST_HELP = "[user@]host[:port] or a name from your ssh config or the sandbox"
@@ -35,7 +35,7 @@ def install_options(ibc_zip: str | None, ibc_version: str | None, gateway_instal
         ibc=ibc_from_zip(Path(ibc_zip)) if ibc_zip else
         ibc_from_release(ibc_version) if ibc_version else None,
         gateway=gateway_installer(Path(gateway_installer_path)) if gateway_installer_path else None,
-        dry_run=dry_run, trust_new_host=trust_new_host, wait_s=wait)
+        dry_run=dry_run, trust_new_host=trust_new_host, wait_s=wait, ssh_configs=ssh_configs())
 
 
 def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> list[HostReport]:
@@ -91,7 +91,7 @@ def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
     """Run a host command as root over SSH with its output shown; return its exit status."""
     if not host:
         raise UsageError("--host is required")
-    target = open_root(host)
+    target = open_root(host, ssh_configs=ssh_configs())
     try:
         return int(target.root(command, warn=True, show=True, pty=pty).exited)
     finally:

@@ -15,7 +15,7 @@ from ibkr_ops.remote.install import InstallOptions
 from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport
 from ibkr_ops.remote.migrate import migrate as run_migrate
 from ibkr_ops.settings import Deployment
-from ibkr_ops.tasks.common import deployment, user_errors
+from ibkr_ops.tasks.common import deployment, ssh_configs, user_errors
 from ibkr_ops.tasks.hosts import HOST_HELP, install_options
 from ibkr_ops.tasks.report import print_report, progress_for
 
@@ -100,7 +100,8 @@ def go_live(c: Context, host: str | None = None, credentials: str | None = None,
     with user_errors():
         if not host:
             raise UsageError("--host is required")
-        options = GoLiveOptions(InstallOptions(trust_new_host=trust_new_host, wait_s=wait), force)
+        options = GoLiveOptions(InstallOptions(trust_new_host=trust_new_host, wait_s=wait,
+                                               ssh_configs=ssh_configs()), force)
         if rollback:
             print_go_live(golive.rollback(host, options, progress_for(host)))
             return

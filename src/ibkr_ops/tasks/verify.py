@@ -7,7 +7,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ibkr_ops import verify as verify_lib
-from ibkr_ops.tasks.common import user_errors
+from ibkr_ops.tasks.common import ssh_configs, user_errors
 from ibkr_ops.tasks.hosts import HOST_HELP
 
 
@@ -22,6 +22,7 @@ def verify(c: Context, host: str | None = None, destructive: bool = False,
         raise Exit("error: --host is required", code=2)
     with user_errors():
         code = verify_lib.run(host, destructive=destructive, junitxml=junitxml,
-                              extra=[f"--credentials={credentials}"] if credentials else [])
+                              extra=[f"--credentials={credentials}"] if credentials else [],
+                              ssh_configs=ssh_configs())
     if code:
         raise Exit(f"error: {host} is not ready to go live (see the table above)", code=code)

@@ -1,0 +1,128 @@
+"""Checklist items 1-5: the Gateway runs, listens where configured, is healthy, survives a
+boot and restarts on schedule. Read-only: safe on a production host at any time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ibkr_ops.checks import parse
+from ibkr_ops.checks.expect import Expect
+from ibkr_ops.checks.result import Failed, Passed, Result, check, require
+from ibkr_ops.checks.runner import Runner, output, quietly
+from ibkr_ops.host.health import LAYERS
+from ibkr_ops.remote.install import HEALTH
+from ibkr_ops.remote.plan import DISPLAY_UNIT, GATEWAY_UNIT, HEALTH_TIMER, RESTART_TIMER
+
+
+def gateway_jvms(runner: Runner) -> dict[int, str]:
+    """PID -> user of the Gateway's JVMs now (empty while the host does not answer)."""
+    ran = quietly(runner, "ps -eo pid=,user:32=,args=")
+    return parse.gateway_jvms(parse.processes(ran.stdout)) if ran is not None else {}
+
+
+def health(runner: Runner) -> dict[str, Any] | None:
+    """The host's own health check as JSON, or None when it cannot run or says nothing."""
+    ran = quietly(runner, f"{HEALTH} --json")
+    return parse.health_report(ran.stdout) if ran is not None else None
+
+
+def healthy(runner: Runner) -> dict[str, Any] | None:
+    """The health report when the host says healthy, else None (a probe for `poll`)."""
+    report = health(runner)
+    return report if report and report.get("healthy") else None
+
+
+@check(1)
+def gateway_starts(runner: Runner, expect: Expect) -> Passed:
+    """Both services active, each (and the Gateway's JVM) running as the service user."""
+    shown = parse.systemctl_show(output(
+        runner, f"systemctl show -p ActiveState,User,MainPID {DISPLAY_UNIT} {GATEWAY_UNIT}"))
+    table = parse.processes(output(runner, "ps -eo pid=,user:32=,args="))
+    for unit, props in zip((DISPLAY_UNIT, GATEWAY_UNIT), shown, strict=True):
+        require(props.get("ActiveState") == "active", f"{unit} is {props.get('ActiveState')}")
+        require(props.get("User") == expect.service_user,
+                f"{unit} has User={props.get('User')!r}, expected {expect.service_user!r}")
+        owner = table.get(int(props.get("MainPID") or 0), ("",))[0]
+        require(owner == expect.service_user, f"{unit}'s main process runs as {owner!r}")
+    jvms = parse.gateway_jvms(table)
+    require(jvms, "no Gateway JVM (a java process with ibgateway in its arguments) is running")
+    wrong = {pid: user for pid, user in jvms.items() if user != expect.service_user}
+    require(not wrong, f"Gateway JVMs not running as {expect.service_user}: {wrong}")
+    return Passed.of(f"{DISPLAY_UNIT} and {GATEWAY_UNIT} active, {len(jvms)} JVM, all as "
+                     f"{expect.service_user}")
+
+
+@check(2)
+def api_port_listens(runner: Runner, expect: Expect) -> Passed:
+    """The API port listens on the configured address, and on no other."""
+    wanted = (expect.api_host, expect.api_port)
+    on_port = sorted(s for s in parse.listening_tcp(output(runner, "ss -Hltn"))
+                     if s[1] == expect.api_port)
+    shown = [f"{host}:{port}" for host, port in on_port]
+    require(on_port, f"nothing listens on port {expect.api_port} (expected "
+                     f"{expect.api_host}:{expect.api_port})")
+    require(on_port == [wanted], f"port {expect.api_port} listens on {shown}, expected only "
+                                 f"{expect.api_host}:{expect.api_port}")
+    return Passed.of(f"listening on {expect.api_host}:{expect.api_port} only")
+
+
+@check(3)
+def health_passes(runner: Runner, expect: Expect) -> Passed:
+    """ibkr-health-check exits 0 and every layer is ok, with accounts of the right mode."""
+    ran = runner.run(f"{HEALTH} --json", timeout=90)
+    report = parse.health_report(ran.stdout) or {}
+    layers = {c["name"]: (c["status"], c["detail"]) for c in report.get("checks", [])}
+    bad = {name: layers.get(name, ("missing", "")) for name in LAYERS
+           if layers.get(name, ("missing",))[0] != "ok"}
+    require(ran.ok and report.get("healthy"),
+            f"health check exit {ran.rc}: {(bad or layers) if report else ran.last_error()}")
+    require(not bad, f"layers not ok: {bad}")
+    accounts = report.get("accounts") or []
+    require(accounts and all(expect.account_matches(a) for a in accounts),
+            f"accounts {accounts} are not {expect.trading_mode} accounts "
+            f"({expect.account_prefix}...)")
+    return Passed.of(f"healthy, accounts {', '.join(accounts)}")
+
+
+@check(4)
+def enabled_for_boot(runner: Runner, expect: Expect) -> Passed:
+    """Both services and both timers are enabled, and the timers are active."""
+    units = (DISPLAY_UNIT, GATEWAY_UNIT, RESTART_TIMER, HEALTH_TIMER)
+    shown = parse.systemctl_show(output(
+        runner, f"systemctl show -p UnitFileState,ActiveState {' '.join(units)}"))
+    states = dict(zip(units, shown, strict=True))
+    not_enabled = [u for u in units if states[u].get("UnitFileState") != "enabled"]
+    require(not not_enabled, f"not enabled for boot: {not_enabled}")
+    idle = [t for t in (RESTART_TIMER, HEALTH_TIMER) if states[t].get("ActiveState") != "active"]
+    require(not idle, f"timers not active: {idle}")
+    return Passed.of(f"{len(units)} units enabled, both timers active")
+
+
+def next_restart(runner: Runner) -> dt.datetime:
+    """When the restart timer fires next, as the host's systemd computed it (UTC)."""
+    out = output(runner, f"TZ=UTC systemctl show -p NextElapseUSecRealtime --value {RESTART_TIMER}")
+    when = parse.next_elapse(out)
+    if when is None:
+        raise Failed(f"{RESTART_TIMER} has no next elapse ({out.strip()!r}); is it active?")
+    return when
+
+
+@check(5)
+def timer_scheduled(runner: Runner, expect: Expect) -> Passed:
+    """The next restart is a weekday at the configured time in the configured zone."""
+    when = next_restart(runner).astimezone(ZoneInfo(expect.timezone))
+    shown = f"{when:%a %Y-%m-%d %H:%M %Z}"
+    require(when.weekday() < 5, f"next restart {shown} is not a weekday")
+    require(f"{when:%H:%M}" == expect.restart_time,
+            f"next restart {shown}, expected {expect.restart_time} {expect.timezone}")
+    host_now = dt.datetime.fromtimestamp(int(output(runner, "date +%s")), dt.UTC)
+    require(dt.timedelta(0) < when - host_now <= dt.timedelta(days=4),
+            f"next restart {when:%Y-%m-%d %H:%M %Z} is not within the next four days")
+    return Passed.of(f"next restart {shown}", next_restart=shown)
+
+
+AFTER_REBOOT: tuple[Callable[[Runner, Expect], Result], ...] = (
+    gateway_starts, api_port_listens, health_passes, enabled_for_boot, timer_scheduled)

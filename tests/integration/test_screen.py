@@ -194,41 +194,54 @@ def test_vnc_interactive_click_finishes_the_login(dialog: Dialog, tmp_path: Path
     assert alerts[-1].endswith("--interactive`") and "invoke vnc --host " in alerts[-1]
 
 
-def _invoke_vnc(guest: sandbox.Guest, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """`invoke vnc` as an operator runs it; returns once it printed the password line."""
+@dataclass
+class Operator:
+    """`invoke vnc` run as an operator runs it, its output read as it comes."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    reader: threading.Thread
+
+    def field(self, name: str) -> str:
+        line = next(line for line in self.lines if line.strip().startswith(f"{name}:"))
+        return line.split(":", 1)[1].split()[0]
+
+    def finish(self, timeout: float) -> tuple[int, str]:
+        code = self.proc.wait(timeout)
+        self.reader.join(5)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return code, "".join(self.lines)
+
+
+def _invoke_vnc(guest: sandbox.Guest, *args: str) -> Operator:
+    """Start `invoke vnc`; returns once it printed the password line."""
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "vnc", "--host",
                              guest.name, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    assert proc.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     reader.start()
     deadline = time.monotonic() + 30
     while not any("password:" in line for line in lines):
         assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
         time.sleep(0.1)
-    return proc, lines
-
-
-def _field(lines: list[str], name: str) -> str:
-    line = next(line for line in lines if line.strip().startswith(f"{name}:"))
-    return line.split(":", 1)[1].split()[0]
+    return Operator(proc, lines, reader)
 
 
 def test_vnc_task_ends_on_ctrl_c_and_when_idle(installed: sandbox.Guest, tmp_path: Path) -> None:
-    proc, lines = _invoke_vnc(installed)
-    address, password = _field(lines, "address"), _field(lines, "password")
-    assert view(address, password, tmp_path / "a.png")["width"] == 1280
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(20) == 0, "".join(lines)
-    assert "session ended (Ctrl-C)" in "".join(lines)
+    run = _invoke_vnc(installed)
+    assert view(run.field("address"), run.field("password"), tmp_path / "a.png")["width"] == 1280
+    run.proc.send_signal(signal.SIGINT)
+    code, out = run.finish(20)
+    assert code == 0 and "session ended (Ctrl-C)" in out, out
     assert vnc_traces(installed) == ""
 
     started = time.monotonic()
-    proc, lines = _invoke_vnc(installed, "--idle", "4")
-    view(_field(lines, "address"), _field(lines, "password"), tmp_path / "b.png")
-    assert proc.wait(30) == 0, "".join(lines)
-    assert "no viewer connected for 4 s" in "".join(lines)
+    run = _invoke_vnc(installed, "--idle", "4")
+    view(run.field("address"), run.field("password"), tmp_path / "b.png")
+    code, out = run.finish(30)
+    assert code == 0 and "no viewer connected for 4 s" in out, out
     assert time.monotonic() - started >= 4
     assert vnc_traces(installed) == ""
 

@@ -7,8 +7,8 @@ Run as root: `python bench/bench_heal.py [--rounds N] [--kinds frozen,hung,crash
 in a scratch sandbox state directory (booting from the cached base tree), installed with the
 simulated Gateway (its login asks no second factor), removed at the end. Each fault comes at a
 random moment of the health-check timer's period, so the wait for the next check is sampled
-as a real fault meets it. Each round starts with an empty restart history and watchdog state:
-the hourly cap (3 automatic restarts) would otherwise, rightly, stop the fourth round.
+as a real fault meets it. Each round starts with an empty restart history: the hourly cap (3
+automatic restarts) would otherwise, rightly, stop the fourth round.
 IBKR's maintenance windows are off, so the figures do not depend on the hour the bench runs;
 the simulator's warm restart waits for the next minute, as IBC's does.
 """
@@ -112,7 +112,7 @@ def last_mode() -> str:
 def fresh_round() -> None:
     """Forget earlier rounds' restarts (the hourly cap counts them), then wait a random part
     of the timer's period."""
-    run("rm -f /var/lib/ibkr-ops/restarts.jsonl /var/lib/ibkr-ops/watchdog.json")
+    run("rm -f /var/lib/ibkr-ops/restarts.jsonl")
     time.sleep(random.uniform(0, INTERVAL_S))  # noqa: S311 - a phase, not a secret
 
 

@@ -44,22 +44,24 @@ def deployment(mode: str = "paper", username: str = "mig_trader", extra: str = "
                             source="test")
 
 
-def options(wait_s: float = 120.0) -> InstallOptions:
+def options(wait_s: float = 120.0, *, real_ibc: bool = True) -> InstallOptions:
     """The real IBC zip, the simulated Gateway installer (the stand-in) and the demo's
-    in-guest Discord receiver."""
-    return demo.install_options(real_ibc_zip(), wait_s)
+    in-guest Discord receiver; with ``real_ibc=False`` the simulated IBC zip, which runs the
+    Python-only simulator instead."""
+    return demo.install_options(real_ibc_zip() if real_ibc else None, wait_s)
 
 
 def say(message: str) -> None:
     print(message, flush=True)
 
 
-def install(name: str, d: Deployment) -> None:
+def install(name: str, d: Deployment, *, real_ibc: bool = True) -> None:
     """Install (or converge) a guest with ``d`` through the real install path; healthy after.
 
     Test set-up may put a live deployment straight onto a guest that ran paper before.
     """
-    report = install_host(name, d, dataclasses.replace(options(), allow_live_switch=True), say)
+    report = install_host(name, d, dataclasses.replace(options(real_ibc=real_ibc),
+                                                       allow_live_switch=True), say)
     assert report.error is None, report.error
 
 

@@ -248,7 +248,8 @@ def test_ssh_cut_mid_apply_then_rerun_converges(installed: sandbox.Guest, creden
 def test_fresh_host_without_installer_is_told_what_to_give(own_guest: sandbox.Guest,
                                                           credentials: Path) -> None:
     guest = own_guest
-    report = run(guest.name, load_deployment(credentials), InstallOptions())
+    report = run(guest.name, load_deployment(credentials),
+                 InstallOptions(ssh_configs=(guest.ssh_config,)))
     assert report.error is not None and "--gateway-installer" in report.error
     assert shell(guest, "test -e /etc/ibkr/config.ini && echo present || echo absent") == "absent\n"
 
@@ -284,7 +285,8 @@ def test_trusted_ips_open_the_api_to_listed_addresses_only(
 
 
 def test_wrong_user_is_one_clear_line(installed: sandbox.Guest, credentials: Path) -> None:
-    report = run(f"nobody@{installed.name}", load_deployment(credentials), InstallOptions())
+    report = run(f"nobody@{installed.name}", load_deployment(credentials),
+                 InstallOptions(ssh_configs=(installed.ssh_config,)))
     assert report.error is not None and "SSH login refused for user 'nobody'" in report.error
 
 

@@ -157,7 +157,8 @@ def test_vnc_view_only_shows_the_screen_and_ignores_clicks(dialog: Dialog,
     # Sample the listeners continuously while the server starts and serves.
     shell(guest, "nohup sh -c 'for i in $(seq 150); do ss -Hltn; sleep 0.05; done' "
                  ">/root/ss-during.log 2>&1 &")
-    with vnc.session(guest.name, interactive=False, max_s=300) as s:
+    with vnc.session(guest.name, interactive=False, max_s=300,
+                     ssh_configs=(sandbox.ssh_config_path(),)) as s:
         assert s.forward.port > 0 and s.address.startswith("127.0.0.1:")
         frame = view(s.address, s.password, tmp_path / "frame.png", click=dialog.approve)
         assert frame == {"width": 1280, "height": 1024}
@@ -179,7 +180,8 @@ def test_vnc_view_only_shows_the_screen_and_ignores_clicks(dialog: Dialog,
 
 
 def test_vnc_interactive_click_finishes_the_login(dialog: Dialog, tmp_path: Path) -> None:
-    with vnc.session(dialog.guest.name, interactive=True, max_s=300) as s:
+    with vnc.session(dialog.guest.name, interactive=True, max_s=300,
+                     ssh_configs=(sandbox.ssh_config_path(),)) as s:
         view(s.address, s.password, tmp_path / "frame.png", click=dialog.approve)
         deadline = time.monotonic() + 30
         while not dialog.logged_in():

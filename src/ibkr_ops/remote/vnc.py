@@ -17,7 +17,7 @@ import secrets
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import paramiko
@@ -147,12 +147,12 @@ class Session:
 
 
 @contextlib.contextmanager
-def session(spec: str, *, interactive: bool, max_s: int,
-            local_port: int = 0) -> Iterator[Session]:
+def session(spec: str, *, interactive: bool, max_s: int, local_port: int = 0,
+            ssh_configs: Sequence[str] = ()) -> Iterator[Session]:
     """Server and forward for the `with` block; both are stopped when it ends, however."""
     if not 60 <= max_s <= 24 * 3600:
         raise UsageError("--limit must be between 60 and 86400 seconds")
-    host = open_root(spec)
+    host = open_root(spec, ssh_configs=ssh_configs)
     try:
         password = one_time_password()
         # The host-side limit is a backstop for a vanished operator: a little past ours.

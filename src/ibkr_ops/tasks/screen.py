@@ -13,7 +13,7 @@ from ibkr_ops.errors import UsageError
 from ibkr_ops.host.screen import Window
 from ibkr_ops.remote import screen, vnc
 from ibkr_ops.remote.switch import open_root
-from ibkr_ops.tasks.common import user_errors
+from ibkr_ops.tasks.common import ssh_configs, user_errors
 from ibkr_ops.tasks.hosts import HOST_HELP
 
 
@@ -38,7 +38,7 @@ def screenshot(c: Context, host: str | None = None, out: str | None = None) -> N
         if not host:
             raise UsageError("--host is required")
         path = screen.check_out(Path(out) if out else default_out(host, dt.datetime.now()))
-        target = open_root(host)
+        target = open_root(host, ssh_configs=ssh_configs())
         try:
             shot = screen.take(target)
         finally:
@@ -64,7 +64,8 @@ def vnc_session(c: Context, host: str | None = None, interactive: bool = False,
             raise UsageError("--host is required")
         if idle <= 0:
             raise UsageError("--idle must be more than 0 seconds")
-        with vnc.session(host, interactive=interactive, max_s=limit, local_port=local_port) as s:
+        with vnc.session(host, interactive=interactive, max_s=limit, local_port=local_port,
+                         ssh_configs=ssh_configs()) as s:
             mode = ("interactive: your clicks and keys reach the Gateway" if interactive
                     else "view only (--interactive to click and type)")
             port = s.forward.port

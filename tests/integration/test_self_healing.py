@@ -1,8 +1,7 @@
 """Self-healing on a real systemd guest: the health-check timer's watchdog and the login watch
-against the Python-only simulator under the simulated IBC zip, faults injected into the
-running instance. (On the real IBC with the Java stand-in, the stand-in's control port stops
-answering after the unapproved-second-factor restart case, cause not yet found: until it is,
-these run where they pass.)
+against the real IBC and the Gateway stand-in, faults injected into the running instance.
+The second-factor cases run last: after the one that lets IBC log in again, the stand-in's
+control port stops answering (an open bug), which would fail every fault test after it.
 
 One guest for the module, installed through the real install path with a 10 s health-check
 interval. Each test starts from a freshly started, healthy Gateway and a clean watchdog state,
@@ -40,7 +39,7 @@ EXTRA = f"IBKR_HEALTH_INTERVAL_S={INTERVAL_S}\nIBKR_MEMORY_MAX_MB=768\nIBKR_JAVA
 def guest(sandbox_layout: Layout) -> Iterator[str]:
     sandbox.up([GUEST])
     try:
-        ms.install(GUEST, ms.deployment(extra=EXTRA), real_ibc=False)
+        ms.install(GUEST, ms.deployment(extra=EXTRA))
         # Faults are switched on in the running stand-in through its control port; a warm
         # restart takes a second after IBC set the Gateway's auto-restart to the next minute.
         ms.set_sim_property(GUEST, "control_port", str(CONTROL_PORT))
@@ -250,57 +249,6 @@ def test_rejected_login_is_stopped_after_at_most_one_retry(healthy: str) -> None
     assert restarts(healthy) == []
 
 
-@pytest.mark.parametrize("action", ["exit", "restart"])
-def test_unapproved_second_factor_follows_the_configured_action(healthy: str,
-                                                                action: str) -> None:
-    """A live login whose prompt nobody approves. IBC 3.24 itself only waits at the login
-    dialog (exit) or logs in again with a new prompt (restart): exit stops the Gateway with one
-    error and no second prompt; restart says it once and the next prompt, approved, logs in."""
-    ms.install(healthy, ms.deployment("live", extra=EXTRA + f"IBKR_TWOFA_TIMEOUT_ACTION={action}\n"))
-    inbox = Inbox(healthy)
-    since = ms.run(healthy, "date +%s").strip()
-    ms.set_sim_property(healthy, "second_factor", "manual")
-    ms.set_sim_property(healthy, "second_factor_timeout", "6")  # the prompt's own expiry
-    ms.run(healthy, f"sed -i 's/^SecondFactorAuthenticationTimeout=.*/"
-                    f"SecondFactorAuthenticationTimeout=5/' {INI}")
-
-    def prompts() -> int:
-        return int(ms.run(healthy, f"journalctl --no-pager -o cat _SYSTEMD_UNIT={GATEWAY} "
-                                   f"--since @{since} | grep -c 'Second Factor Authentication "
-                                   "initiated'").strip() or 0)
-
-    try:
-        ms.run(healthy, f"systemctl restart {GATEWAY}")
-        if action == "exit":
-            got = inbox.wait(lambda m: has(m, "ERROR", "second factor was not approved"), 60,
-                             "the second-factor timeout notification")
-            wait_for(lambda: unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed"),
-                     30, "the login watch to stop the Gateway")
-            later = quiet_for(inbox, 3)
-            assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
-            assert prompts() == 1
-            assert later == []
-            assert len(got) == 2, got
-            assert has(got[1:], "ERROR", "IBKR_TWOFA_TIMEOUT_ACTION=exit", "stays stopped")
-        else:
-            wait_for(lambda: prompts() >= 2, 60, "IBC's second login after the timeout")
-            assert unit(healthy, "ActiveState")["ActiveState"] == "active"
-            assert ctl(healthy, "APPROVE") == "OK approved"
-            wait_healthy(healthy)
-            got = inbox.new()
-            assert has(got, "WARNING", "IBKR_TWOFA_TIMEOUT_ACTION=restart", "approve the new prompt")
-            assert not any(title.startswith("ERROR") for title, _ in got), got
-        assert has(got[:1], "WARNING", "approve the login on IBKR Mobile")
-        journal = ms.run(healthy, f"journalctl --no-pager -o cat _SYSTEMD_UNIT={GATEWAY} "
-                                  f"--since @{since}")
-        assert "IBC: Second Factor Authentication initiated" in journal
-        assert "IBC returned exit status 87" not in journal  # IBC does not exit here
-    finally:
-        ms.set_sim_property(healthy, "second_factor", "off")
-        ms.set_sim_property(healthy, "second_factor_timeout", None)
-        ms.install(healthy, ms.deployment(extra=EXTRA))
-
-
 def night_zone() -> str:
     """A fixed-offset zone where it is 20:00-21:00 now: outside any trading session, so the
     pre-restart check allows a restart whatever time the test runs."""
@@ -415,3 +363,54 @@ def test_a_failure_in_ibkrs_maintenance_is_told_once_and_waits_for_its_end(
                      "the recovery notification")
     assert [r["cause"] for r in restarts(healthy)] == ["hang"]
     assert len(got) == 3, got  # the notice, the hang restart's failure, its recovery
+
+
+@pytest.mark.parametrize("action", ["exit", "restart"])
+def test_unapproved_second_factor_follows_the_configured_action(healthy: str,
+                                                                action: str) -> None:
+    """A live login whose prompt nobody approves. IBC 3.24 itself only waits at the login
+    dialog (exit) or logs in again with a new prompt (restart): exit stops the Gateway with one
+    error and no second prompt; restart says it once and the next prompt, approved, logs in."""
+    ms.install(healthy, ms.deployment("live", extra=EXTRA + f"IBKR_TWOFA_TIMEOUT_ACTION={action}\n"))
+    inbox = Inbox(healthy)
+    since = ms.run(healthy, "date +%s").strip()
+    ms.set_sim_property(healthy, "second_factor", "manual")
+    ms.set_sim_property(healthy, "second_factor_timeout", "6")  # the prompt's own expiry
+    ms.run(healthy, f"sed -i 's/^SecondFactorAuthenticationTimeout=.*/"
+                    f"SecondFactorAuthenticationTimeout=5/' {INI}")
+
+    def prompts() -> int:
+        return int(ms.run(healthy, f"journalctl --no-pager -o cat _SYSTEMD_UNIT={GATEWAY} "
+                                   f"--since @{since} | grep -c 'Second Factor Authentication "
+                                   "initiated'").strip() or 0)
+
+    try:
+        ms.run(healthy, f"systemctl restart {GATEWAY}")
+        if action == "exit":
+            got = inbox.wait(lambda m: has(m, "ERROR", "second factor was not approved"), 60,
+                             "the second-factor timeout notification")
+            wait_for(lambda: unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed"),
+                     30, "the login watch to stop the Gateway")
+            later = quiet_for(inbox, 3)
+            assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
+            assert prompts() == 1
+            assert later == []
+            assert len(got) == 2, got
+            assert has(got[1:], "ERROR", "IBKR_TWOFA_TIMEOUT_ACTION=exit", "stays stopped")
+        else:
+            wait_for(lambda: prompts() >= 2, 60, "IBC's second login after the timeout")
+            assert unit(healthy, "ActiveState")["ActiveState"] == "active"
+            assert ctl(healthy, "APPROVE") == "OK approved"
+            wait_healthy(healthy)
+            got = inbox.new()
+            assert has(got, "WARNING", "IBKR_TWOFA_TIMEOUT_ACTION=restart", "approve the new prompt")
+            assert not any(title.startswith("ERROR") for title, _ in got), got
+        assert has(got[:1], "WARNING", "approve the login on IBKR Mobile")
+        journal = ms.run(healthy, f"journalctl --no-pager -o cat _SYSTEMD_UNIT={GATEWAY} "
+                                  f"--since @{since}")
+        assert "IBC: Second Factor Authentication initiated" in journal
+        assert "IBC returned exit status 87" not in journal  # IBC does not exit here
+    finally:
+        ms.set_sim_property(healthy, "second_factor", "off")
+        ms.set_sim_property(healthy, "second_factor_timeout", None)
+        ms.install(healthy, ms.deployment(extra=EXTRA))

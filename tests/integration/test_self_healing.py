@@ -1,7 +1,8 @@
 """Self-healing on a real systemd guest: the health-check timer's watchdog and the login watch
 against the real IBC and the Gateway stand-in, faults injected into the running instance.
-The second-factor cases run last: after the one that lets IBC log in again, the stand-in's
-control port stops answering (an open bug), which would fail every fault test after it.
+The second-factor cases install a live deployment: that installer is another build, so the
+Gateway directory (and the stand-in's knobs in it) is installed afresh, as a real reinstall
+would; `tune` puts the module's knobs back after each install.
 
 One guest for the module, installed through the real install path with a 10 s health-check
 interval. Each test starts from a freshly started, healthy Gateway and a clean watchdog state,
@@ -40,14 +41,20 @@ def guest(sandbox_layout: Layout) -> Iterator[str]:
     sandbox.up([GUEST])
     try:
         ms.install(GUEST, ms.deployment(extra=EXTRA))
-        # Faults are switched on in the running stand-in through its control port; a warm
-        # restart takes a second after IBC set the Gateway's auto-restart to the next minute.
-        ms.set_sim_property(GUEST, "control_port", str(CONTROL_PORT))
-        ms.set_sim_property(GUEST, "restart_delay", "1")
-        ms.set_sim_property(GUEST, "second_factor", "off")
+        tune(GUEST)
         yield GUEST
     finally:
         sandbox.down(GUEST)
+
+
+def tune(name: str) -> None:
+    """The stand-in's knobs for this module (sim.properties, in the Gateway directory, so a
+    reinstall of the Gateway drops them). Faults are switched on in the running stand-in
+    through its control port; a warm restart takes a second after IBC set the Gateway's
+    auto-restart to the next minute."""
+    ms.set_sim_property(name, "control_port", str(CONTROL_PORT))
+    ms.set_sim_property(name, "restart_delay", "1")
+    ms.set_sim_property(name, "second_factor", "off")
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +98,16 @@ def wait_healthy(name: str, timeout: float = 90) -> None:
     wait_for(lambda: bool(ms.health(name).get("healthy")), timeout, "a healthy Gateway")
 
 
-def ctl(name: str, command: str) -> str:
-    """A control command to the running simulated Gateway on the guest."""
-    script = (f"import socket; s = socket.create_connection(('127.0.0.1', {CONTROL_PORT}), 5); "
+def send_line(name: str, port: int, command: str) -> str:
+    """One command line to a TCP port on the guest; the first answer."""
+    script = (f"import socket; s = socket.create_connection(('127.0.0.1', {port}), 5); "
               f"s.sendall(b{command!r} + b'\\n'); print(s.recv(4096).decode())")
     return ms.run(name, f"python3 -c {shlex.quote(script)}").strip()
+
+
+def ctl(name: str, command: str) -> str:
+    """A control command to the running simulated Gateway on the guest."""
+    return send_line(name, CONTROL_PORT, command)
 
 
 class Inbox:
@@ -228,6 +240,64 @@ def test_a_live_hung_jvm_still_gets_its_graceful_stop(healthy: str, settings: Se
     assert "timed out" not in journal, journal
 
 
+def test_an_existing_session_is_taken_over_without_an_alert(healthy: str) -> None:
+    """Another login of the same user holds the session: IBC's own dialog handler presses
+    Continue Login (ExistingSessionDetectedAction=primary) and the Gateway logs in."""
+    inbox = Inbox(healthy)
+    since = ms.run(healthy, "date +%s").strip()
+    ms.set_fault(healthy, "existing-session")
+    ms.run(healthy, f"systemctl restart {GATEWAY}")
+    wait_healthy(healthy)
+    journal = gateway_journal(healthy, since)
+    assert "IBC: detected dialog entitled: Existing session detected; event=Opened" in journal
+    assert "IBC: Click button: Continue Login" in journal
+    assert quiet_for(inbox, 2) == []
+    assert restarts(healthy) == []
+
+
+def test_stop_through_ibc_logs_out_and_stays_stopped(healthy: str) -> None:
+    """STOP to IBC's command server: the Gateway logs out and IBC ends with status 0, which
+    systemd takes as a deliberate stop (no restart, not failed); the health check says once
+    that it is down."""
+    inbox = Inbox(healthy)
+    since = ms.run(healthy, "date +%s").strip()
+    port = json.loads(ms.run(healthy, f"cat {OPS}"))["command_server_port"]
+    assert send_line(healthy, port, "STOP").startswith("OK")
+    wait_for(lambda: unit(healthy, "ActiveState")["ActiveState"] == "inactive", 60,
+             "the Gateway to stop")
+    state = unit(healthy, "ActiveState", "Result", "NRestarts")
+    assert (state["ActiveState"], state["Result"]) == ("inactive", "success"), state
+    journal = gateway_journal(healthy, since)
+    assert "IBC returned exit status 0" in journal
+    time.sleep(2 * INTERVAL_S)  # the watchdog restarts crashes and hangs, not a deliberate stop
+    got = inbox.new()
+    assert unit(healthy, "ActiveState", "NRestarts") == {"ActiveState": "inactive",
+                                                         "NRestarts": state["NRestarts"]}
+    assert restarts(healthy) == []
+    assert len(got) == 1 and has(got, "ERROR", "UNHEALTHY", "service: fail"), got
+
+
+def test_a_warm_restart_after_the_weekly_reset_falls_back_to_a_full_login(
+        healthy: str, settings: Settings) -> None:
+    """The first restart after IBKR's Sunday reset when the last full login came before it
+    (here: the stand-in's record of that login is moved back in time): IBC relaunches the
+    Gateway warm, the Gateway refuses its autorestart token and waits at the login frame, and
+    the restart runner's bound turns it into a cold start, a full login, reported as such."""
+    settings(warm_restart_timeout_s=20)
+    since = ms.run(healthy, "date +%s").strip()
+    ms.run(healthy, "sed -i 's/^full_login=.*/full_login=1000000000/' "
+                    "/home/trader/Jts/*/standin.properties")
+    out = ms.run(healthy, "/usr/local/bin/ibkr-gateway-restart --mode warm --force --no-notify "
+                          "2>&1; echo exit=$?")
+    assert out.rstrip().endswith("exit=0"), out
+    (entry,) = restarts(healthy)
+    assert (entry["mode"], entry["ok"]) == ("warm, then cold", True), entry
+    journal = gateway_journal(healthy, since)
+    assert "autorestart token is from before IBKR's weekly reset" in journal
+    assert journal.count("IBC: Login has completed") == 1, journal  # the cold start's login
+    assert ms.health(healthy)["healthy"] is True
+
+
 def test_rejected_login_is_stopped_after_at_most_one_retry(healthy: str) -> None:
     inbox = Inbox(healthy)
     since = ms.run(healthy, "date +%s").strip()
@@ -257,13 +327,13 @@ def night_zone() -> str:
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
-@pytest.mark.skip(reason="open bug on the real-IBC path (issue 16): the leak fault in the Java "
-                         "stand-in does not bring the memory warning and restart; cause not found")
 def test_memory_leak_warns_then_restarts_outside_the_session(healthy: str,
                                                              settings: Settings) -> None:
     inbox = Inbox(healthy)
     zone = night_zone()
-    settings(memory_ceiling_mb=150, memory_warn_ratio=0.5, market_timezone=zone,
+    # The warning point sits above a freshly started JVM (about 85 MB resident), so the
+    # restarted Gateway counts as healthy again.
+    settings(memory_ceiling_mb=250, memory_warn_ratio=0.6, market_timezone=zone,
              blackout_windows=ALWAYS)
     assert ctl(healthy, "FAULT leak=300").startswith("OK")  # 5 MB/s
     got = inbox.wait(lambda m: has(m, "ERROR", "memory: fail"), 120,
@@ -272,11 +342,11 @@ def test_memory_leak_warns_then_restarts_outside_the_session(healthy: str,
     assert has(got, "ERROR", "waits for the next allowed moment", "blackout")
     assert restarts(healthy) == []
     # The window opens: the next check restarts it.
-    settings(memory_ceiling_mb=150, memory_warn_ratio=0.5, market_timezone=zone)
+    settings(memory_ceiling_mb=250, memory_warn_ratio=0.6, market_timezone=zone)
     got = inbox.wait(lambda m: has(m, "INFO", "healthy again"), 90, "the memory restart")
     (entry,) = restarts(healthy)
     assert entry["cause"] == "memory" and entry["ok"] is True
-    assert entry["rss_before_mb"] > 150 > entry["rss_after_mb"]
+    assert entry["rss_before_mb"] > 250 > entry["rss_after_mb"]
     assert has(got, "INFO", "memory above the ceiling", f"memory {entry['rss_before_mb']:.0f} ->")
     assert len(got) == 3, got
 
@@ -367,9 +437,6 @@ def test_a_failure_in_ibkrs_maintenance_is_told_once_and_waits_for_its_end(
     assert len(got) == 3, got  # the notice, the hang restart's failure, its recovery
 
 
-@pytest.mark.skip(reason="open bug on the real-IBC path (issue 16): with relogin the stand-in's "
-                         "control port stops answering; with exit one extra UNHEALTHY alert comes "
-                         "before the login watch records the prompt")
 @pytest.mark.parametrize("action", ["exit", "restart"])
 def test_unapproved_second_factor_follows_the_configured_action(healthy: str,
                                                                 action: str) -> None:
@@ -377,6 +444,7 @@ def test_unapproved_second_factor_follows_the_configured_action(healthy: str,
     dialog (exit) or logs in again with a new prompt (restart): exit stops the Gateway with one
     error and no second prompt; restart says it once and the next prompt, approved, logs in."""
     ms.install(healthy, ms.deployment("live", extra=EXTRA + f"IBKR_TWOFA_TIMEOUT_ACTION={action}\n"))
+    tune(healthy)
     inbox = Inbox(healthy)
     since = ms.run(healthy, "date +%s").strip()
     ms.set_sim_property(healthy, "second_factor", "manual")
@@ -419,3 +487,4 @@ def test_unapproved_second_factor_follows_the_configured_action(healthy: str,
         ms.set_sim_property(healthy, "second_factor", "off")
         ms.set_sim_property(healthy, "second_factor_timeout", None)
         ms.install(healthy, ms.deployment(extra=EXTRA))
+        tune(healthy)

@@ -22,9 +22,11 @@ def report(**statuses: str) -> health.Report:
                                for n, s in merged.items()), 5.0)
 
 
-def unit(n_restarts: int = 0, active: bool = True, last_exit: str = "") -> systemd.UnitState:
+def unit(n_restarts: int = 0, active: bool = True, last_exit: str = "",
+         since: float = NOW - 3600) -> systemd.UnitState:
+    """The Gateway's unit, by default started an hour ago."""
     return systemd.UnitState("ibkr-gateway.service", "loaded",
-                             "active" if active else "activating", "running", 42, "/x", NOW,
+                             "active" if active else "activating", "running", 42, "/x", since,
                              n_restarts, last_exit)
 
 
@@ -94,8 +96,40 @@ def test_a_login_under_way_is_not_a_hang(state: str) -> None:
     ws = watchdog.WatchState(api_failures=2)
     decision = decide(ws, report(port=health.FAIL), login={"state": state, "since": NOW - 30})
     assert decision.action == ""
-    assert decision.verdict.explained is (state == "twofa-wait")
+    # Logging in for 30 s is no news; a second-factor wait the login watch announced.
+    assert (decision.verdict.quiet, decision.verdict.explained) == (
+        (True, False) if state == "logging-in" else (False, True))
     assert ws.api_failures == 0
+
+
+def test_a_start_before_its_first_login_line_is_no_news() -> None:
+    """systemctl start: the port is closed until IBC logs in; the watch's last event (the
+    previous login) is older than this start."""
+    ws = watchdog.WatchState()
+    old_login = {"state": "logged-in", "since": NOW - 3000}
+    decision = decide(ws, report(port=health.FAIL, api=health.SKIP), u=unit(since=NOW - 5),
+                      login=old_login)
+    assert decision == watchdog.Decision(verdict=alerts.Verdict(quiet=True))
+    # Past the stall bound it is a failing Gateway again: probed, then restarted.
+    late = decide(ws, report(port=health.FAIL, api=health.SKIP),
+                  u=unit(since=NOW - CONFIG.login_stall_s - 1), login=old_login)
+    assert late.action == "probe" and not late.verdict.quiet
+
+
+def test_a_login_past_the_stall_bound_is_alerted_unless_the_watch_said_so() -> None:
+    stuck = {"state": "logging-in", "since": NOW - CONFIG.login_stall_s - 5}
+    told = decide(watchdog.WatchState(), report(port=health.FAIL), login={**stuck, "stalled": True})
+    assert told.verdict.explained and not told.verdict.quiet
+    untold = decide(watchdog.WatchState(), report(port=health.FAIL), login=stuck)
+    assert (untold.action, untold.verdict.explained, untold.verdict.quiet) == ("", False, False)
+
+
+def test_a_start_after_a_crash_is_news() -> None:
+    ws = watchdog.WatchState(seen_restarts=0)
+    decision = decide(ws, report(port=health.FAIL, api=health.SKIP),
+                      u=unit(1, last_exit="killed by signal 9", since=NOW - 3),
+                      login={"state": "logged-in", "since": NOW - 3000})
+    assert (decision.action, decision.verdict.quiet) == ("probe", False)
 
 
 def test_a_login_stuck_for_long_is_a_hang_again() -> None:

@@ -232,5 +232,5 @@ def summary(config: HostConfig) -> dict[str, Any]:
     """The login state as the health check and `invoke status` use it."""
     login = LoginState.load(config)
     return {"state": login.state, "since": login.since, "detail": login.detail,
-            "last_success": login.last_success}
+            "last_success": login.last_success, "stalled": STALLED in login.notified}
 

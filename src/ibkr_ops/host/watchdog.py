@@ -215,16 +215,38 @@ def _crash_rule(config: HostConfig, ws: WatchState, checks: Checks,
 def _login_rule(config: HostConfig, ws: WatchState, checks: Checks,
                 unit: systemd.UnitState | None, login: dict[str, object], used: int,
                 now: float, window: Window) -> Decision | None:
-    """A refused or pending login is the login watch's news, and no reason to restart."""
+    """A refused or pending login is the login watch's news, and no reason to restart. A
+    start still inside the login watch's stall bound is no news at all: the watch speaks up
+    when it stalls, waits for a second factor or is refused, so an alert for the port being
+    closed meanwhile would only come first and say less."""
     login_state, since = str(login.get("state", "")), login.get("since")
     stays_down = login_state == "rejected" or (login_state == "twofa-timeout"
                                                and config.twofa_timeout_action == "exit")
     pending = login_state in loginwatch.IN_PROGRESS and isinstance(since, int | float) \
         and now - since < LOGIN_GRACE_S
-    if not (stays_down or pending):
+    starting = _starting(config, ws, unit, login, now)
+    if not (stays_down or pending or starting):
         return None
     ws.api_failures = 0
-    return Decision(verdict=alerts.Verdict(explained=login_state != "logging-in"))
+    if starting:
+        return Decision(verdict=alerts.Verdict(quiet=True))
+    return Decision(verdict=alerts.Verdict(
+        explained=login_state != "logging-in" or bool(login.get("stalled"))))
+
+
+def _starting(config: HostConfig, ws: WatchState, unit: systemd.UnitState | None,
+              login: dict[str, object], now: float) -> bool:
+    """Whether the Gateway is in the first `login_stall_s` of a start: before IBC's first
+    login line (the watch's last event is older than the start), or logging in since then.
+    A start that systemd made after a crash is news, so it never counts."""
+    if unit is None or not unit.active or unit.active_since is None:
+        return False
+    if ws.crashes and ws.crashes[-1] >= unit.active_since:
+        return False
+    state, since = login.get("state"), login.get("since")
+    if not isinstance(since, int | float) or since < unit.active_since:
+        return now - unit.active_since < config.login_stall_s
+    return state == "logging-in" and now - since < config.login_stall_s
 
 
 def _enter_maintenance(ws: WatchState, maintenance: Maintenance | None) -> None:

@@ -488,3 +488,39 @@ def test_unapproved_second_factor_follows_the_configured_action(healthy: str,
         ms.set_sim_property(healthy, "second_factor_timeout", None)
         ms.install(healthy, ms.deployment(extra=EXTRA))
         tune(healthy)
+
+
+def test_an_approved_login_that_hangs_is_relaunched_once_then_stopped(healthy: str) -> None:
+    """The prompt is approved but the login never completes: IBC exits 87 after
+    SecondFactorAuthenticationExitInterval and ibcstart.sh relaunches it (relogin is
+    permitted with IBKR_TWOFA_TIMEOUT_ACTION=restart). One new prompt is worth a try; the
+    second hang stops the Gateway, so prompts do not go on."""
+    ms.install(healthy, ms.deployment("live", extra=EXTRA + "IBKR_TWOFA_TIMEOUT_ACTION=restart\n"))
+    tune(healthy)
+    inbox = Inbox(healthy)
+    since = ms.run(healthy, "date +%s").strip()
+    ms.set_sim_property(healthy, "second_factor", "auto")  # approved after a second
+    ms.set_fault(healthy, "login-hang")
+    ms.run(healthy, f"sed -i 's/^SecondFactorAuthenticationExitInterval=.*/"
+                    f"SecondFactorAuthenticationExitInterval=5/' {INI}")
+    try:
+        ms.run(healthy, f"systemctl restart {GATEWAY}")
+        got = inbox.wait(lambda m: has(m, "ERROR", "hung again"), 120, "the stop after two hangs")
+        wait_for(lambda: unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed"),
+                 30, "the login watch to stop the Gateway")
+        later = quiet_for(inbox, 2)
+        journal = gateway_journal(healthy, since)
+        assert journal.count("IBC returned exit status 87") == 2, journal
+        assert journal.count("Second Factor Authentication initiated") == 2
+        assert has(got[:1], "WARNING", "approve the login on IBKR Mobile")
+        assert has(got, "WARNING", "was approved, but the login did not complete",
+                   "approve the new prompt")
+        assert len(got) == 3, got
+        assert has(got[2:], "ERROR", "hung again", "has been stopped")
+        assert later == [] and restarts(healthy) == []
+        assert unit(healthy, "ActiveState")["ActiveState"] in ("inactive", "failed")
+    finally:
+        ms.set_fault(healthy, None)
+        ms.set_sim_property(healthy, "second_factor", "off")
+        ms.install(healthy, ms.deployment(extra=EXTRA))
+        tune(healthy)

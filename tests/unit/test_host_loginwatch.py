@@ -28,7 +28,8 @@ STAMP = "2026-12-01 16:30:00:123 IBC: "
     ("Too many failed login attempts. Please wait 5 minutes", ibclog.REJECTED),
     ("Second Factor Authentication initiated", ibclog.TWOFA_WAIT),
     ("IBC closing because login has not completed after Second Factor Authentication",
-     ibclog.TWOFA_TIMEOUT),
+     ibclog.TWOFA_HUNG),
+    ("If login has not completed, IBC will exit in 60 seconds", None),
     ("Re-login after second factor authentication timeout in 5 second", ibclog.TWOFA_TIMEOUT),
     # IBC 3.24 with ReloginAfterSecondFactorAuthenticationTimeout=no: it only waits.
     ("Re-login after second factor authentication timeout not required", ibclog.TWOFA_TIMEOUT),
@@ -101,6 +102,29 @@ def test_a_second_factor_timeout_says_what_happens_next(action: str, level: str,
     react(login, ibclog.STARTED, config)
     assert react(login, ibclog.TWOFA_WAIT, config).notify is None
     assert react(login, ibclog.TWOFA_TIMEOUT, config).notify is None
+
+
+def test_an_approved_login_that_hangs_gets_one_more_prompt_then_a_stop() -> None:
+    """IBC exits 87 after SecondFactorAuthenticationExitInterval and ibcstart.sh relaunches
+    it: one new prompt is worth it (said once), the same hang again stops the Gateway."""
+    config = dataclasses.replace(CONFIG, twofa_timeout_action="restart")
+    login = loginwatch.LoginState()
+    react(login, ibclog.TWOFA_WAIT, config)
+    first = react(login, ibclog.TWOFA_HUNG, config, message="IBC closing because login has "
+                  "not completed after Second Factor Authentication")
+    assert first.notify is not None and first.notify[0] == "warning" and not first.stop
+    assert "was approved, but the login did not complete" in first.notify[1]
+    assert "approve the new prompt" in first.notify[1]
+    react(login, ibclog.STARTED, config)
+    assert react(login, ibclog.TWOFA_WAIT, config).notify is None  # the relaunch's prompt
+    second = react(login, ibclog.TWOFA_HUNG, config)
+    assert second.stop and second.notify is not None and second.notify[0] == "error"
+    assert "hung again" in second.notify[1] and login.state == "twofa-hung"
+    # A login that completes in between ends the incident: a later hang is one try again.
+    fresh = loginwatch.LoginState()
+    react(fresh, ibclog.TWOFA_HUNG, config)
+    react(fresh, ibclog.COMPLETED, config)
+    assert not react(fresh, ibclog.TWOFA_HUNG, config).stop
 
 
 def test_state_survives_a_restart_of_the_watch(tmp_path: object) -> None:

@@ -146,6 +146,13 @@ def test_a_rejected_login_is_never_retried_and_not_alerted_twice() -> None:
     assert decision.verdict.explained
 
 
+def test_a_gateway_stopped_after_a_hung_approved_login_stays_stopped_quietly() -> None:
+    ws = watchdog.WatchState(api_failures=2)
+    decision = decide(ws, report(service=health.FAIL, process=health.FAIL, port=health.FAIL),
+                      u=unit(active=False), login={"state": "twofa-hung", "since": NOW - 5})
+    assert decision.action == "" and decision.verdict.explained
+
+
 def test_a_crash_loop_is_stopped_backed_off_and_started_again() -> None:
     config = dataclasses.replace(CONFIG, crash_loop_crashes=3, crash_backoff_s=60)
     ws = watchdog.WatchState()

@@ -19,11 +19,15 @@ from ibkr_ops.errors import OpsError
 
 STARTED, COMPLETED, REJECTED = "login-started", "login-completed", "login-rejected"
 TWOFA_WAIT, TWOFA_TIMEOUT, EXISTING_SESSION = "twofa-wait", "twofa-timeout", "existing-session"
+# Approved, but the login did not complete within SecondFactorAuthenticationExitInterval:
+# IBC exits 1111 (87), which ibcstart.sh relaunches when relogin is permitted.
+TWOFA_HUNG = "twofa-hung"
 
 # (event, substrings of IBC's message); the first match wins, so specific wording goes first.
 _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (TWOFA_TIMEOUT, ("login has not completed after Second Factor Authentication",
-                     "Re-login after second factor authentication timeout not required",
+    (TWOFA_HUNG, ("IBC closing because login has not completed after Second Factor "
+                  "Authentication",)),
+    (TWOFA_TIMEOUT, ("Re-login after second factor authentication timeout not required",
                      "Re-login after second factor authentication timeout in",
                      "Second factor authentication dialog has timed out")),
     (TWOFA_WAIT, ("Second Factor Authentication initiated",)),

@@ -25,13 +25,15 @@ from ibkr_ops.host import human, ibclog, state, systemd
 from ibkr_ops.host.config import HostConfig
 
 STATE_FILE = "login.json"
-# States a login passes through; the first two mean "wait, do not restart".
-IN_PROGRESS = ("logging-in", "twofa-wait")
+# States that mean "wait, do not restart": a login under way, a prompt out, and IBC's own
+# relaunch after an approved login hung (while the unit runs).
+IN_PROGRESS = ("logging-in", "twofa-wait", "twofa-hung")
 STOP_TIMEOUT_S = 150.0
 
 _STATES = {ibclog.STARTED: "logging-in", ibclog.TWOFA_WAIT: "twofa-wait",
            ibclog.COMPLETED: "logged-in", ibclog.REJECTED: "rejected",
-           ibclog.TWOFA_TIMEOUT: "twofa-timeout", ibclog.EXISTING_SESSION: "session-lost"}
+           ibclog.TWOFA_TIMEOUT: "twofa-timeout", ibclog.TWOFA_HUNG: "twofa-hung",
+           ibclog.EXISTING_SESSION: "session-lost"}
 
 
 @dataclass
@@ -80,6 +82,8 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
     if kind == ibclog.STARTED:
         return Reaction()
     login.detail = message
+    if kind == ibclog.TWOFA_HUNG:
+        return _hung(login)
     if kind in login.notified:
         return Reaction(stop=kind == ibclog.REJECTED or (
             kind == ibclog.TWOFA_TIMEOUT and config.twofa_timeout_action == "exit"))
@@ -110,6 +114,23 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
     return Reaction(("warning", (
         f"Another session took this IBKR account (IBC: {message}). IBKR_EXISTING_SESSION_ACTION "
         "decides which session stays; the health check reports whether the API recovers.")))
+
+
+def _hung(login: LoginState) -> Reaction:
+    """An approved login that IBC gave up on: its relaunch brings a new prompt, which is
+    worth one try; the same again means IBKR's side or the Gateway is stuck, and another
+    prompt would not help, so the second time the Gateway is stopped."""
+    if ibclog.TWOFA_HUNG in login.notified:
+        return Reaction(("error", (
+            "The login hung again after its second factor was approved (IBC: "
+            f"{login.detail}). The Gateway has been stopped, so no more prompts reach your "
+            "phone. Look at its screen (`invoke screenshot --host HOST`) and IBKR's system "
+            "status, then `invoke restart --host HOST --cold`.")), stop=True)
+    login.notified.append(ibclog.TWOFA_HUNG)
+    return Reaction(("warning", (
+        "The second factor was approved, but the login did not complete (IBC: "
+        f"{login.detail}). IBC starts the Gateway again: approve the new prompt on IBKR "
+        "Mobile. If it hangs once more, the Gateway is stopped.")))
 
 
 Deliver = Callable[[HostConfig, str, str], object]

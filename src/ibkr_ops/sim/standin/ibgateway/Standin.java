@@ -51,7 +51,7 @@ final class Standin {
     private static final List<String> FAULTS = List.of("hang", "slow-handshake", "crash-after",
             "reject-login", "twofa-timeout", "leak", "existing-session", "no-login-dialog",
             "too-many-attempts", "unknown-dialog", "slow-stop", "farm-broken",
-            "connectivity-lost");
+            "connectivity-lost", "login-hang");
     private static final List<String> VALUED = List.of("slow-handshake", "crash-after", "leak",
             "slow-stop");
     private static final List<String> API_FAULTS = List.of("hang", "slow-handshake",
@@ -380,6 +380,11 @@ final class Standin {
         state = "starting-application";
         loginFrame.dispose();
         splash.setTitle("Initializing environment...");
+        if (faults.containsKey("login-hang")) {
+            // IBKR's side never finishes the session: the splash stays, the API never opens.
+            GWClient.log("login-hang: the login stalls at 'Initializing environment...'");
+            return;
+        }
         later(0.2, () -> {
             splash.setTitle("Starting application...");
             later(0.2, () -> {

@@ -55,20 +55,35 @@ def run(spec: str, *, destructive: bool = False, credentials: Path | None = None
     return Report(spec, tuple(results), time.monotonic() - started)
 
 
-def _figures(result: checks.Result) -> str:
-    return ", ".join(f"{name.removesuffix('_s')} {value:.1f} s" if name.endswith("_s")
-                     and isinstance(value, float) else f"{name} {value}"
-                     for name, value in result.figures)
+def _seconds(value: float) -> str:
+    return f"{value:.1f}" if value >= 1 else f"{value:.3f}"
+
+
+def _figures(results: list[checks.Result]) -> str:
+    return "; ".join(f"{name.removesuffix('_s')} {_seconds(value)} s"
+                     if name.endswith("_s") and isinstance(value, float) else f"{name} {value}"
+                     for r in results for name, value in r.figures)
+
+
+def _verdict(results: list[checks.Result]) -> str:
+    """An item's verdict over its checks (item 11 has three): any failure fails it."""
+    for status in (checks.Status.FAIL, checks.Status.OK, checks.Status.NOT_CONFIGURED):
+        if any(r.status is status for r in results):
+            return _VERDICT[status]
+    return _VERDICT[checks.Status.SKIPPED]
 
 
 def table(report: Report) -> str:
-    """The go-live table: one line per check with its verdict, then why for anything that
-    is not a plain pass."""
+    """The go-live table: one line per checklist item with its verdict and figures, then
+    why for each check of it that is not a plain pass."""
     lines = [f"go-live checklist: host {report.host}"]
-    for r in sorted(report.results, key=lambda r: r.item):
-        lines.append(f"  {r.item:>2}  {r.title:<50} {_VERDICT[r.status]:<5} {_figures(r)}".rstrip())
-        if r.status is not checks.Status.OK:
-            lines.append(f"      {r.detail}")
+    for item, title in checks.TITLES.items():
+        results = [r for r in report.results if r.item == item]
+        if not results:
+            continue
+        lines.append(f"  {item:>2}  {title:<50} {_verdict(results):<5} {_figures(results)}"
+                     .rstrip())
+        lines += [f"      {r.detail}" for r in results if r.status is not checks.Status.OK]
     lines.append(f"checklist duration {report.seconds:.1f} s"
                  + ("" if report.ready else "  (NOT ready to go live)"))
     return "\n".join(lines)

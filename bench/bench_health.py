@@ -27,10 +27,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from ibkr_ops import resources
 from ibkr_ops.remote.artifacts import tools_zip
 
-REPO = Path(__file__).resolve().parent.parent
-SHIM = REPO / "scripts" / "ibkr-health-check"
+SHIM = resources.scripts() / "ibkr-health-check"
 IB_ASYNC_PROBE = """
 import sys
 from ib_async import IB

@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ibkr_ops import demo, sandbox, verify
@@ -29,25 +28,16 @@ FIGURES = {"recovery_s": "crash recovery, kill -9 to healthy",
            "healthy_s": "reboot to healthy"}
 
 
-def properties(junitxml: Path) -> dict[str, float]:
-    """The figures the suite recorded as JUnit properties."""
-    found = {}
-    for prop in ET.parse(junitxml).getroot().iter("property"):  # noqa: S314 - our own report
-        if prop.get("name") in FIGURES:
-            found[str(prop.get("name"))] = float(prop.get("value", "nan"))
-    return found
-
-
-def suite(destructive: bool, scratch: Path) -> tuple[float, dict[str, float]]:
+def suite(destructive: bool) -> tuple[float, dict[str, float]]:
     """One quiet run of the checklist: (wall seconds, recorded figures); fails loudly."""
-    report = scratch / "verify.xml"
     started = time.monotonic()
-    code = verify.run(GUEST, destructive=destructive, junitxml=str(report), quiet=True,
-                      ssh_configs=(sandbox.ssh_config_path(),))
+    report = verify.run(GUEST, destructive=destructive, ssh_configs=(sandbox.ssh_config_path(),))
     elapsed = time.monotonic() - started
-    if code:
-        raise SystemExit(f"the checklist failed on {GUEST} (exit {code}); figures not valid")
-    return elapsed, properties(report)
+    if not report.ready:
+        raise SystemExit(f"the checklist failed on {GUEST}; figures not valid\n"
+                         f"{verify.table(report)}")
+    return elapsed, {name: float(value) for r in report.results for name, value in r.figures
+                     if name in FIGURES}
 
 
 def summary(values: list[float]) -> str:
@@ -75,8 +65,8 @@ def main() -> None:
         figures: dict[str, list[float]] = {name: [] for name in FIGURES}
         for run in range(1, args.runs + 1):
             print(f"run {run} of {args.runs} ...", flush=True)
-            readonly.append(suite(False, scratch)[0])
-            seconds, found = suite(True, scratch)
+            readonly.append(suite(False)[0])
+            seconds, found = suite(True)
             full.append(seconds)
             for name, value in found.items():
                 figures[name].append(value)

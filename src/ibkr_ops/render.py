@@ -56,7 +56,7 @@ class ManagedFile:
 
 def _environment(finalize: Callable[[object], str] | None = None) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(resources.templates()),
+        loader=resources.template_loader(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - INI and unit files, not HTML

@@ -1,35 +1,37 @@
 """Where the package finds its files that are not modules it imports: the Jinja2 templates,
-the host tools' shims, the go-live checks' host-side probes and their testinfra suite.
+the host tools' shims and the go-live checks' host-side probes.
 
-One place, so that where they live is decided here and nowhere else. The probes are package
-data already; templates, shims and the suite are still read from the checkout the package
-was installed from (``pip install -e .``). Shipping them in a wheel means moving them under
-``src/ibkr_ops/`` and changing the three functions below, nothing else.
+All of them are package data read through importlib.resources, so a wheel (``pipx install``)
+works from any directory exactly as a checkout does; nothing here knows where a checkout is.
 """
 
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
-_CHECKOUT = Path(__file__).resolve().parents[2]
+import jinja2
 
-
-def templates() -> Path:
-    """The directory of Jinja2 templates (IBC's config.ini, every unit and timer)."""
-    return _CHECKOUT / "templates"
+_PACKAGE = "ibkr_ops"
+_TEMPLATES = "templates"
 
 
-def scripts() -> Path:
+def template_loader() -> jinja2.BaseLoader:
+    """Jinja2's loader for the package's templates (IBC's config.ini, every unit and timer)."""
+    return jinja2.PackageLoader(_PACKAGE, _TEMPLATES)
+
+
+def templates() -> Traversable:
+    """The directory of Jinja2 templates, to name it in an error."""
+    return resources.files(_PACKAGE) / _TEMPLATES
+
+
+def scripts() -> Traversable:
     """The directory of host-side executables (thin shims over ``ibkr_ops.host``)."""
-    return _CHECKOUT / "scripts"
-
-
-def verify_suite() -> Path:
-    """The testinfra suite that wraps the go-live checks for `invoke verify`."""
-    return _CHECKOUT / "tests" / "verify"
+    return resources.files(_PACKAGE) / "scripts"
 
 
 def hostside(script: str) -> str:
     """The source of a host-side probe of the go-live checks (``ibkr_ops.checks.hostside``)."""
     return (resources.files("ibkr_ops.checks.hostside") / script).read_text(encoding="utf-8")
+

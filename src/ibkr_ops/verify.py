@@ -1,104 +1,112 @@
-"""`invoke verify`: run the go-live checklist (the testinfra suite wrapping `ibkr_ops.checks`)
-against one host.
+"""`invoke verify`: the whole go-live checklist against one host, in-process.
 
-testinfra's paramiko backend accepts any host key and its ssh backend trusts whatever
-~/.ssh/config says, so a host is resolved here the way `install` resolves it (sandbox names,
-ssh-config names, the same known_hosts files) and written into a private ssh_config that
-insists on a known host key. testinfra's ssh backend then runs plain OpenSSH with it.
+The checks run over the checked connection every task opens (known host keys only, never
+trust on first use; root directly or through passwordless sudo), so verify needs neither a
+checkout nor pytest: an installed wheel runs it as it is. The testinfra suite in the
+repository wraps the same checks for `nox -s verify`.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
+import time
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ibkr_ops import resources
-from ibkr_ops.errors import UsageError
-from ibkr_ops.remote.hosts import Target, resolve
+from ibkr_ops import checks
+from ibkr_ops.checks.checklist import everything
+from ibkr_ops.checks.expect import operator_env
+from ibkr_ops.checks.result import Say
+from ibkr_ops.remote import switch
+from ibkr_ops.settings import load_deployment
+
+_VERDICT = {checks.Status.OK: "pass", checks.Status.FAIL: "FAIL",
+            checks.Status.NOT_CONFIGURED: "not configured", checks.Status.SKIPPED: "skip"}
 
 
 @dataclass(frozen=True)
-class Invocation:
-    """The pytest command for one host and the ssh_config it needs (written by `run`)."""
+class Report:
+    """Every check's result on one host, and how long the checklist took."""
 
-    argv: tuple[str, ...]
-    ssh_config: str
+    host: str
+    results: tuple[checks.Result, ...]
+    seconds: float
 
-
-def ssh_config_text(target: Target, alias: str, control_dir: Path) -> str:
-    """An ssh_config for `alias` only: the resolved address, keys and known_hosts, strict
-    host key checking, and a shared connection (one TCP session for the whole suite)."""
-    known = " ".join(_quoted(p) for p in target.known_hosts if p.is_file())
-    lines = [
-        f"Host {alias}",
-        f"    HostName {target.hostname}",
-        f"    Port {target.port}",
-        *([f"    User {target.user}"] if target.user else []),
-        *(f"    IdentityFile {_quoted(Path(f).expanduser())}" for f in target.identity_files),
-        *(["    IdentitiesOnly yes"] if target.identity_files else []),
-        f"    UserKnownHostsFile {known or '/dev/null'}",
-        "    StrictHostKeyChecking yes",
-        "    BatchMode yes",
-        f"    ControlPath {_quoted(control_dir / 'cm-%C')}",
-        "    ServerAliveInterval 5",
-        "    ServerAliveCountMax 3",
-    ]
-    user_config = Path.home() / ".ssh" / "config"
-    if user_config.is_file():
-        # Other options (ProxyJump, ...) still come from the user's file; the ones above win.
-        lines.append(f"    Include {_quoted(user_config)}")
-    return "\n".join(lines) + "\n"
+    @property
+    def ready(self) -> bool:
+        """Ready to go live: nothing failed (not configured and skipped items do not count)."""
+        return not any(r.failed for r in self.results)
 
 
-def _quoted(path: Path) -> str:
-    return f'"{path}"' if " " in str(path) else str(path)
+def run(spec: str, *, destructive: bool = False, credentials: Path | None = None,
+        ssh_configs: Sequence[str] = (), say: Say = lambda _: None,
+        reboot_timeout: float = 300.0) -> Report:
+    """Run the checklist against one host. The operator's file is read before connecting,
+    so a bad one stops here with nothing touched; its secrets never leave this machine."""
+    operator = operator_env(load_deployment(credentials)) if credentials else None
+    host = switch.open_root(spec, ssh_configs=ssh_configs)
+    started = time.monotonic()
+    try:
+        results = everything(checks.FabricRunner(host), say, operator=operator,
+                             destructive=destructive, reboot_timeout=reboot_timeout)
+    finally:
+        host.conn.close()
+    return Report(spec, tuple(results), time.monotonic() - started)
 
 
-def invocation(host_spec: str, config_path: Path, *, destructive: bool = False,
-               junitxml: str | None = None, extra: Sequence[str] = (),
-               ssh_configs: Sequence[str] = ()) -> Invocation:
-    """Resolve the host and build the pytest command (pure, apart from reading ssh configs)."""
-    target = resolve(host_spec, ssh_configs)
-    alias = "gateway-host"
-    text = ssh_config_text(target, alias, config_path.parent)
-    suite = resources.verify_suite()
-    if not suite.is_dir():
-        raise UsageError(f"the checklist suite is not here ({suite}); run from a checkout of "
-                         "ibkr-ops")
-    argv = [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider",
-            f"--hosts=ssh://{alias}", f"--ssh-config={config_path}",
-            f"--verify-label={host_spec}"]
-    if target.user not in (None, "root"):
-        argv.append("--sudo")
-    if destructive:
-        argv.append("--destructive")
-    if junitxml:
-        argv.append(f"--junitxml={junitxml}")
-    return Invocation(tuple([*argv, *extra]), text)
+def _seconds(value: float) -> str:
+    return f"{value:.1f}" if value >= 1 else f"{value:.3f}"
 
 
-def run(host_spec: str, *, destructive: bool = False, junitxml: str | None = None,
-        extra: Sequence[str] = (), quiet: bool = False, ssh_configs: Sequence[str] = ()) -> int:
-    """Run the checklist against one host; return pytest's exit status (0: all passed).
+def _figures(results: list[checks.Result]) -> str:
+    return "; ".join(f"{name.removesuffix('_s')} {_seconds(value)} s"
+                     if name.endswith("_s") and isinstance(value, float) else f"{name} {value}"
+                     for r in results for name, value in r.figures)
 
-    `quiet` drops pytest's output (the table included): for callers that read the JUnit XML.
-    """
-    with tempfile.TemporaryDirectory(prefix="ibkr-verify-") as scratch:
-        config_path = Path(scratch) / "ssh_config"
-        call = invocation(host_spec, config_path, destructive=destructive, junitxml=junitxml,
-                          extra=extra, ssh_configs=ssh_configs)
-        config_path.write_text(call.ssh_config)
-        if not quiet:
-            print(f"verify {host_spec}: the go-live checklist"
-                  f"{' with destructive checks' if destructive else ''}", flush=True)
-        try:
-            done = subprocess.run(call.argv, cwd=resources.verify_suite().parents[1], check=False,
-                                  stdout=subprocess.DEVNULL if quiet else None)
-        finally:
-            subprocess.run(["ssh", "-F", str(config_path), "-O", "exit", "gateway-host"],
-                           capture_output=True, check=False)
-        return done.returncode
+
+def _verdict(results: list[checks.Result]) -> str:
+    """An item's verdict over its checks (item 11 has three): any failure fails it."""
+    for status in (checks.Status.FAIL, checks.Status.OK, checks.Status.NOT_CONFIGURED):
+        if any(r.status is status for r in results):
+            return _VERDICT[status]
+    return _VERDICT[checks.Status.SKIPPED]
+
+
+def table(report: Report) -> str:
+    """The go-live table: one line per checklist item with its verdict and figures, then
+    why for each check of it that is not a plain pass."""
+    lines = [f"go-live checklist: host {report.host}"]
+    for item, title in checks.TITLES.items():
+        results = [r for r in report.results if r.item == item]
+        if not results:
+            continue
+        lines.append(f"  {item:>2}  {title:<50} {_verdict(results):<5} {_figures(results)}"
+                     .rstrip())
+        lines += [f"      {r.detail}" for r in results if r.status is not checks.Status.OK]
+    lines.append(f"checklist duration {report.seconds:.1f} s"
+                 + ("" if report.ready else "  (NOT ready to go live)"))
+    return "\n".join(lines)
+
+
+def junit_xml(report: Report) -> bytes:
+    """The results as a JUnit XML report, for CI systems that show one."""
+    suite = ET.Element("testsuite", name="go-live checklist", hostname=report.host,
+                       tests=str(len(report.results)),
+                       failures=str(sum(r.failed for r in report.results)),
+                       skipped=str(sum(r.status in (checks.Status.NOT_CONFIGURED,
+                                                    checks.Status.SKIPPED)
+                                       for r in report.results)),
+                       time=f"{report.seconds:.1f}")
+    for r in report.results:
+        case = ET.SubElement(suite, "testcase", classname=f"checklist.item{r.item}", name=r.name)
+        if r.figures:
+            props = ET.SubElement(case, "properties")
+            for name, value in r.figures:
+                ET.SubElement(props, "property", name=name, value=str(value))
+        if r.failed:
+            ET.SubElement(case, "failure", message=r.detail)
+        elif r.status is not checks.Status.OK:
+            ET.SubElement(case, "skipped", message=f"{r.status}: {r.detail}")
+    document: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return document

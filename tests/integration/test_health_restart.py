@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from discord_sim import DiscordSim, discord_sim
+from host_run import SCRIPTS
 from sim_support import Sim, free_port
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "ibkr-gateway-restart"
+SCRIPT = SCRIPTS / "ibkr-gateway-restart"
 
 
 def restart(tmp_path: Path, sim: DiscordSim, api_port: int, command_port: int,

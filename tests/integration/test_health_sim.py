@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from host_run import SCRIPTS
 from sim_support import Sim, free_port
 
 from ibkr_ops.host import health, ibapi, proc
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "ibkr-health-check"
+SCRIPT = SCRIPTS / "ibkr-health-check"
 
 
 def check(port: int, *args: str) -> tuple[int, dict[str, Any]]:

@@ -7,14 +7,14 @@ fail, naming the item, on a host that is wrong in a way the checklist covers.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sim_support import real_ibc_zip
 
 from ibkr_ops import demo, sandbox, verify
+from ibkr_ops.checks import Status
+from ibkr_ops.errors import OpsError
 from ibkr_ops.remote.install import install_host
 from ibkr_ops.sandbox.connect import connection
 from ibkr_ops.sandbox.paths import Layout
@@ -40,56 +40,50 @@ def installed_guest(sandbox_layout: Layout, tmp_path_factory: pytest.TempPathFac
             sandbox.down(GUEST)
 
 
-def outcomes(junitxml: Path) -> dict[str, str]:
-    """Test name → passed/failed/skipped from a JUnit XML report."""
-    result = {}
-    for case in ET.parse(junitxml).getroot().iter("testcase"):  # noqa: S314 - our own run's report
-        kinds = {child.tag for child in case}
-        result[case.get("name", "?")] = ("failed" if kinds & {"failure", "error"}
-                                         else "skipped" if "skipped" in kinds else "passed")
-    return result
+def outcomes(report: verify.Report) -> dict[str, list[Status]]:
+    """Check name → its statuses (a check that covers two files appears twice)."""
+    seen: dict[str, list[Status]] = {}
+    for result in report.results:
+        seen.setdefault(result.name, []).append(result.status)
+    return seen
 
 
-def test_full_checklist_passes_on_a_good_install(installed_guest: str, tmp_path: Path) -> None:
+def test_full_checklist_passes_on_a_good_install(installed_guest: str) -> None:
     """Every item, destructive ones included, passes; only the settings-drift check skips."""
-    report = tmp_path / "verify.xml"
-    assert verify.run(installed_guest, destructive=True, junitxml=str(report),
-                      ssh_configs=(sandbox.ssh_config_path(),)) == 0
-    seen = outcomes(report)
-    assert {name.split("[")[0] for name in seen} >= {
-        "test_gateway_starts", "test_api_port_on_configured_address_only",
-        "test_health_check_passes", "test_enabled_for_boot", "test_restart_timer_next_elapse",
-        "test_manual_restart", "test_notification_accepted_by_webhook", "test_reboot_survival",
-        "test_crash_recovery", "test_bot_connects_through_ssh_tunnel",
-        "test_secret_file_private", "test_password_leaks_nowhere"}
-    skipped = [name for name, outcome in seen.items() if outcome == "skipped"]
-    assert [name.split("[")[0] for name in skipped] == ["test_installed_settings_match_operator_file"]
+    report = verify.run(installed_guest, destructive=True, ssh_configs=(sandbox.ssh_config_path(),))
+    assert report.ready, verify.table(report)
+    assert outcomes(report) == {
+        "settings_match": [Status.SKIPPED], "gateway_starts": [Status.OK],
+        "api_port_listens": [Status.OK], "health_passes": [Status.OK],
+        "enabled_for_boot": [Status.OK], "timer_scheduled": [Status.OK],
+        "notification_accepted": [Status.OK], "bot_connects": [Status.OK],
+        "secret_file_private": [Status.OK, Status.OK], "password_leaks_nowhere": [Status.OK],
+        "manual_restart": [Status.OK], "reboot_survival": [Status.OK],
+        "crash_recovery": [Status.OK]}, verify.table(report)
+    figures = {name for r in report.results for name, _ in r.figures}
+    assert {"restart_s", "ssh_back_s", "healthy_s", "recovery_s"} <= figures
 
 
-def test_checklist_fails_on_a_readable_credentials_file(installed_guest: str,
-                                                        tmp_path: Path) -> None:
+def test_checklist_fails_on_a_readable_credentials_file(installed_guest: str) -> None:
     """A credentials.env others can read fails item 11, and item 7 because ibkr-notify then
     refuses to read the webhook from it; every other item still passes."""
-    report = tmp_path / "verify.xml"
     conn = connection(installed_guest)
     conn.run("chmod 0644 /etc/ibkr/credentials.env", hide=True, in_stream=False)
     try:
-        assert verify.run(installed_guest, junitxml=str(report),
-                          ssh_configs=(sandbox.ssh_config_path(),)) != 0
+        report = verify.run(installed_guest, ssh_configs=(sandbox.ssh_config_path(),))
     finally:
         conn.run("chmod 0600 /etc/ibkr/credentials.env", hide=True, in_stream=False)
         conn.close()
-    failed = sorted(name for name, outcome in outcomes(report).items() if outcome == "failed")
-    assert failed == ["test_notification_accepted_by_webhook[ssh://gateway-host]",
-                      "test_secret_file_private[ssh://gateway-host-/etc/ibkr/credentials.env-root]"]
+    assert not report.ready
+    failed = sorted((r.name, r.detail) for r in report.results if r.failed)
+    assert [name for name, _ in failed] == ["notification_accepted", "secret_file_private"]
+    assert "/etc/ibkr/credentials.env" in dict(failed)["secret_file_private"]
 
 
-def test_verify_refuses_an_unknown_host_key(installed_guest: str,
-                                            capfd: pytest.CaptureFixture[str]) -> None:
+def test_verify_refuses_an_unknown_host_key(installed_guest: str) -> None:
     """With a known_hosts that lacks the guest's key, nothing runs: no trust on first use."""
     guest = next(g for g in sandbox.guests() if g.name == installed_guest)
     spec = f"root@{guest.host}"  # not the sandbox name: its known_hosts entry is not consulted
-    assert verify.run(spec) != 0
-    out = capfd.readouterr().out
-    assert "cannot reach the host over SSH" in out and "Host key verification failed" in out
-    assert " passed" not in out, "a check ran against an unverified host"
+    with pytest.raises(OpsError, match="unknown host key") as refused:
+        verify.run(spec)
+    assert "passed" not in str(refused.value)

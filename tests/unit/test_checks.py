@@ -34,6 +34,7 @@ from ibkr_ops.checks import (
     read_only,
     security,
 )
+from ibkr_ops.checks.checklist import everything
 from ibkr_ops.checks.expect import settings_match
 from ibkr_ops.checks.hostside import secret_scan
 from ibkr_ops.checks.runner import free_port
@@ -133,6 +134,35 @@ def test_recorded_good_host_passes_every_read_only_check(simulated: int) -> None
     assert float(figures["bot_connects"]["connect_s"]) > 0
     assert "12 processes, 140 journal entries" in details["password_leaks_nowhere"]
     assert gate(results, "gw1") == "go-live checks passed (10 ok)"
+
+
+def test_the_whole_checklist_without_destructive_changes_nothing(simulated: int) -> None:
+    """`invoke verify`'s list: item 0 skipped without an operator file, the read-only items as
+    go-live sees them, items 6, 8, 9 skipped saying how to run them; no restart, kill or reboot."""
+    runner = Recorded()
+    runner.api_port = simulated
+    results = everything(runner, lambda _: None)
+    assert [(r.item, r.status) for r in results] == [
+        (0, Status.SKIPPED), *((n, Status.OK) for n in (1, 2, 3, 4, 5, 7, 10, 11, 11, 11)),
+        (6, Status.SKIPPED), (8, Status.SKIPPED), (9, Status.SKIPPED)]
+    assert {r.detail for r in results if r.item in (6, 8, 9)} == {
+        "changes the host's state; run with --destructive"}
+    assert not [c for c in runner.commands
+                if "systemctl restart" in c or "reboot" in c or c.startswith("kill")]
+
+
+def test_the_whole_checklist_against_the_operators_file(simulated: int) -> None:
+    """With the operator's settings, item 0 says whether the host holds them, and they are the
+    expectations: a file that moved the API port fails item 2 as well."""
+    runner = Recorded()
+    runner.api_port = simulated
+    env = dict(installed().env)
+    same = {r.item: r.status for r in everything(runner, lambda _: None, operator=env)}
+    assert same[0] is Status.OK and same[2] is Status.OK
+    moved = everything(runner, lambda _: None, operator={**env, "IBKR_API_PORT": "4010"})
+    failed = {r.item: r.detail for r in moved if r.failed}
+    assert sorted(failed) == [0, 2], failed
+    assert "IBKR_API_PORT" in failed[0]
 
 
 def test_without_a_webhook_item_7_is_not_configured_and_nothing_is_sent(simulated: int) -> None:

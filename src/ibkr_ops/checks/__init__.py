@@ -1,8 +1,9 @@
 """The go-live checklist as a library: each check reads a host through a `Runner` and returns
 a `Result` (item, status ok / fail / not configured / skipped, a one-line detail, figures).
 
-`go-live` and `migrate` call `read_only` in-process over their own connection; the testinfra
-suite (`nox -s verify`, `invoke verify`) wraps each check in a test of its own.
+`go-live` and `migrate` call `read_only` and `invoke verify` calls `everything`, in-process
+over their own connection; the testinfra suite (`nox -s verify`) wraps each check in a test
+of its own.
 """
 
 from ibkr_ops.checks.checklist import read_only

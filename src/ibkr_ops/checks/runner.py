@@ -137,10 +137,18 @@ class FabricRunner:
         try:
             result = self.host.root(command, warn=True, timeout=int(limit))
         except CommandTimedOut:
+            self._drop()
             raise Unreachable(f"`{program(command)}` gave no answer within {limit:g} s") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._drop()
             raise Unreachable(f"{self.name}: {exc or type(exc).__name__}") from None
         return Ran(int(result.exited), str(result.stdout), str(result.stderr))
+
+    def _drop(self) -> None:
+        """Close a connection that stopped answering (a rebooting host leaves it half-open),
+        so the next command connects afresh, with the same host-key checks."""
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            self.host.conn.close()
 
     @contextlib.contextmanager
     def forward(self, host: str, port: int) -> Iterator[int]:

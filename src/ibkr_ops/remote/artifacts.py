@@ -45,7 +45,8 @@ def host_tools() -> list[ManagedFile]:
     """The tools zip and the /usr/local/bin shims that run from it."""
     files = [ManagedFile(TOOLS_ZIP, tools_zip(), 0o644)]
     files += [ManagedFile(f"/usr/local/bin/{shim.name}", shim.read_bytes(), 0o755)
-              for shim in sorted(resources.scripts().iterdir()) if shim.is_file()]
+              for shim in sorted(resources.scripts().iterdir(), key=lambda s: s.name)
+              if shim.is_file()]
     return files
 
 

@@ -9,11 +9,11 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ibkr_ops import demo as demo_lib
-from ibkr_ops import verify as verify_lib
 from ibkr_ops.settings import load_deployment
-from ibkr_ops.tasks.common import ssh_configs, user_errors
+from ibkr_ops.tasks.common import user_errors
 from ibkr_ops.tasks.hosts import run_install
 from ibkr_ops.tasks.report import summarize
+from ibkr_ops.tasks.verify import check_host
 
 
 @task(help={"ibc_zip": "the real IBC Linux zip: IBC's own Java code logs in to the Gateway "
@@ -30,8 +30,7 @@ def demo(c: Context, ibc_zip: str | None = None, wait: float = 180.0) -> None:
         if failure:
             raise Exit(f"error: {failure}", code=1)
         print("\nGo-live checks (non-destructive):", flush=True)
-        if verify_lib.run(guest.name, extra=[f"--credentials={credentials}"],
-                          ssh_configs=ssh_configs()) != 0:
+        if not check_host(guest.name, credentials=credentials).ready:
             raise Exit(f"error: the go-live checks failed on {guest.name} (see the table)", code=1)
     print(f"""
 The demo Gateway (simulated, paper account) runs on sandbox guest {guest.name} ({guest.host}).

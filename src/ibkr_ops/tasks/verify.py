@@ -1,6 +1,8 @@
-"""`invoke verify`: the go-live checklist (tests/verify) against one host."""
+"""`invoke verify`: the go-live checklist (`ibkr_ops.checks`, in-process) against one host."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -21,8 +23,21 @@ def verify(c: Context, host: str | None = None, destructive: bool = False,
     if not host:
         raise Exit("error: --host is required", code=2)
     with user_errors():
-        code = verify_lib.run(host, destructive=destructive, junitxml=junitxml,
-                              extra=[f"--credentials={credentials}"] if credentials else [],
-                              ssh_configs=ssh_configs())
-    if code:
-        raise Exit(f"error: {host} is not ready to go live (see the table above)", code=code)
+        report = check_host(host, destructive=destructive,
+                            credentials=Path(credentials) if credentials else None)
+    if junitxml:
+        Path(junitxml).write_bytes(verify_lib.junit_xml(report))
+    if not report.ready:
+        raise Exit(f"error: {host} is not ready to go live (see the table above)", code=1)
+
+
+def check_host(host: str, *, destructive: bool = False,
+               credentials: Path | None = None) -> verify_lib.Report:
+    """Run the checklist with its progress shown, then print the table."""
+    print(f"verify {host}: the go-live checklist"
+          f"{' with destructive checks' if destructive else ''}", flush=True)
+    report = verify_lib.run(host, destructive=destructive, credentials=credentials,
+                            ssh_configs=ssh_configs(),
+                            say=lambda text: print(f"    {text}", flush=True))
+    print(verify_lib.table(report), flush=True)
+    return report

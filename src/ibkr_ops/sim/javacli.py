@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .config import EXIT_INI_MISSING, ConfigError, SimConfig
-from .gateway import load_sim_properties, run_config
+from .gateway import run_config
 
 JAVA_VERSION = "17.0.10"
 JAVA_RUNTIME_VERSION = "17.0.10+7"
@@ -180,3 +180,13 @@ def ibc_config(props: dict[str, str], args: list[str], install_dir: Path | None)
     cfg.session_id = props.get("ibcsessionid", "")
     cfg.finish()
     return cfg
+
+
+def load_sim_properties(path: Path, config: SimConfig) -> None:
+    """``key=value`` simulator defaults written by the simulated installer."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.strip().startswith("#"):
+            config.apply_knob(key.strip(), value.strip())

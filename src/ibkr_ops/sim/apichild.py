@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import control
-from .config import ConfigError, SimConfig, parse_fault
+from .config import ConfigError, SimConfig
 from .gateway import Gateway
 from .lines import read_lines
 
@@ -53,14 +53,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
                     logins_file=args.logins)
     cfg.set_trading_mode(args.trading_mode)
     if args.accounts:
-        cfg.accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
+        cfg.set_accounts(args.accounts)
     if args.api_host:
         cfg.host = args.api_host
     else:
         cfg.apply_jts_ini(args.settings_dir / "jts.ini")
-    for spec in args.fault:
-        name, value = parse_fault(spec)
-        cfg.faults[name] = value
+    cfg.add_faults(args.fault)
     cfg.finish()
     return cfg
 

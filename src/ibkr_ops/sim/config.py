@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from .versions import GATEWAY_VERSION, server_version
@@ -383,9 +384,7 @@ class SimConfig:
             elif name == "second_factor":
                 self.set_second_factor(raw)
             elif name == "faults":
-                for spec in filter(str.strip, raw.split(",")):
-                    fault, value = parse_fault(spec)
-                    self.faults[fault] = value
+                self.add_faults(filter(str.strip, raw.split(",")))
             elif name == "control_port":
                 self.control_port = int(raw)
             elif name in _TEXT_KNOBS:
@@ -393,9 +392,19 @@ class SimConfig:
             elif name == "logins":
                 self.logins_file = Path(raw) if raw else None
             elif name == "accounts":
-                self.accounts = [a.strip() for a in raw.split(",") if a.strip()]
+                self.set_accounts(raw)
         except ValueError:
             raise ConfigError(f"simulator setting {name}: bad value {raw!r}") from None
+
+    def set_accounts(self, text: str) -> None:
+        """Comma-separated account ids, as every source spells them."""
+        self.accounts = [a.strip() for a in text.split(",") if a.strip()]
+
+    def add_faults(self, specs: Iterable[str]) -> None:
+        """Faults on from the start, each ``NAME[=VALUE]``; ConfigError names a bad one."""
+        for spec in specs:
+            name, value = parse_fault(spec)
+            self.faults[name] = value
 
     def set_second_factor(self, raw: str) -> None:
         value = raw.strip().lower()

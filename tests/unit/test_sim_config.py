@@ -112,6 +112,19 @@ def test_java_arguments_as_ibcstart_passes_them(tmp_path: Path) -> None:
     assert (cfg.login_id, cfg.password) == ("other", "pw2")
 
 
+def test_installation_defaults_come_before_config_ini(tmp_path: Path) -> None:
+    """The simulated installer's sim.properties sets the simulator's knobs, and only those."""
+    (tmp_path / "sim.properties").write_text("# a comment\n\nsecond_factor=manual\n"
+                                             "faults=leak=50, slow-handshake=2\n"
+                                             "accounts=DU1, DU2\nOverrideTwsApiPort=1\n")
+    ini = tmp_path / "config.ini"
+    ini.write_text("IbLoginId=jdoe\nIbPassword=pw\nTradingMode=paper\n")
+    cfg = javacli.ibc_config({"jtsConfigDir": str(tmp_path / "s")}, [str(ini)], tmp_path)
+    assert (cfg.second_factor, cfg.accounts) == ("manual", ["DU1", "DU2"])
+    assert cfg.faults == {"leak": 50.0, "slow-handshake": 2.0}
+    assert cfg.api_port == 4002  # an IBC key in sim.properties is not a simulator knob
+
+
 def test_java_show_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert javacli.java_main(["--java-home", "/j", "-XshowSettings:properties"]) == 1
     err = capsys.readouterr().err

@@ -367,6 +367,15 @@ class SimConfig:
                               EXIT_INVALID_TRADING_MODE)
         self.trading_mode = mode.lower()
 
+    def apply_sim_properties(self, path: Path) -> None:
+        """``key=value`` simulator defaults the simulated installer wrote (none: no file)."""
+        if not path.is_file():
+            return
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.strip().startswith("#"):
+                self.apply_knob(key.strip(), value.strip())
+
     def apply_env(self, env: dict[str, str] | os._Environ[str]) -> None:
         """``IBKR_GATEWAY_SIM_*`` variables (they pass through IBC's scripts to "java")."""
         for key, raw in env.items():

@@ -152,7 +152,7 @@ def ibc_config(props: dict[str, str], args: list[str], install_dir: Path | None)
         raise ConfigError("incorrect number of arguments passed", 1102 % 256)
     cfg = SimConfig(ibc_mode=True, restart_mode="exit")
     if install_dir is not None:
-        load_sim_properties(install_dir / "sim.properties", cfg)
+        cfg.apply_sim_properties(install_dir / "sim.properties")
     ini = Path(args[0])
     if not ini.is_file():
         raise ConfigError(f'ini file "{ini}" either does not exist, or is a directory.  '
@@ -180,13 +180,3 @@ def ibc_config(props: dict[str, str], args: list[str], install_dir: Path | None)
     cfg.session_id = props.get("ibcsessionid", "")
     cfg.finish()
     return cfg
-
-
-def load_sim_properties(path: Path, config: SimConfig) -> None:
-    """``key=value`` simulator defaults written by the simulated installer."""
-    if not path.is_file():
-        return
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not key.strip().startswith("#"):
-            config.apply_knob(key.strip(), value.strip())

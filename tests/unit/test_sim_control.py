@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sim_support import free_port
@@ -16,8 +17,8 @@ from ibkr_ops.sim.config import SimConfig
 from ibkr_ops.sim.gateway import Gateway
 
 
-def make_gateway(tmp_path: Path, **settings: object) -> Gateway:
-    cfg = SimConfig(port=free_port(), headless=True, settings_dir=tmp_path, **settings)  # type: ignore[arg-type]
+def make_gateway(tmp_path: Path, **settings: Any) -> Gateway:
+    cfg = SimConfig(port=free_port(), headless=True, settings_dir=tmp_path, **settings)
     cfg.finish()
     return Gateway(cfg, out=lambda _line: None)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ibkr_ops.sim import config, gateway, javacli
+from ibkr_ops.sim import commandserver, config, javacli, lines, login
 from ibkr_ops.sim.config import ConfigError, SimConfig
 
 
@@ -96,9 +96,9 @@ def test_auto_restart_time(text: str, expected: dt.time | None) -> None:
 
 def test_next_occurrence_and_restart_minute() -> None:
     now = dt.datetime(2026, 3, 6, 16, 29, 30)
-    assert gateway.next_occurrence(now, dt.time(16, 30)) == dt.datetime(2026, 3, 6, 16, 30)
-    assert gateway.next_occurrence(now, dt.time(9, 0)) == dt.datetime(2026, 3, 7, 9, 0)
-    assert gateway.restart_minute(dt.datetime(2026, 3, 6, 23, 59, 10)) == dt.datetime(2026, 3, 7, 0, 0)
+    assert login.next_occurrence(now, dt.time(16, 30)) == dt.datetime(2026, 3, 6, 16, 30)
+    assert login.next_occurrence(now, dt.time(9, 0)) == dt.datetime(2026, 3, 7, 9, 0)
+    assert commandserver.restart_minute(dt.datetime(2026, 3, 6, 23, 59, 10)) == dt.datetime(2026, 3, 7, 0, 0)
 
 
 def test_java_arguments_as_ibcstart_passes_them(tmp_path: Path) -> None:
@@ -110,6 +110,19 @@ def test_java_arguments_as_ibcstart_passes_them(tmp_path: Path) -> None:
     assert cfg.settings_dir == tmp_path / "s" and cfg.restart_mode == "exit"
     cfg = javacli.ibc_config({}, [str(ini), "other", "pw2", "live"], None)
     assert (cfg.login_id, cfg.password) == ("other", "pw2")
+
+
+def test_installation_defaults_come_before_config_ini(tmp_path: Path) -> None:
+    """The simulated installer's sim.properties sets the simulator's knobs, and only those."""
+    (tmp_path / "sim.properties").write_text("# a comment\n\nsecond_factor=manual\n"
+                                             "faults=leak=50, slow-handshake=2\n"
+                                             "accounts=DU1, DU2\nOverrideTwsApiPort=1\n")
+    ini = tmp_path / "config.ini"
+    ini.write_text("IbLoginId=jdoe\nIbPassword=pw\nTradingMode=paper\n")
+    cfg = javacli.ibc_config({"jtsConfigDir": str(tmp_path / "s")}, [str(ini)], tmp_path)
+    assert (cfg.second_factor, cfg.accounts) == ("manual", ["DU1", "DU2"])
+    assert cfg.faults == {"leak": 50.0, "slow-handshake": 2.0}
+    assert cfg.api_port == 4002  # an IBC key in sim.properties is not a simulator knob
 
 
 def test_java_show_settings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,7 +141,7 @@ def test_command_lines_split_like_java_readline() -> None:
         reader = asyncio.StreamReader()
         reader.feed_data(b"A\r\nB\rC\n\nD")
         reader.feed_eof()
-        return [line async for line in gateway._lines(reader)]
+        return [line async for line in lines.read_lines(reader)]
     assert asyncio.run(go()) == ["A", "B", "C", "", "D"]
 
 
@@ -138,5 +151,4 @@ def test_command_lines_split_like_java_readline() -> None:
     ("192.168.1.5", [], True),  # the listening address itself
 ])
 def test_command_server_access_rules(peer: str, control_from: list[str], allowed: bool) -> None:
-    gw = gateway.Gateway(SimConfig(control_from=control_from), out=lambda _line: None)
-    assert gw._permitted(peer, "192.168.1.5") is allowed
+    assert commandserver.permitted(peer, "192.168.1.5", control_from) is allowed

@@ -3,8 +3,11 @@
 Standard library only: it runs inside a sandbox guest with plain ``python3`` (as a copied
 package, ``python3 -m ibkr_ops.sim``, or the zipapp the simulated installer embeds).
 
-- ``cli``: ``ibkr-gateway-sim`` (run, ``ctl``, ``logins``).
-- ``gateway``: the process: login lifecycle, API server, IBC command server, faults.
+- ``cli``: ``ibkr-gateway-sim`` (run, ``ctl``, ``logins``, ``api``).
+- ``gateway``: the process and what its parts share; the parts: ``login`` (the login
+  lifecycle), ``apiserver`` (the API port and sessions), ``faults``, ``commandserver``
+  (IBC's), ``control`` (the test's control channel), ``display`` (the X connection);
+  ``lines``: lines as Java reads them. ``apichild``: the Java stand-in's API engine.
 - ``api``: every API request, answered; ``messages``: replies per server version; ``fields``:
   reading requests. ``universe``: instruments and prices; ``history``: bars and ticks;
   ``paper``: the paper account, orders and fills.

@@ -20,7 +20,7 @@ from .fields import UNSET_DOUBLE, ContractSpec, Malformed, Reader, num, qty, rea
 from .protocol import encode, error
 
 if TYPE_CHECKING:
-    from .gateway import ClientSession
+    from .apiserver import ClientSession
 
 NO_DEFINITION = "No security definition has been found for the request"
 READ_ONLY = ("Error validating request.-'bN' : cause - The API interface is currently in "

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from .config import ConfigError, SimConfig, parse_fault
+from . import control
+from .config import ConfigError, SimConfig
 from .gateway import Gateway
+from .lines import read_lines
+
+# The JVM pings twice a second; this long without one, it counts as stopped or frozen.
+SILENT_AFTER = 2.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,14 +53,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
                     logins_file=args.logins)
     cfg.set_trading_mode(args.trading_mode)
     if args.accounts:
-        cfg.accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
+        cfg.set_accounts(args.accounts)
     if args.api_host:
         cfg.host = args.api_host
     else:
         cfg.apply_jts_ini(args.settings_dir / "jts.ini")
-    for spec in args.fault:
-        name, value = parse_fault(spec)
-        cfg.faults[name] = value
+    cfg.add_faults(args.fault)
     cfg.finish()
     return cfg
 
@@ -68,11 +74,59 @@ def _reply(line: str) -> None:
     sys.stdout.flush()
 
 
-async def _serve(cfg: SimConfig, warm: bool) -> int:
+async def serve(gw: Gateway, commands: asyncio.StreamReader, reply: Callable[[str], None],
+                warm: bool) -> int:
+    """Serve the API of ``gw``, logged in from the start, while the JVM lives.
+
+    Control commands arrive one per line on ``commands`` and each gets one ``reply``, the
+    same one the simulator's control channel gives; ``READY`` is replied first, once the port
+    listens. ``EXIT`` is an orderly stop (the session logs out); end-of-file means the JVM is
+    gone, however it went, so the API goes down at once without a logout, as it would inside
+    a killed JVM.
+    """
+    gw.login.warm = warm
+    gw.login.completed(warm=warm)
+    if not await gw.api_server.open():
+        return 1
+    reply("READY")
+    gw.faults.arm_all()
+    pinged = [time.monotonic()]
+    gw.spawn(_follow_jvm(gw, pinged))
+    async for line in read_lines(commands):
+        command = line.strip()
+        if command == "PING":
+            pinged[0] = time.monotonic()
+        elif command == "EXIT":
+            await gw.shutdown()
+            return 0
+        elif command:
+            reply(control.answer(gw, command))
+    gw.sim("the JVM is gone: the API closes without a logout")
+    os._exit(1)
+
+
+async def _follow_jvm(gw: Gateway, pinged: list[float]) -> None:
+    """While the JVM does not ping (stopped, frozen), new API connections get no answer, as
+    in a frozen Gateway (the ``hang`` fault's behaviour, switched on and off silently)."""
+    frozen = False
+    while True:
+        await asyncio.sleep(0.5)
+        silent = time.monotonic() - pinged[0] > SILENT_AFTER
+        if silent and not frozen and "hang" not in gw.faults:
+            frozen = True
+            gw.faults.active["hang"] = None
+            gw.sim("the JVM has stopped answering: so does the API")
+        elif frozen and not silent:
+            frozen = False
+            gw.faults.active.pop("hang", None)
+            gw.sim("the JVM answers again: so does the API")
+
+
+async def _serve_stdin(cfg: SimConfig, warm: bool) -> int:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    return await Gateway(cfg, out=_log).run_api(reader, _reply, warm)
+    return await serve(Gateway(cfg, out=_log), reader, _reply, warm)
 
 
 def main(argv: list[str]) -> int:
@@ -86,4 +140,4 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    return asyncio.run(_serve(cfg, args.warm))
+    return asyncio.run(_serve_stdin(cfg, args.warm))

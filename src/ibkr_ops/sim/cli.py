@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from . import apichild, logins
-from .config import ConfigError, SimConfig, parse_fault
+from .config import ConfigError, SimConfig
 from .gateway import run_config
 from .javacli import java_main
 
@@ -97,10 +97,8 @@ def config_from_args(args: argparse.Namespace, env: dict[str, str] | None = None
     if args.trading_mode:
         cfg.set_trading_mode(args.trading_mode)
     if args.accounts:
-        cfg.accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
-    for spec in args.fault:
-        name, value = parse_fault(spec)
-        cfg.faults[name] = value
+        cfg.set_accounts(args.accounts)
+    cfg.add_faults(args.fault)
     if args.restart_exits:
         cfg.restart_mode = "exit"
     cfg.headless = args.headless

@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from .versions import GATEWAY_VERSION, server_version
@@ -366,6 +367,15 @@ class SimConfig:
                               EXIT_INVALID_TRADING_MODE)
         self.trading_mode = mode.lower()
 
+    def apply_sim_properties(self, path: Path) -> None:
+        """``key=value`` simulator defaults the simulated installer wrote (none: no file)."""
+        if not path.is_file():
+            return
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.strip().startswith("#"):
+                self.apply_knob(key.strip(), value.strip())
+
     def apply_env(self, env: dict[str, str] | os._Environ[str]) -> None:
         """``IBKR_GATEWAY_SIM_*`` variables (they pass through IBC's scripts to "java")."""
         for key, raw in env.items():
@@ -383,9 +393,7 @@ class SimConfig:
             elif name == "second_factor":
                 self.set_second_factor(raw)
             elif name == "faults":
-                for spec in filter(str.strip, raw.split(",")):
-                    fault, value = parse_fault(spec)
-                    self.faults[fault] = value
+                self.add_faults(filter(str.strip, raw.split(",")))
             elif name == "control_port":
                 self.control_port = int(raw)
             elif name in _TEXT_KNOBS:
@@ -393,9 +401,19 @@ class SimConfig:
             elif name == "logins":
                 self.logins_file = Path(raw) if raw else None
             elif name == "accounts":
-                self.accounts = [a.strip() for a in raw.split(",") if a.strip()]
+                self.set_accounts(raw)
         except ValueError:
             raise ConfigError(f"simulator setting {name}: bad value {raw!r}") from None
+
+    def set_accounts(self, text: str) -> None:
+        """Comma-separated account ids, as every source spells them."""
+        self.accounts = [a.strip() for a in text.split(",") if a.strip()]
+
+    def add_faults(self, specs: Iterable[str]) -> None:
+        """Faults on from the start, each ``NAME[=VALUE]``; ConfigError names a bad one."""
+        for spec in specs:
+            name, value = parse_fault(spec)
+            self.faults[name] = value
 
     def set_second_factor(self, raw: str) -> None:
         value = raw.strip().lower()

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .config import EXIT_INI_MISSING, ConfigError, SimConfig
-from .gateway import load_sim_properties, run_config
+from .gateway import run_config
 
 JAVA_VERSION = "17.0.10"
 JAVA_RUNTIME_VERSION = "17.0.10+7"
@@ -152,7 +152,7 @@ def ibc_config(props: dict[str, str], args: list[str], install_dir: Path | None)
         raise ConfigError("incorrect number of arguments passed", 1102 % 256)
     cfg = SimConfig(ibc_mode=True, restart_mode="exit")
     if install_dir is not None:
-        load_sim_properties(install_dir / "sim.properties", cfg)
+        cfg.apply_sim_properties(install_dir / "sim.properties")
     ini = Path(args[0])
     if not ini.is_file():
         raise ConfigError(f'ini file "{ini}" either does not exist, or is a directory.  '

@@ -8,9 +8,8 @@ faults `farm-broken` and `connectivity-lost` break that side on demand; `CLEAR` 
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING
-
-from . import protocol
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -30,7 +29,7 @@ RESTORED = (1102, "Connectivity between IB and Trader Workstation has been resto
                   "maintained.")
 
 
-def farm_messages(faults: dict[str, float | None]) -> list[tuple[int, str]]:
+def farm_messages(faults: Container[str]) -> list[tuple[int, str]]:
     """Each farm's status as the faults leave it."""
     broken = "farm-broken" in faults
     out = []
@@ -42,7 +41,7 @@ def farm_messages(faults: dict[str, float | None]) -> list[tuple[int, str]]:
     return out
 
 
-def at_connect(faults: dict[str, float | None], connected: bool) -> list[tuple[int, str]]:
+def at_connect(faults: Container[str], connected: bool) -> list[tuple[int, str]]:
     """What a new API client hears after nextValidId."""
     return farm_messages(faults) if connected else [LOST]
 
@@ -57,6 +56,5 @@ def switch(gateway: Gateway, name: str, on: bool) -> None:
         messages = [m for m in farm_messages(gateway.faults) if m[0] in _FAULT_FARMS]
     if not gateway.logged_in:
         return
-    for client in list(gateway.clients.values()):
-        for code, text in messages:
-            client.send(protocol.error(-1, code, text, client.version))
+    for code, text in messages:
+        gateway.api_server.broadcast(code, text)

@@ -26,8 +26,9 @@ def unit(n_restarts: int = 0, active: bool = True, last_exit: str = "",
          since: float = NOW - 3600) -> systemd.UnitState:
     """The Gateway's unit, by default started an hour ago."""
     return systemd.UnitState("ibkr-gateway.service", "loaded",
-                             "active" if active else "activating", "running", 42, "/x", since,
-                             n_restarts, last_exit)
+                             "active" if active else "inactive",
+                             "running" if active else "dead", 42, "/x", since, n_restarts,
+                             last_exit)
 
 
 def never() -> tuple[bool, str]:
@@ -114,6 +115,18 @@ def test_a_start_before_its_first_login_line_is_no_news() -> None:
     late = decide(ws, report(port=health.FAIL, api=health.SKIP),
                   u=unit(since=NOW - CONFIG.login_stall_s - 1), login=old_login)
     assert late.action == "probe" and not late.verdict.quiet
+
+
+@pytest.mark.parametrize(("active", "sub", "quiet"), [
+    ("deactivating", "stop-sigterm", True), ("activating", "start-pre", True),
+    ("activating", "auto-restart", False)])
+def test_a_stop_or_start_under_way_is_no_news_but_a_crash_restart_is(active: str, sub: str,
+                                                                      quiet: bool) -> None:
+    u = dataclasses.replace(unit(), active_state=active, sub_state=sub)
+    decision = decide(watchdog.WatchState(), report(service=health.FAIL, port=health.FAIL,
+                                                    api=health.SKIP), u=u,
+                      login={"state": "logged-in", "since": NOW - 3000})
+    assert decision.verdict.quiet is quiet
 
 
 def test_a_login_past_the_stall_bound_is_alerted_unless_the_watch_said_so() -> None:

@@ -237,12 +237,19 @@ def _login_rule(config: HostConfig, ws: WatchState, checks: Checks,
 
 def _starting(config: HostConfig, ws: WatchState, unit: systemd.UnitState | None,
               login: dict[str, object], now: float) -> bool:
-    """Whether the Gateway is in the first `login_stall_s` of a start: before IBC's first
-    login line (the watch's last event is older than the start), or logging in since then.
-    A start that systemd made after a crash is news, so it never counts."""
-    if unit is None or not unit.active or unit.active_since is None:
+    """Whether the Gateway is being stopped or started (systemd carries out a stop, or the
+    start-up before the main process), or is in the first `login_stall_s` of a start: before
+    IBC's first login line (the watch's last event is older than the start), or logging in
+    since then. A start that systemd made after a crash is news, so it never counts; a crash
+    seen mid-stop is reported by the next run, as a crash."""
+    if unit is None:
         return False
-    if ws.crashes and ws.crashes[-1] >= unit.active_since:
+    if ws.crashes and unit.active_since is not None and ws.crashes[-1] >= unit.active_since:
+        return False
+    if unit.active_state == "deactivating" or (unit.active_state == "activating"
+                                               and unit.sub_state != "auto-restart"):
+        return True
+    if not unit.active or unit.active_since is None:
         return False
     state, since = login.get("state"), login.get("since")
     if not isinstance(since, int | float) or since < unit.active_since:

@@ -165,3 +165,14 @@ def test_the_installed_mode_is_read_with_the_host_tools_own_reader(tmp_path: Pat
     broken = subprocess.run([sys.executable, "-I", "-S", "-c", MODE_PROBE, str(archive), str(ops)],
                             capture_output=True, text=True, check=False, cwd=tmp_path)
     assert broken.returncode != 0 and "MODE" not in broken.stdout
+
+
+def test_the_deployments_literal_types_are_the_rows_choices() -> None:
+    """mypy's view of a choice (``Literal[...]``) spells the same words as the row."""
+    hints = typing.get_type_hints(Deployment)
+    literals = {name: typing.get_args(hint) for name, hint in hints.items()
+                if typing.get_origin(hint) is typing.Literal}
+    assert len(literals) == 5
+    for name, words in literals.items():
+        setting = schema.BY_NAME[name]
+        assert isinstance(setting, schema.Choice) and words == setting.choices, name

@@ -3,6 +3,9 @@
 Everything downstream (render, install, migrate) takes a ``Deployment`` and nothing else, so
 validation happens once, before any host is touched. The same keys are written back to the
 host's ``/etc/ibkr/credentials.env``, which is how ``migrate`` reads a deployment as it stands.
+Each key's name, default, range and help is its row in ``host/schema.py``; this module adds
+what only the operator side has: secrets held as ``Secret``, the checks between keys, and the
+credentials template.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The operator side builds a `HostConfig` from the deployment settings and writes `to_json()`;
 the host tools read it back with `HostConfig.load()`. Every field has a safe default so a
-host (or a developer's machine) without the file still gets sensible behaviour.
-Standard library only.
+host (or a developer's machine) without the file still gets sensible behaviour. Names,
+defaults and ranges are the settings schema's (``host/schema.py``), shared with the operator
+side. Standard library only.
 """
 
 from __future__ import annotations

@@ -39,7 +39,9 @@ def memory_ceiling_mb(memory_max_mb: int) -> int:
     return memory_max_mb * 3 // 4
 
 
-@dataclass(frozen=True, kw_only=True)
+# Not frozen, no __eq__: every host tool imports the fifty rows at start-up, and a frozen
+# dataclass's __init__ costs that start-up several milliseconds; the rows are constants.
+@dataclass(kw_only=True, eq=False)
 class Setting(Generic[T]):
     """One setting. ``help`` is a short phrase (what it is), ``hint`` what values it takes
     (``{low}`` and ``{high}`` are filled in from the range), ``comment`` the credentials
@@ -93,7 +95,7 @@ class Setting(Generic[T]):
         return str(value)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Text(Setting[str]):
     """A string; ``valid`` normalises it or raises Invalid."""
 
@@ -106,7 +108,7 @@ class Text(Setting[str]):
         return self.valid(value) if self.valid else value
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class OptionalText(Setting[str | None]):
     """A string that may be absent (None: not set)."""
 
@@ -119,7 +121,7 @@ class OptionalText(Setting[str | None]):
         return self.valid(value) if self.valid and value is not None else value
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Choice(Setting[str]):
     """One of a few words, case-insensitive in credentials.env."""
 
@@ -138,7 +140,7 @@ class Choice(Setting[str]):
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Int(Setting[int]):
     """A whole number from ``low`` to ``high`` (no upper bound when ``high`` is None)."""
 
@@ -168,7 +170,7 @@ class Int(Setting[int]):
         return self.low <= value and (self.high is None or value <= self.high)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Float(Setting[float]):
     """A finite number above 0 and at most ``high``; only the host tools have these."""
 
@@ -181,7 +183,7 @@ class Float(Setting[float]):
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Bool(Setting[bool]):
     """yes or no (true/false, 1/0, on/off are read too); written as yes or no."""
 
@@ -197,7 +199,7 @@ class Bool(Setting[bool]):
         return "yes" if value else "no"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class List(Setting[tuple[str, ...]]):
     """Items separated by ``separator``; each normalised by ``item``, the whole by ``tidy``.
     ``none_word`` is written for no items where empty text would mean "the default"."""

@@ -378,7 +378,7 @@ API_PORT = Int(
     comment="Port bots connect to. Default 4002 for paper, 4001 for live.")
 API_HOST = Text(
     name="api_host", key="IBKR_API_HOST", default="127.0.0.1", host=True, option="api_host",
-    help="address bots reach the API at", hint="the address bots connect to, e.g. 127.0.0.1",
+    help="address the API listens at", hint="an IP address bots connect to, e.g. 127.0.0.1",
     valid=_ip, section=API,
     comment="Address the API is reached at on the host. Default 127.0.0.1: bots on the host or "
             "through\nan SSH tunnel. Anything else exposes the API to that network.")
@@ -444,7 +444,7 @@ TWOFA_DEVICE = OptionalText(
             "picks it\n(`invoke vnc --host HOST --interactive`).")
 MEMORY_MAX_MB = Int(
     name="memory_max_mb", key="IBKR_MEMORY_MAX_MB", default=2048, option="memory_max_mb",
-    low=768, high=65536, help="memory limit of the Gateway in MB (systemd MemoryMax=)",
+    low=768, high=65536, help="memory limit of the Gateway (systemd MemoryMax=)",
     hint="megabytes, at least {low}", section=SERVICE,
     comment="Memory limit of the Gateway (systemd MemoryMax=). MemoryHigh=, where the kernel "
             "starts\nto throttle it, is 3/4 of it and is the health check's ceiling: a warning "

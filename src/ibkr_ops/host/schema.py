@@ -243,6 +243,8 @@ def _major_version(value: str) -> str:
 
 
 def _ip(value: str) -> str:
+    if value == "127.0.0.1":  # the default: the host tools' start-up skips importing ipaddress
+        return value
     import ipaddress  # noqa: PLC0415 - only when a setting is checked
 
     try:

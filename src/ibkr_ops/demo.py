@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError
+from ibkr_ops.host import envfile
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_zip
 from ibkr_ops.remote.install import InstallOptions
 from ibkr_ops.render import UNIT_DIR, ManagedFile, render_template
@@ -40,14 +41,13 @@ def credentials_file() -> Path:
     path = _home("", "XDG_CONFIG_HOME", ".config") / "credentials.env"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = (
-            "# ibkr-ops demo: simulated Gateway on a sandbox guest; not a real account.\n"
-            "IBKR_USERNAME=demo_trader\n"
-            f"IBKR_PASSWORD=demo-{secrets.token_urlsafe(12)}\n"
-            "IBKR_TRADING_MODE=paper\n"
-            f"TWS_MAJOR_VRSN={sim_artifacts.TWS_MAJOR_VRSN}\n"
-            f"DISCORD_WEBHOOK_URL={DISCORD_URL}\n"
-        )
+        text = envfile.format_env([
+            ("IBKR_USERNAME", "demo_trader"),
+            ("IBKR_PASSWORD", f"demo-{secrets.token_urlsafe(12)}"),
+            ("IBKR_TRADING_MODE", "paper"),
+            ("TWS_MAJOR_VRSN", sim_artifacts.TWS_MAJOR_VRSN),
+            ("DISCORD_WEBHOOK_URL", DISCORD_URL),
+        ], ["ibkr-ops demo: simulated Gateway on a sandbox guest; not a real account."])
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)

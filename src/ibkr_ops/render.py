@@ -19,7 +19,7 @@ import jinja2
 
 from ibkr_ops import javaprops, resources, schedule
 from ibkr_ops.errors import OpsError, UsageError
-from ibkr_ops.host import envfile
+from ibkr_ops.host import envfile, schema
 from ibkr_ops.host.config import HostConfig
 from ibkr_ops.settings import Deployment
 
@@ -102,22 +102,11 @@ def env_file_text(d: Deployment) -> str:
 
 
 def host_config(d: Deployment) -> HostConfig:
-    """The host tools' view of a deployment (/etc/ibkr/ops.json): no secrets in it."""
-    return HostConfig(
-        trading_mode=d.trading_mode, api_host=d.api_host, api_port=d.api_port,
-        health_client_id=d.health_client_id, display=d.display, service_user=d.service_user,
-        memory_ceiling_mb=memory_high_mb(d), command_server_port=d.command_server_port,
-        restart_mode=d.restart_mode, blackout_windows=d.blackouts,
-        health_interval_s=d.health_interval_s, hang_restart_after=d.hang_restart_after,
-        max_restarts_per_hour=d.max_restarts_per_hour, memory_restart=d.memory_restart,
-        twofa_timeout_action=d.twofa_timeout_action, maintenance_windows=d.maintenance_windows,
-        bot_idle_alert_min=d.bot_idle_alert_min)
-
-
-def memory_high_mb(d: Deployment) -> int:
-    """systemd's MemoryHigh=, where the kernel starts throttling the JVM: the watchdog's
-    memory ceiling, so it restarts the Gateway before it crawls."""
-    return d.memory_max_mb * 3 // 4
+    """The host tools' view of a deployment (/etc/ibkr/ops.json): no secrets in it. Every
+    host setting the deployment has (or derives) is copied by its one name; the host-only ones
+    keep their defaults."""
+    return HostConfig(**{s.name: getattr(d, s.name) for s in schema.HOST
+                         if s.key or s.derived})
 
 
 def render(d: Deployment) -> list[ManagedFile]:
@@ -126,7 +115,6 @@ def render(d: Deployment) -> list[ManagedFile]:
         "d": d,
         "restart_calendar": restart_calendar(d),
         "auto_restart_time": auto_restart_time(d),
-        "memory_high_mb": memory_high_mb(d),
     }
     files = [
         # IBC reads it with java.util.Properties: every value escaped, the file pure ASCII.

@@ -14,10 +14,10 @@ from typing import Any
 from ibkr_ops.checks.result import Passed, Skipped, check, require
 from ibkr_ops.checks.runner import Runner, run_hostside
 from ibkr_ops.errors import OpsError
+from ibkr_ops.host import schema
+from ibkr_ops.host.schema import SECRET_KEYS
 from ibkr_ops.remote.plan import CREDENTIALS
 from ibkr_ops.settings import Deployment
-
-SECRET_KEYS = ("IBKR_PASSWORD", "DISCORD_WEBHOOK_URL")
 
 
 @dataclass(frozen=True)
@@ -59,22 +59,30 @@ class Expect:
 
     @classmethod
     def from_settings(cls, env: dict[str, str], ops: dict[str, Any], webhook: bool) -> Expect:
-        """From credentials.env keys (defaults as `settings.Deployment`) and ops.json."""
+        """From credentials.env keys, read by the schema's rows as `settings.Deployment` reads
+        them (their defaults when unset), and ops.json."""
 
-        def key(name: str, default: object) -> str:
-            return env.get(name) or str(default)
+        def value(setting: schema.Setting[Any]) -> Any:
+            raw = env.get(setting.key, "").strip()
+            try:
+                return setting.parse(raw) if raw else setting.default
+            except schema.Invalid as exc:
+                raise OpsError(f"the host's credentials.env: {setting.key} {exc}; "
+                               "run invoke install") from None
 
-        mode = key("IBKR_TRADING_MODE", "paper").lower()
+        mode = value(schema.TRADING_MODE)
         return cls(
             trading_mode=mode,
-            api_host=key("IBKR_API_HOST", Deployment.api_host),
-            api_port=int(key("IBKR_API_PORT", 4002 if mode == "paper" else 4001)),
-            service_user=key("IBKR_SERVICE_USER", Deployment.service_user),
-            restart_time=key("IBKR_RESTART_TIME", Deployment.restart_time),
-            timezone=key("IBKR_TIMEZONE", Deployment.timezone),
-            health_client_id=int(key("IBKR_HEALTH_CLIENT_ID", Deployment.health_client_id)),
+            api_host=value(schema.API_HOST),
+            api_port=value(schema.API_PORT) if env.get(schema.API_PORT.key)
+            else schema.API_PORTS[mode],
+            service_user=value(schema.SERVICE_USER),
+            restart_time=value(schema.RESTART_TIME),
+            timezone=value(schema.TIMEZONE),
+            health_client_id=value(schema.HEALTH_CLIENT_ID),
             webhook=webhook,
-            cold_restart_timeout_s=float(ops.get("cold_restart_timeout_s", 600.0)),
+            cold_restart_timeout_s=float(ops.get("cold_restart_timeout_s",
+                                                 schema.BY_NAME["cold_restart_timeout_s"].default)),
         )
 
     @classmethod
@@ -82,7 +90,7 @@ class Expect:
         """The host's own settings, or the operator's keys when given."""
         env = operator if operator is not None else installed.env
         return cls.from_settings(env, installed.ops,
-                                 webhook="DISCORD_WEBHOOK_URL" in installed.secrets_set)
+                                 webhook=schema.DISCORD_WEBHOOK_URL.key in installed.secrets_set)
 
     def account_matches(self, account: str) -> bool:
         """Paper accounts are DU..., live ones U..."""

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import config as host_config
-from ibkr_ops.host import health, journal
+from ibkr_ops.host import health, journal, schema
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,8 +32,9 @@ def _number(text: str, low: int, high: int) -> bool:
 
 
 def _port(text: str) -> int:
-    if not _number(text, 1, 65535):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    low, high = schema.API_PORT.low, schema.API_PORT.high or 0
+    if not _number(text, low, high):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port ({low}-{high})")
     return int(text)
 
 
@@ -54,8 +55,9 @@ def _heap_mb(text: str) -> int:
 
 
 def _client_id(text: str) -> int:
-    if not _number(text, 0, 2**31 - 1):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a clientId (0-2147483647)")
+    low, high = schema.HEALTH_CLIENT_ID.low, schema.HEALTH_CLIENT_ID.high or 0
+    if not _number(text, low, high):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a clientId ({low}-{high})")
     return int(text)
 
 
@@ -255,7 +257,7 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
                      description="Restart the Gateway warm (IBC RESTART, no second factor) or "
                                  "cold (systemctl restart, new login), wait until its API is "
                                  "healthy, then notify with the duration and memory.")
-    parser.add_argument("--mode", choices=["auto", "warm", "cold"],
+    parser.add_argument("--mode", choices=schema.RESTART_MODE.choices,
                         help="default from the settings (auto: cold on the first restart after "
                              "Sunday 01:00 New York, warm otherwise)")
     parser.add_argument("--force", action="store_true",

@@ -2,8 +2,9 @@
 
 The operator side builds a `HostConfig` from the deployment settings and writes `to_json()`;
 the host tools read it back with `HostConfig.load()`. Every field has a safe default so a
-host (or a developer's machine) without the file still gets sensible behaviour.
-Standard library only.
+host (or a developer's machine) without the file still gets sensible behaviour. Names,
+defaults and ranges are the settings schema's (``host/schema.py``), shared with the operator
+side. Standard library only.
 """
 
 from __future__ import annotations
@@ -12,87 +13,76 @@ import dataclasses
 import json
 import math
 import os
-import re
 import typing
 from dataclasses import dataclass
 from typing import Any
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.host import schema
 
 # Plain strings and open() rather than pathlib: pathlib's imports are a noticeable share of
 # the health check's start-up time.
 DEFAULT_PATH = "/etc/ibkr/ops.json"
-
-TRADING_MODES = ("paper", "live")
-RESTART_MODES = ("auto", "warm", "cold")
-# window: restart at the next moment the pre-restart check allows; force: at once; off: never.
-MEMORY_RESTARTS = ("window", "force", "off")
-TWOFA_ACTIONS = ("exit", "restart")
-# IBKR's own downtime, New York time: the nightly reset and the weekend maintenance. A new
-# login there can fail or lock the account, so re-logins wait for the end.
-MAINTENANCE_WINDOWS = ("* 23:45-00:45", "Fri 23:00-03:00")
+_S = schema.BY_NAME
 
 
 @dataclass(frozen=True)
 class HostConfig:
-    """Everything the health check, pre-restart check, restart runner and notifier need."""
+    """Everything the health check, pre-restart check, restart runner and notifier need.
 
-    trading_mode: str = "paper"
-    api_host: str = "127.0.0.1"
-    api_port: int = 4002
+    One field per ``schema.HOST`` row, named, defaulted and checked by it (help and ranges
+    live there); a test holds the two to each other.
+    """
+
+    trading_mode: str = _S["trading_mode"].default
+    api_host: str = _S["api_host"].default
+    api_port: int = _S["api_port"].default
     # High on purpose: bots use small ids; 326 ("in use") makes the probe try the next ones.
-    health_client_id: int = 999
-    health_timeout_s: float = 10.0
-    gateway_unit: str = "ibkr-gateway.service"
-    display_unit: str = "xvfb.service"
-    display: str = ":1"
-    service_user: str = "trader"
-    memory_ceiling_mb: int = 1536
-    memory_warn_ratio: float = 0.85
-    command_server_host: str = "127.0.0.1"
-    command_server_port: int = 7462
+    health_client_id: int = _S["health_client_id"].default
+    health_timeout_s: float = _S["health_timeout_s"].default
+    gateway_unit: str = _S["gateway_unit"].default
+    display_unit: str = _S["display_unit"].default
+    display: str = _S["display"].default
+    service_user: str = _S["service_user"].default
+    memory_ceiling_mb: int = _S["memory_ceiling_mb"].default
+    memory_warn_ratio: float = _S["memory_warn_ratio"].default
+    command_server_host: str = _S["command_server_host"].default
+    command_server_port: int = _S["command_server_port"].default
     # auto: warm Monday to Friday, cold on the first restart after Sunday 01:00 ET.
-    restart_mode: str = "auto"
-    warm_restart_timeout_s: float = 300.0
-    cold_restart_timeout_s: float = 600.0
-    market_timezone: str = "America/New_York"
+    restart_mode: str = _S["restart_mode"].default
+    warm_restart_timeout_s: float = _S["warm_restart_timeout_s"].default
+    cold_restart_timeout_s: float = _S["cold_restart_timeout_s"].default
+    market_timezone: str = _S["market_timezone"].default
     # Refuse restarts this many minutes before the open, so the Gateway is back in time.
-    pre_open_guard_min: int = 10
+    pre_open_guard_min: int = _S["pre_open_guard_min"].default
     # Extra refusals, e.g. "Mon..Fri 20:00-21:00", "Sun 18:00-02:00", "* 00:15-01:45" (market tz).
-    blackout_windows: tuple[str, ...] = ()
-    # Ad-hoc NYSE closures (YYYY-MM-DD) that no rule predicts, e.g. a national day of mourning.
-    extra_holidays: tuple[str, ...] = ()
-    maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
-    notify_timeout_s: float = 20.0
+    blackout_windows: tuple[str, ...] = _S["blackout_windows"].default
+    extra_holidays: tuple[str, ...] = _S["extra_holidays"].default
+    maintenance_windows: tuple[str, ...] = _S["maintenance_windows"].default
+    notify_timeout_s: float = _S["notify_timeout_s"].default
     # The watchdog (the health-check timer's runs): failed API probes in a row with the
     # process alive before a restart (the run re-probes at once), and the cap on its own
     # restarts. Checks every 30 s: at 60 s the wait for the next check alone averaged 30 s.
-    health_interval_s: int = 30
-    hang_restart_after: int = 3
-    max_restarts_per_hour: int = 3
-    memory_restart: str = "window"
-    # What IBC does when a second factor is not approved in time (IBKR_TWOFA_TIMEOUT_ACTION).
-    twofa_timeout_action: str = "exit"
-    # A login that makes no progress this long (no second-factor prompt either) is reported
-    # with the window IBC last saw: usually a dialog IBC has no handler for.
-    login_stall_s: float = 120.0
+    health_interval_s: int = _S["health_interval_s"].default
+    hang_restart_after: int = _S["hang_restart_after"].default
+    max_restarts_per_hour: int = _S["max_restarts_per_hour"].default
+    memory_restart: str = _S["memory_restart"].default
+    twofa_timeout_action: str = _S["twofa_timeout_action"].default
+    login_stall_s: float = _S["login_stall_s"].default
     # A crash loop: this many automatic restarts by systemd within the window; the Gateway is
     # then stopped for the back-off (doubled each time, at most an hour) and started again.
-    crash_loop_crashes: int = 5
-    crash_loop_window_s: float = 600.0
-    crash_backoff_s: float = 300.0
+    crash_loop_crashes: int = _S["crash_loop_crashes"].default
+    crash_loop_window_s: float = _S["crash_loop_window_s"].default
+    crash_backoff_s: float = _S["crash_backoff_s"].default
     # The Gateway's link to IBKR reported lost (1100) for this long is an outage (upstream
     # fail); shorter losses are the Gateway's to repair and only a warning.
-    upstream_lost_fail_s: float = 180.0
-    # Warn when no API client but the health check has been connected for this many minutes
-    # of the regular session (0: off): the Gateway answers, but no bot trades through it.
-    bot_idle_alert_min: int = 0
-    # node_exporter's textfile collector format; empty: <state_dir>/metrics/ibkr_gateway.prom.
-    metrics_file: str = ""
-    hostname: str = ""
-    state_dir: str = "/var/lib/ibkr-ops"
-    log_dir: str = "/var/log/ibkr"
-    credentials_file: str = "/etc/ibkr/credentials.env"
+    upstream_lost_fail_s: float = _S["upstream_lost_fail_s"].default
+    bot_idle_alert_min: int = _S["bot_idle_alert_min"].default
+    metrics_file: str = _S["metrics_file"].default
+    hostname: str = _S["hostname"].default
+    state_dir: str = _S["state_dir"].default
+    log_dir: str = _S["log_dir"].default
+    credentials_file: str = _S["credentials_file"].default
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -188,51 +178,10 @@ def _describe(expected: Any) -> str:
 
 
 def _check_values(c: HostConfig) -> None:
-    _choice("trading_mode", c.trading_mode, TRADING_MODES)
-    _choice("restart_mode", c.restart_mode, RESTART_MODES)
-    _check_watchdog(c)
-    for name in ("api_port", "command_server_port"):
-        if not 1 <= getattr(c, name) <= 65535:
-            raise UsageError(f"{name} must be a TCP port (1-65535)")
+    for f in dataclasses.fields(c):
+        try:
+            _S[f.name].check(getattr(c, f.name))
+        except schema.Invalid as exc:
+            raise UsageError(f"{f.name} {exc}") from None
     if c.api_port == c.command_server_port:
         raise UsageError("command_server_port must differ from api_port")
-    if not 0 <= c.health_client_id < 2**31:
-        raise UsageError("health_client_id must be between 0 and 2147483647")
-    for name in ("health_timeout_s", "warm_restart_timeout_s", "cold_restart_timeout_s",
-                 "notify_timeout_s", "memory_ceiling_mb", "crash_loop_window_s",
-                 "crash_backoff_s", "upstream_lost_fail_s", "login_stall_s"):
-        if getattr(c, name) <= 0:
-            raise UsageError(f"{name} must be greater than 0")
-    if not 0 < c.memory_warn_ratio <= 1:
-        raise UsageError("memory_warn_ratio must be in (0, 1]")
-    if not 0 <= c.pre_open_guard_min <= 240:
-        raise UsageError("pre_open_guard_min must be between 0 and 240")
-    if not re.fullmatch(r":[0-9]{1,3}", c.display):
-        raise UsageError(f"display must look like ':1', not {c.display!r}")
-    # Imported here: the calendar code is only needed to validate and by the pre-restart check.
-    from ibkr_ops.host import market  # noqa: PLC0415
-
-    market.check_timezone(c.market_timezone)
-    for window in c.blackout_windows:
-        market.parse_window(window)
-    for window in c.maintenance_windows:
-        market.parse_window(window, "maintenance_windows")
-    for day in c.extra_holidays:
-        market.parse_day(day, "extra_holidays")
-
-
-def _check_watchdog(c: HostConfig) -> None:
-    _choice("memory_restart", c.memory_restart, MEMORY_RESTARTS)
-    _choice("twofa_timeout_action", c.twofa_timeout_action, TWOFA_ACTIONS)
-    for name in ("health_interval_s", "hang_restart_after", "crash_loop_crashes"):
-        if getattr(c, name) < 1:
-            raise UsageError(f"{name} must be at least 1")
-    if c.max_restarts_per_hour < 0:
-        raise UsageError("max_restarts_per_hour must not be negative (0: never restart)")
-    if not 0 <= c.bot_idle_alert_min <= 480:
-        raise UsageError("bot_idle_alert_min must be between 0 (off) and 480")
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")

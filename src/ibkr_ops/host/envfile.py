@@ -9,8 +9,8 @@ than what the file seems to say (a line it ignores, a byte-order mark glued to t
 text after a closing quote, an unquoted backslash it drops, a comment whose trailing
 backslash systemd 252 and 254 read differently) the file is refused with one line naming the
 line, never the value, because the values are secrets. ``quote`` and ``format_env`` write
-what both read back identically. Standard library only: the host tools and the operator
-side share it.
+what both read back identically; ``comment_lines`` and ``example_line`` write the template's
+lines. Standard library only: the host tools and the operator side share it.
 """
 
 from __future__ import annotations
@@ -219,9 +219,24 @@ def quote(value: str) -> str:
 
 def format_env(items: Iterable[tuple[str, str]], header: Iterable[str] = ()) -> str:
     """A whole file: ``# header`` lines, then one ``KEY=value`` per item."""
-    lines = [f"# {line}" if line else "#" for line in header]
+    lines = comment_lines("\n".join(header))
     lines += [f"{key}={quote(value)}" for key, value in items]
     return "\n".join(lines) + "\n"
+
+
+def comment_lines(text: str) -> list[str]:
+    """``text`` as comment lines (``#`` alone for an empty line). A line ending in a backslash
+    is refused: systemd 252 would read the next line as part of the comment, 254 would not."""
+    lines = text.splitlines()
+    if any(line.endswith("\\") for line in lines):
+        raise ValueError("a comment line must not end in a backslash")
+    return [f"# {line}" if line else "#" for line in lines]
+
+
+def example_line(key: str, example: str, *, active: bool) -> str:
+    """A template's line for ``key``: ``KEY=example`` to fill in, or ``#KEY=example`` to show
+    an optional key. The example is written as a person would type it (never a secret)."""
+    return f"{'' if active else '#'}{key}={example}"
 
 
 def read_env_file(path: Path, *, private: bool = True) -> dict[str, str]:

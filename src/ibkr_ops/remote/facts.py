@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
+from ibkr_ops.remote.artifacts import TOOLS_ZIP
 
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
@@ -38,7 +39,9 @@ for f in $FILES; do
   [ -f "$f" ] && echo "SUM $f $(sha256sum "$f" | cut -d' ' -f1)"
 done
 [ -f /opt/ibc/.ibkr-ops-source ] && echo "IBC $(cat /opt/ibc/.ibkr-ops-source)"
-[ -f /etc/ibkr/ops.json ] && sed -n 's/.*"trading_mode": "\([a-z]*\)".*/MODE \1/p' /etc/ibkr/ops.json
+if [ -f /etc/ibkr/ops.json ]; then
+  python3 -c "$MODE_PROBE" "$TOOLS_ZIP" /etc/ibkr/ops.json 2>/dev/null || echo "MODE unknown"
+fi
 if [ -d "$GATEWAY_DIR/jars" ]; then
   echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
 fi
@@ -50,6 +53,13 @@ echo "MAINPID $(systemctl show -p MainPID --value ibkr-gateway.service 2>/dev/nu
 """
 
 
+# The installed mode as the host tools read it (HostConfig, checked by the settings schema),
+# with the tools that wrote it: no second parser of ops.json.
+MODE_PROBE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+              "from ibkr_ops.host.config import HostConfig; "
+              "print('MODE', HostConfig.load(sys.argv[2]).trading_mode)")
+
+
 def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
                   gateway_dir: str) -> str:
     """The one shell command that prints every fact (run as root, or with sudo when allowed)."""
@@ -59,6 +69,8 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
         "UNITS": " ".join(units),
         "SERVICE_USER": service_user,
         "GATEWAY_DIR": gateway_dir,
+        "TOOLS_ZIP": TOOLS_ZIP,
+        "MODE_PROBE": MODE_PROBE,
     }
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     body = shlex.quote(_SCRIPT)
@@ -87,7 +99,9 @@ class Facts:
     gateway_source: str | None = None
     units: dict[str, tuple[str, str]] = field(default_factory=dict)
     gateway_pid: int = 0
-    trading_mode: str | None = None  # of the deployment installed now, if any
+    # Of the deployment installed now: None when there is none, "unknown" when its settings
+    # do not read (then it is not known to be paper, nor live).
+    trading_mode: str | None = None
 
     @property
     def is_wsl(self) -> bool:

@@ -104,8 +104,10 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
         facts = gather(host, d, files, options.extra_units)
         report.warnings = preflight(facts)
         host.sudo = facts.privilege == "sudo"
-        if facts.trading_mode == "paper" and d.is_live and not options.allow_live_switch:
-            raise OpsError("this host trades paper; switch it to live with `invoke go-live` "
+        if facts.trading_mode not in (None, "live") and d.is_live and not options.allow_live_switch:
+            now = ("trades paper" if facts.trading_mode == "paper" else
+                   "has installed settings that do not read, so it is not known to trade live")
+            raise OpsError(f"this host {now}; switch it to live with `invoke go-live` "
                            "(confirmation, checks, a paper backup and automatic rollback)")
         plan = make_plan(facts, files, options.ibc, options.gateway, options.extra_units,
                          tuple(f.path for f in options.extra_files))

@@ -10,33 +10,12 @@ from invoke.exceptions import Exit
 
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.host import schema
 from ibkr_ops.settings import Deployment, load_deployment
 
-# Task option name → credentials.env key, for options that override the file.
-SETTING_OPTIONS = {
-    "mode": "IBKR_TRADING_MODE",
-    "api_port": "IBKR_API_PORT",
-    "api_host": "IBKR_API_HOST",
-    "read_only_api": "IBKR_READ_ONLY_API",
-    "trusted_ips": "IBKR_TRUSTED_IPS",
-    "service_user": "IBKR_SERVICE_USER",
-    "restart_time": "IBKR_RESTART_TIME",
-    "timezone": "IBKR_TIMEZONE",
-    "restart_mode": "IBKR_RESTART_MODE",
-    "memory_max_mb": "IBKR_MEMORY_MAX_MB",
-}
-SETTING_HELP = {
-    "mode": "paper or live (overrides IBKR_TRADING_MODE)",
-    "api_port": "API port (default 4002 paper, 4001 live)",
-    "api_host": "address bots reach the API at (default 127.0.0.1)",
-    "read_only_api": "yes or no: forbid orders through the API (default yes)",
-    "trusted_ips": "comma-separated addresses allowed to use the API (default 127.0.0.1)",
-    "service_user": "Linux user the Gateway runs as (default trader)",
-    "restart_time": "daily restart time HH:MM, Mon-Fri (default 16:30)",
-    "timezone": "time zone of the restart time (default America/New_York)",
-    "restart_mode": "auto, warm or cold (default auto)",
-    "memory_max_mb": "memory ceiling of the Gateway in MB (default 2048)",
-}
+# Task option name → credentials.env key and help, for options that override the file.
+SETTING_OPTIONS = {name: setting.key for name, setting in schema.OPTIONS.items()}
+SETTING_HELP = {name: setting.option_help for name, setting in schema.OPTIONS.items()}
 
 
 def ssh_configs() -> tuple[str, ...]:

@@ -10,18 +10,19 @@ import sys
 from pathlib import Path
 
 TOOLS_ZIP = "/usr/local/lib/ibkr-ops/ibkr_ops.zip"
-SECRET_KEYS = ("IBKR_PASSWORD", "DISCORD_WEBHOOK_URL")
 
 
 def main() -> None:
     sys.path.insert(0, TOOLS_ZIP)
-    from ibkr_ops.host.config import DEFAULT_PATH, HostConfig  # noqa: PLC0415 - from the zip
+    from ibkr_ops.host.config import HostConfig  # noqa: PLC0415 - from the zip
     from ibkr_ops.host.envfile import read_env_file  # noqa: PLC0415
+    from ibkr_ops.host.schema import SECRET_KEYS  # noqa: PLC0415
 
     # private=False: a wrongly readable file is item 11's finding, not a reason to check nothing.
     env = read_env_file(Path(HostConfig.credentials_file), private=False)
     print(json.dumps({
-        "ops": json.loads(Path(DEFAULT_PATH).read_text()),
+        # As the host tools read it (checked, defaults filled in), not a parse of its own.
+        "ops": json.loads(HostConfig.load().to_json()),
         "env": {key: value for key, value in env.items() if key not in SECRET_KEYS},
         "secrets_set": sorted(key for key in SECRET_KEYS if env.get(key)),
     }))

@@ -87,6 +87,7 @@ class Deployment:
     memory_restart: MemoryRestart = "window"
     maintenance_windows: tuple[str, ...] = MAINTENANCE_WINDOWS
     bot_idle_alert_min: int = 0
+    gateway_sha256: str | None = None  # the only Gateway installer hosts may receive
 
     @property
     def is_live(self) -> bool:
@@ -179,6 +180,8 @@ _SPECS: Final = (
     _Spec("IBKR_BOT_IDLE_ALERT_MIN", "bot_idle_alert_min",
           "minutes of the trading session without a bot connected before a warning, "
           "0-480 (0: off)"),
+    _Spec("IBKR_GATEWAY_SHA256", "gateway_sha256",
+          "the installer's sha256 (64 hex digits, as `sha256sum` prints it)"),
 )
 KEYS: Final = tuple(spec.key for spec in _SPECS)
 # Keys whose values are Secret: masked wherever a file or a setting is shown.
@@ -299,6 +302,10 @@ def _convert(key: str, value: str, bad: _Bad) -> object:  # noqa: PLR0911, PLR09
         if value.lower() == "none":
             return ()
         return tuple(_blackout(key, item.strip(), bad) for item in value.split(";") if item.strip())
+    if key == "IBKR_GATEWAY_SHA256":
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise bad(key, f"is not a sha256 ({len(value)} characters)")
+        return value.lower()
     if key == "IBKR_DISPLAY":
         if not re.fullmatch(r":[0-9]{1,3}", value) or value == ":0":
             raise bad(key, f"is not a free X display ({value[:10]!r})")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
+from ibkr_ops.gateway_installer import parse_provenance, supported_arch
 
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
@@ -41,6 +42,7 @@ done
 [ -f /etc/ibkr/ops.json ] && sed -n 's/.*"trading_mode": "\([a-z]*\)".*/MODE \1/p' /etc/ibkr/ops.json
 if [ -d "$GATEWAY_DIR/jars" ]; then
   echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
+  [ -f "$GATEWAY_DIR/.ibkr-ops-provenance" ] && echo "BUILD $(cat "$GATEWAY_DIR/.ibkr-ops-provenance")"
 fi
 for u in $UNITS; do
   e=$(systemctl is-enabled "$u" 2>/dev/null); a=$(systemctl is-active "$u" 2>/dev/null)
@@ -85,6 +87,8 @@ class Facts:
     checksums: dict[str, str] = field(default_factory=dict)
     ibc_source: str | None = None
     gateway_source: str | None = None
+    # The installed build's sha256, version, channel, arch (none on hosts installed before).
+    gateway_build: dict[str, str] = field(default_factory=dict)
     units: dict[str, tuple[str, str]] = field(default_factory=dict)
     gateway_pid: int = 0
     trading_mode: str | None = None  # of the deployment installed now, if any
@@ -140,6 +144,8 @@ def parse_facts(text: str) -> Facts:
             f.packages[parts[0]] = parts[1] == "1"
         elif key == "SUM" and len(parts) == 2:
             f.checksums[parts[0]] = parts[1]
+        elif key == "BUILD":
+            f.gateway_build = parse_provenance(rest)
         elif key == "UNIT" and len(parts) == 3:
             f.units[parts[0]] = (parts[1], parts[2])
     return f
@@ -147,9 +153,9 @@ def parse_facts(text: str) -> Facts:
 
 def preflight(f: Facts) -> list[str]:
     """Refuse hosts the stack cannot run on (OpsError); return warnings for the report."""
-    if f.arch not in ("x86_64", "amd64"):
-        raise OpsError(f"architecture {f.arch or 'unknown'} is not supported: IBC and IB Gateway "
-                       "are built for x86_64 only; use an x86_64 server")
+    if not supported_arch(f.arch):
+        raise OpsError(f"architecture {f.arch or 'unknown'} is not supported: IB Gateway is "
+                       "built for x86_64 and aarch64 only; use such a server")
     if not f.systemd:
         if f.is_wsl:
             raise OpsError(f"WSL without systemd: {WSL_SYSTEMD_FIX}")

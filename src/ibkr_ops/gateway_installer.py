@@ -94,7 +94,7 @@ def gateway_installer(path: Path) -> GatewayInstaller:
     except OSError as exc:
         raise UsageError(f"{where}: {exc.strerror}; give the offline installer "
                          f"({_DOWNLOAD['x86_64']})") from None
-    if "ibgateway" not in _LAUNCHER.findall(config):
+    if not _is_gateway(config):
         raise UsageError(f"{where}: an install4j installer, but not IB Gateway's (no ibgateway "
                          f"launcher; TWS's installer?); download {_DOWNLOAD['x86_64']}")
     found = _BUILD.search(config) or _APP_VERSION.search(config)
@@ -103,6 +103,12 @@ def gateway_installer(path: Path) -> GatewayInstaller:
                          "offline Gateway installer? Download it again")
     return GatewayInstaller(path=path, sha256=digest, version=found.group(1),
                             channel=_channel(config, path.name), arch=_arch(java, path.name, where))
+
+
+def _is_gateway(config: str) -> bool:
+    """Its launcher is ``ibgateway``; with no launcher found, a config that names ibgateway."""
+    launchers = _LAUNCHER.findall(config)
+    return "ibgateway" in launchers if launchers else "ibgateway" in config.lower()
 
 
 def _payload_offset(head: bytes, size: int, where: str) -> int:

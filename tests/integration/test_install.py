@@ -23,7 +23,7 @@ from ibkr_ops.gateway_installer import GatewayInstaller, gateway_installer, pars
 from ibkr_ops.host import envfile
 from ibkr_ops.remote.artifacts import ibc_from_release
 from ibkr_ops.remote.hosts import Target, connect, open_host, resolve
-from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
+from ibkr_ops.remote.install import HostReport, InstallOptions, gather, install_host
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, load_deployment
 from ibkr_ops.sim import artifacts as sim_artifacts
@@ -274,12 +274,19 @@ def arm_installer(tmp_path_factory: pytest.TempPathFactory) -> GatewayInstaller:
     return gateway_installer(path)
 
 
-def test_installed_build_records_its_provenance(installed: sandbox.Guest,
+def test_installed_build_records_its_provenance(installed: sandbox.Guest, credentials: Path,
                                                 options: InstallOptions) -> None:
+    """Beside the Gateway, and back in the host's facts (what `status` will show)."""
     assert options.gateway is not None
     recorded = parse_provenance(shell(installed, f"cat {GATEWAY_DIR}/.ibkr-ops-provenance"))
     assert recorded == {"sha256": options.gateway.sha256, "version": "10.30.1",
                         "channel": "stable", "arch": "x86_64"}
+    conn = open_host(installed.name, ssh_configs=(installed.ssh_config,))
+    try:
+        facts = gather(Host(conn, installed.name), load_deployment(credentials), [])
+    finally:
+        conn.close()
+    assert facts.gateway_build == recorded
 
 
 @pytest.mark.parametrize("refused", ["pin mismatch", "arm installer on x86_64"])

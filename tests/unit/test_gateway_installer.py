@@ -113,6 +113,15 @@ def test_another_install4j_product_is_refused(tmp_path: Path) -> None:
         gateway_installer(tws)
 
 
+def test_a_config_without_launchers_must_name_the_gateway(tmp_path: Path) -> None:
+    build = '<variable name="buildInfo" value="Build 10.45.1h Aug 5"/>'
+    named = _install4j(f'<config name="IB Gateway ibgateway">{build}</config>', tmp_path)
+    assert gateway_installer(named).version == "10.45.1h"
+    other = _install4j(f'<config name="Some Product">{build}</config>', tmp_path)
+    with pytest.raises(UsageError, match="not IB Gateway's"):
+        gateway_installer(other)
+
+
 def test_real_build_info_layout_is_read(tmp_path: Path) -> None:
     """IBKR's buildInfo reads "Build 10.45.1h Aug 5, 2025 ..."; no runtime: the name decides."""
     path = _install4j('<config><variables><variable name="buildInfo" value="Build 10.45.1h '

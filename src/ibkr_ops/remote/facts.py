@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
-from ibkr_ops.gateway_installer import parse_provenance, supported_arch
+from ibkr_ops.gateway_installer import PROVENANCE_FILE, parse_provenance, supported_arch
 
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
@@ -42,7 +42,7 @@ done
 [ -f /etc/ibkr/ops.json ] && sed -n 's/.*"trading_mode": "\([a-z]*\)".*/MODE \1/p' /etc/ibkr/ops.json
 if [ -d "$GATEWAY_DIR/jars" ]; then
   echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
-  [ -f "$GATEWAY_DIR/.ibkr-ops-provenance" ] && echo "BUILD $(cat "$GATEWAY_DIR/.ibkr-ops-provenance")"
+  [ -f "$GATEWAY_DIR/$PROVENANCE" ] && echo "BUILD $(cat "$GATEWAY_DIR/$PROVENANCE")"
 fi
 for u in $UNITS; do
   e=$(systemctl is-enabled "$u" 2>/dev/null); a=$(systemctl is-active "$u" 2>/dev/null)
@@ -61,6 +61,7 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
         "UNITS": " ".join(units),
         "SERVICE_USER": service_user,
         "GATEWAY_DIR": gateway_dir,
+        "PROVENANCE": PROVENANCE_FILE,
     }
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     body = shlex.quote(_SCRIPT)

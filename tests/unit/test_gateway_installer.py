@@ -10,6 +10,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
 
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.gateway_installer import (
@@ -23,6 +25,7 @@ from ibkr_ops.remote.facts import parse_facts, preflight
 from ibkr_ops.remote.install import InstallOptions, install_host
 from ibkr_ops.settings import parse_deployment
 from ibkr_ops.sim.artifacts import Release, build_installer
+from ibkr_ops.tasks.sim import artifacts as artifacts_task
 
 RELEASES = [Release("10.30.1", "stable", "x64"), Release("10.19.2", "latest", "arm"),
             Release("10.30.1", "latest", "arm"), Release("10.19.2", "stable", "x64")]
@@ -237,3 +240,15 @@ def test_simulated_release_is_one_the_simulator_can_be(release: tuple[str, str, 
                                                        message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Release(*release)
+
+
+def test_sim_artifacts_task_builds_the_release_asked_for(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    artifacts_task(Context(), out=str(tmp_path), gateway_version="10.19.2", channel="latest",
+                   arch="arm")
+    assert "Gateway 10.19.2 latest linux-arm (TWS_MAJOR_VRSN=1019)" in capsys.readouterr().out
+    found = gateway_installer(tmp_path / "ibgateway-latest-standalone-linux-arm.sh")
+    assert (found.version, found.channel, found.arch) == ("10.19.2", "latest", "aarch64")
+    with pytest.raises(Exit, match=r"error: no API server version known for Gateway 10\.45\.1h"):
+        artifacts_task(Context(), out=str(tmp_path / "other"), gateway_version="10.45.1h")
+    assert not (tmp_path / "other").exists()

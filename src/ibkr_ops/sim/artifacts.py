@@ -159,6 +159,7 @@ SIM_PROPERTIES = """\
 # logins=                  login record file (default <settings>/ibkr-gateway-sim-logins.jsonl)
 """
 
+
 def _installer_head(release: Release, payload_size: int) -> str:
     """The preamble: install4j's flags, the Java check, then ``tail -c`` of the archive."""
     v, major = release.version, release.tws_major_vrsn

@@ -68,6 +68,7 @@ class Deployment:
     password: Secret = field(repr=False)
     trading_mode: TradingMode
     tws_major_vrsn: str
+    gateway_sha256: str | None = _S["gateway_sha256"].default
     discord_webhook_url: Secret | None = field(default=None, repr=False)
     api_port: int = _S["api_port"].default
     api_host: str = _S["api_host"].default

@@ -57,6 +57,7 @@ class Stack:
     display: str
     procs: list[subprocess.Popen[bytes]]
     real: bool
+    version: str = VERSION  # TWS_MAJOR_VRSN of the installed Gateway
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IBKR_GATEWAY_SIM")}
@@ -69,7 +70,7 @@ class Stack:
 
     def ibcstart(self, log: Path, *, twofa: str = "exit", mode: str = "paper",
                  **env: str) -> subprocess.Popen[bytes]:
-        command = [str(self.ibc_path / "scripts" / "ibcstart.sh"), VERSION, "-g",
+        command = [str(self.ibc_path / "scripts" / "ibcstart.sh"), self.version, "-g",
                    f"--tws-path={self.tws_path}", f"--tws-settings-path={self.settings}",
                    f"--ibc-path={self.ibc_path}", f"--ibc-ini={self.ini}", f"--mode={mode}",
                    f"--on2fatimeout={twofa}"]
@@ -122,11 +123,16 @@ def install_gateway(installer: Path, target: Path) -> subprocess.CompletedProces
 
 
 @pytest.fixture
-def stack(tmp_path: Path, ibc_zip: Path, sim_artifacts: dict[str, Path],
-          xvfb: str) -> Iterator[Stack]:
+def stack(tmp_path: Path, ibc_zip: Path, sim_artifacts: dict[str, Path], xvfb: str,
+          request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """Parametrized indirectly with an ``artifacts.Release``: that release's installer."""
     root = tmp_path / "home"
     tws_path = root / "Jts"
-    done = install_gateway(sim_artifacts["installer"], tws_path / "ibgateway" / VERSION)
+    release: artifacts.Release = getattr(request, "param", artifacts.Release())
+    installer = sim_artifacts["installer"]
+    if release != artifacts.Release():
+        installer = Path(artifacts.write_all(tmp_path / "release", release)["installer"])
+    done = install_gateway(installer, tws_path / "ibgateway" / release.tws_major_vrsn)
     assert done.returncode == 0, done.stderr
     ibc_path = tmp_path / "opt-ibc"
     with zipfile.ZipFile(ibc_zip) as archive:
@@ -142,7 +148,8 @@ def stack(tmp_path: Path, ibc_zip: Path, sim_artifacts: dict[str, Path],
                    "SecondFactorAuthenticationTimeout=3\nReloginAfterSecondFactorAuthenticationTimeout=no\n")
     ini.chmod(0o600)
     result = Stack(root, ibc_path, tws_path, settings, ini, api_port, command_port,
-                   control_port, xvfb, [], real=ibc_zip != sim_artifacts["ibc_zip"])
+                   control_port, xvfb, [], real=ibc_zip != sim_artifacts["ibc_zip"],
+                   version=release.tws_major_vrsn)
     yield result
     for proc in result.procs:
         if proc.poll() is None:
@@ -241,6 +248,18 @@ def test_ibcstart_runs_the_gateway(stack: Stack, tmp_path: Path, async_python: s
         assert "GW-SIM: logged in (full login), paper trading" in log
         assert Path(f"/proc/{pids[0]}/exe").resolve().name == "java"
     assert (stack.tws_path / "ibgateway" / VERSION / "ibgateway1").exists()
+
+
+@pytest.mark.parametrize("stack", [artifacts.Release("10.19.2", "latest")], indirect=True,
+                         ids=["10.19.2"])
+def test_installed_release_is_the_gateway_the_api_claims(stack: Stack, tmp_path: Path,
+                                                          async_python: str) -> None:
+    """The installer's release reaches the API: Gateway 10.19 speaks server version 176, below
+    ib_async's 178 (10.30 answers 178), under IBC in the directory its version names."""
+    proc = stack.ibcstart(tmp_path / "ibc.log")
+    stack.wait_api(proc)
+    assert run_client(async_python, stack.api_port, 1, "basic")["server_version"] == 176
+    assert (stack.tws_path / "ibgateway" / "1019" / "jars" / "jts4launch-1019.jar").is_file()
 
 
 def test_gatewaystart_inline(stack: Stack, tmp_path: Path, async_python: str) -> None:

@@ -19,12 +19,14 @@ from sim_support import real_ibc_zip
 
 from ibkr_ops import demo, javaprops, sandbox
 from ibkr_ops.errors import OpsError
+from ibkr_ops.gateway_installer import GatewayInstaller, gateway_installer, parse_provenance
 from ibkr_ops.host import envfile
 from ibkr_ops.remote.artifacts import ibc_from_release
 from ibkr_ops.remote.hosts import Target, connect, open_host, resolve
-from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
+from ibkr_ops.remote.install import HostReport, InstallOptions, gather, install_host
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, load_deployment
+from ibkr_ops.sim import artifacts as sim_artifacts
 from ibkr_ops.tasks.hosts import install as install_task
 from ibkr_ops.tasks.hosts import logs as logs_task
 from ibkr_ops.tasks.hosts import run_install
@@ -252,6 +254,69 @@ def test_fresh_host_without_installer_is_told_what_to_give(own_guest: sandbox.Gu
                  InstallOptions(ssh_configs=(guest.ssh_config,)))
     assert report.error is not None and "--gateway-installer" in report.error
     assert shell(guest, "test -e /etc/ibkr/config.ini && echo present || echo absent") == "absent\n"
+
+
+GATEWAY_DIR = f"/home/trader/Jts/ibgateway/{sim_artifacts.TWS_MAJOR_VRSN}"
+# Everything of the Gateway and the settings a refused install could have touched.
+_BUILD_STATE = (f"sha256sum /etc/ibkr/* {GATEWAY_DIR}/.ibkr-ops-* {GATEWAY_DIR}/jars/*; "
+                f"ls -la --time-style=full-iso {GATEWAY_DIR} {GATEWAY_DIR}/jars")
+# A fresh guest's whole tree where an install writes (systemd's own state left out).
+_HOST_TREE = ("find /etc /opt /home /usr/local /var/lib /tmp -xdev -path /var/lib/systemd -prune "
+              "-o -print | sort")
+
+
+@pytest.fixture(scope="module")
+def arm_installer(tmp_path_factory: pytest.TempPathFactory) -> GatewayInstaller:
+    """The simulated Gateway 10.30.1 as IBKR's linux-arm installer."""
+    release = sim_artifacts.Release(arch="arm")
+    path = tmp_path_factory.mktemp("arm") / release.installer_name
+    path.write_bytes(sim_artifacts.build_installer(release))
+    return gateway_installer(path)
+
+
+def test_installed_build_records_its_provenance(installed: sandbox.Guest, credentials: Path,
+                                                options: InstallOptions) -> None:
+    """Beside the Gateway, and back in the host's facts (what `status` will show)."""
+    assert options.gateway is not None
+    recorded = parse_provenance(shell(installed, f"cat {GATEWAY_DIR}/.ibkr-ops-provenance"))
+    assert recorded == {"sha256": options.gateway.sha256, "version": "10.30.1",
+                        "channel": "stable", "arch": "x86_64"}
+    conn = open_host(installed.name, ssh_configs=(installed.ssh_config,))
+    try:
+        facts = gather(Host(conn, installed.name), load_deployment(credentials), [])
+    finally:
+        conn.close()
+    assert facts.gateway_build == recorded
+
+
+@pytest.mark.parametrize("refused", ["pin mismatch", "arm installer on x86_64"])
+def test_refused_installer_leaves_the_running_build_untouched(
+        installed: sandbox.Guest, credentials: Path, options: InstallOptions,
+        arm_installer: GatewayInstaller, refused: str) -> None:
+    before, pid = shell(installed, _BUILD_STATE), main_pid(installed)
+    if refused == "pin mismatch":
+        d, given = load_deployment(credentials, {"IBKR_GATEWAY_SHA256": "0" * 64}), options
+        expected = "but IBKR_GATEWAY_SHA256 pins " + "0" * 64
+    else:
+        d, given = load_deployment(credentials), dataclasses.replace(options,
+                                                                     gateway=arm_installer)
+        expected = "is IB Gateway for aarch64, but the host is x86_64"
+    report = run(installed.name, d, given)
+    assert report.error is not None and expected in report.error and "\n" not in report.error
+    assert shell(installed, _BUILD_STATE) == before
+    assert main_pid(installed) == pid
+    assert "healthy (" in shell(installed, "/usr/local/bin/ibkr-health-check")
+
+
+def test_fresh_host_refuses_the_other_arch_and_keeps_nothing(
+        own_guest: sandbox.Guest, credentials: Path, options: InstallOptions,
+        arm_installer: GatewayInstaller) -> None:
+    """The arch is known only from the host's facts: read, then nothing written."""
+    before = shell(own_guest, _HOST_TREE)
+    report = run(own_guest.name, load_deployment(credentials), dataclasses.replace(
+        options, gateway=arm_installer, ssh_configs=(own_guest.ssh_config,)))
+    assert report.error is not None and "but the host is x86_64" in report.error
+    assert shell(own_guest, _HOST_TREE) == before
 
 
 def test_unreachable_host_is_one_clear_line(credentials: Path) -> None:

@@ -51,7 +51,7 @@ def test_parse_facts_reads_every_fact() -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ("ARCH aarch64", "architecture aarch64 is not supported"),
+    ("ARCH riscv64", "architecture riscv64 is not supported"),
     ("SYSTEMD 0", "systemd is not running as PID 1"),
     ("MEM_KB 1000000", "the Gateway needs at least 2048 MB"),
     ("PRIV none", "neither root nor allowed passwordless sudo"),
@@ -141,7 +141,7 @@ def test_ibc_version_and_installer_are_checked(tmp_path: Path) -> None:
         ibc_from_release("latest")
     not_sh = tmp_path / "installer.sh"
     not_sh.write_bytes(b"\x7fELF")
-    with pytest.raises(UsageError, match="not a shell installer"):
+    with pytest.raises(UsageError, match="not an install4j shell installer"):
         gateway_installer(not_sh)
 
 

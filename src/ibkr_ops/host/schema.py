@@ -315,6 +315,12 @@ def _device(value: str) -> str:
     return value
 
 
+def _sha256(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise Invalid(f"is not a sha256 ({len(value)} characters)")
+    return value.lower()
+
+
 def _display(value: str) -> str:
     # :0 is the desktop's (WSLg's on WSL): a second X server there fails or takes it over.
     if not re.fullmatch(r":[0-9]{1,3}", value) or value == ":0":
@@ -364,6 +370,13 @@ TWS_MAJOR_VRSN = Text(
     valid=_major_version, section=REQUIRED_SECTION, example="1030",
     comment="The Gateway's major version: the digits of its version without the dots after the "
             "first\npart, e.g. 1030 for 10.30.1t. It names /home/trader/Jts/ibgateway/<version>.")
+GATEWAY_SHA256 = OptionalText(
+    name="gateway_sha256", key="IBKR_GATEWAY_SHA256", default=None, valid=_sha256,
+    help="the only Gateway installer hosts may receive",
+    hint="the installer's sha256 (64 hex digits, as `sha256sum` prints it)",
+    section=REQUIRED_SECTION, example="",
+    comment="Optional: the sha256 of the one Gateway installer the hosts may receive (`sha256sum "
+            "FILE`);\ninstall refuses any other before copying anything.")
 DISCORD_WEBHOOK_URL = OptionalText(
     name="discord_webhook_url", key="DISCORD_WEBHOOK_URL", default=None, secret=True,
     help="Discord webhook for notifications", hint="https://discord.com/api/webhooks/ID/TOKEN",
@@ -570,8 +583,8 @@ HOST_ONLY: tuple[Setting[Any], ...] = (
 
 # credentials.env's settings, in the order the host's file lists them.
 IN_FILE: tuple[Setting[Any], ...] = (
-    USERNAME, PASSWORD, TRADING_MODE, TWS_MAJOR_VRSN, DISCORD_WEBHOOK_URL, API_PORT, API_HOST,
-    READ_ONLY_API, TRUSTED_IPS, SERVICE_USER, RESTART_TIME, TIMEZONE, RESTART_MODE,
+    USERNAME, PASSWORD, TRADING_MODE, TWS_MAJOR_VRSN, GATEWAY_SHA256, DISCORD_WEBHOOK_URL,
+    API_PORT, API_HOST, READ_ONLY_API, TRUSTED_IPS, SERVICE_USER, RESTART_TIME, TIMEZONE, RESTART_MODE,
     BLACKOUT_WINDOWS, TWOFA_TIMEOUT_ACTION, EXISTING_SESSION_ACTION, TWOFA_DEVICE, MEMORY_MAX_MB,
     JAVA_HEAP_MB, COMMAND_SERVER_PORT, HEALTH_CLIENT_ID, DISPLAY, HEALTH_INTERVAL_S,
     HANG_RESTART_AFTER, MAX_RESTARTS_PER_HOUR, MEMORY_RESTART, MAINTENANCE_WINDOWS,

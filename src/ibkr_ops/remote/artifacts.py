@@ -1,4 +1,5 @@
-"""What the installer uploads besides rendered files: host tools, IBC, the Gateway installer.
+"""What the installer uploads besides rendered files: host tools, IBC, the Gateway installer
+(read and checked by ``ibkr_ops.gateway_installer``).
 
 The host tools travel as one zip (the stdlib-only ``ibkr_ops.host`` package, nothing else: a
 production host gets no simulator) so a host switches tool versions in one rename, never a
@@ -16,8 +17,11 @@ from pathlib import Path
 
 from ibkr_ops import resources
 from ibkr_ops.errors import UsageError
+from ibkr_ops.gateway_installer import GatewayInstaller, gateway_installer
 from ibkr_ops.render import ManagedFile
 
+__all__ = ["TOOLS_ZIP", "GatewayInstaller", "IbcSource", "gateway_installer", "host_tools",
+           "ibc_from_release", "ibc_from_zip", "tools_zip"]
 PACKAGE = Path(__file__).resolve().parents[1]
 TOOLS_ZIP = "/usr/local/lib/ibkr-ops/ibkr_ops.zip"
 _SHIPPED = ("__init__.py", "errors.py", "host")
@@ -98,31 +102,3 @@ def ibc_from_release(version: str) -> IbcSource:
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise UsageError(f"--ibc-version {version!r}: expected X.Y.Z, e.g. 3.24.1")
     return IbcSource(version=version, url=IBC_RELEASE_URL.format(v=version))
-
-
-@dataclass(frozen=True)
-class GatewayInstaller:
-    """The offline Gateway installer (install4j .sh) to run unattended on the host."""
-
-    path: Path
-    sha256: str
-
-    @property
-    def ident(self) -> str:
-        return f"{self.path.name} {self.sha256[:16]}"
-
-
-def gateway_installer(path: Path) -> GatewayInstaller:
-    """Check the installer exists and looks like an install4j shell installer."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(2)
-            handle.seek(0)
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError as exc:
-        raise UsageError(f"--gateway-installer {path}: {exc.strerror}; give the offline "
-                         "installer (ibgateway-stable-standalone-linux-x64.sh)") from None
-    if head != b"#!":
-        raise UsageError(f"--gateway-installer {path}: not a shell installer; download the "
-                         "offline Linux installer again")
-    return GatewayInstaller(path=path, sha256=digest)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
+from ibkr_ops.gateway_installer import PROVENANCE_FILE, parse_provenance, supported_arch
 from ibkr_ops.remote.artifacts import TOOLS_ZIP
 
 MIN_MEMORY_MB = 2048
@@ -44,6 +45,7 @@ if [ -f /etc/ibkr/ops.json ]; then
 fi
 if [ -d "$GATEWAY_DIR/jars" ]; then
   echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
+  [ -f "$GATEWAY_DIR/$PROVENANCE" ] && echo "BUILD $(cat "$GATEWAY_DIR/$PROVENANCE")"
 fi
 for u in $UNITS; do
   e=$(systemctl is-enabled "$u" 2>/dev/null); a=$(systemctl is-active "$u" 2>/dev/null)
@@ -71,6 +73,7 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
         "GATEWAY_DIR": gateway_dir,
         "TOOLS_ZIP": TOOLS_ZIP,
         "MODE_PROBE": MODE_PROBE,
+        "PROVENANCE": PROVENANCE_FILE,
     }
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     body = shlex.quote(_SCRIPT)
@@ -97,6 +100,8 @@ class Facts:
     checksums: dict[str, str] = field(default_factory=dict)
     ibc_source: str | None = None
     gateway_source: str | None = None
+    # The installed build's sha256, version, channel, arch (none on hosts installed before).
+    gateway_build: dict[str, str] = field(default_factory=dict)
     units: dict[str, tuple[str, str]] = field(default_factory=dict)
     gateway_pid: int = 0
     # Of the deployment installed now: None when there is none, "unknown" when its settings
@@ -154,6 +159,8 @@ def parse_facts(text: str) -> Facts:
             f.packages[parts[0]] = parts[1] == "1"
         elif key == "SUM" and len(parts) == 2:
             f.checksums[parts[0]] = parts[1]
+        elif key == "BUILD":
+            f.gateway_build = parse_provenance(rest)
         elif key == "UNIT" and len(parts) == 3:
             f.units[parts[0]] = (parts[1], parts[2])
     return f
@@ -161,9 +168,9 @@ def parse_facts(text: str) -> Facts:
 
 def preflight(f: Facts) -> list[str]:
     """Refuse hosts the stack cannot run on (OpsError); return warnings for the report."""
-    if f.arch not in ("x86_64", "amd64"):
-        raise OpsError(f"architecture {f.arch or 'unknown'} is not supported: IBC and IB Gateway "
-                       "are built for x86_64 only; use an x86_64 server")
+    if not supported_arch(f.arch):
+        raise OpsError(f"architecture {f.arch or 'unknown'} is not supported: IB Gateway is "
+                       "built for x86_64 and aarch64 only; use such a server")
     if not f.systemd:
         if f.is_wsl:
             raise OpsError(f"WSL without systemd: {WSL_SYSTEMD_FIX}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError
+from ibkr_ops.gateway_installer import PROVENANCE_FILE, check_arch, check_fits
 from ibkr_ops.remote import diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
@@ -96,6 +97,7 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
     started = time.monotonic()
     host: Host | None = None
     try:
+        check_fits(options.gateway, d.gateway_sha256, d.tws_major_vrsn)
         conn = open_host(spec, trust_new_host=options.trust_new_host,
                          ssh_configs=options.ssh_configs)
         host = Host(conn, spec)
@@ -103,6 +105,7 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
                         *dropins(options.bot_units, options.bot_wait_s)], key=lambda f: f.path)
         facts = gather(host, d, files, options.extra_units)
         report.warnings = preflight(facts)
+        check_arch(options.gateway, facts.arch)
         host.sudo = facts.privilege == "sudo"
         if facts.trading_mode not in (None, "live") and d.is_live and not options.allow_live_switch:
             now = ("trades paper" if facts.trading_mode == "paper" else
@@ -245,8 +248,9 @@ def install_gateway(host: Host, d: Deployment, gateway: GatewayInstaller,
         f"rm -rf {target}; runuser -u {user} -- {runnable} -q -dir {target} >/dev/null; "
         f"rm -f {runnable}; test -d {target}/jars || "
         f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
+        f"printf '%s\\n' {shlex.quote(gateway.provenance)} > {target}/{PROVENANCE_FILE}; "
         f"printf '%s\\n' {shlex.quote(gateway.ident)} > {target}/.ibkr-ops-source; "
-        f"chown {user}:{user} {target}/.ibkr-ops-source",
+        f"chown {user}:{user} {target}/.ibkr-ops-source {target}/{PROVENANCE_FILE}",
         what="installing the Gateway", timeout=900)
 
 

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--accounts", help="comma-separated account ids")
     parser.add_argument("--logins", type=Path, help="login record file")
     parser.add_argument("--api-host", help="listen address (default from jts.ini)")
+    parser.add_argument("--gateway-version",
+                        help="the Gateway release claimed: its API server version follows")
     parser.add_argument("--fault", action="append", default=[], help="hang | slow-handshake=S")
     return parser
 
@@ -54,6 +56,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     cfg.set_trading_mode(args.trading_mode)
     if args.accounts:
         cfg.set_accounts(args.accounts)
+    if args.gateway_version:
+        cfg.gateway_version = args.gateway_version
     if args.api_host:
         cfg.host = args.api_host
     else:

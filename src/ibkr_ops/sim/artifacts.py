@@ -1,7 +1,13 @@
 """Build the simulated IB Gateway installer and the simulated IBC distribution.
 
-- ``ibgateway-stable-standalone-linux-x64.sh`` (IB's download name): a shell installer taking
-  install4j's unattended flags ``-q -dir DIR``. It lays out Gateway 10.30 (``TWS_MAJOR_VRSN``
+- ``ibgateway-{stable|latest}-standalone-linux-{x64|arm}.sh`` (IB's download names): a shell
+  installer taking install4j's unattended flags ``-q -dir DIR``, built as install4j builds
+  IBKR's: a preamble, then a gzip'd tar (its size in the preamble's ``tail -c``) holding
+  ``i4jparams.conf`` (the ``buildInfo`` version, the ``ibgateway`` launcher and its
+  ``-Dchannel``), ``jre.tar.gz`` (a bundled-runtime stand-in: only its ``bin/java``'s ELF header,
+  naming the CPU; the installed Gateway runs on the machine's Java) and the Gateway's files, so
+  ``ibkr_ops.gateway_installer`` reads it as it reads IBKR's. It lays out the Gateway of any
+  release the simulator has an API server version for (default 10.30.1, ``TWS_MAJOR_VRSN``
   1030) as the offline installer does: ``jars/jts4launch-1030.jar`` (the Java Swing stand-in
   whose ``ibgateway.GWClient.main`` IBC calls, built by ``standin``), ``ibgateway.vmoptions``
   (``-Xmx768m``), ``.install4j/`` (``i4jruntime.jar``, and ``inst_jre.cfg`` naming the Java
@@ -9,7 +15,8 @@
   install time; none found, too old or headless: one line and nothing written) and the
   ``ibgateway`` launcher. ``jars/ibkr-gateway-sim.pyz`` is a zipapp of ``ibkr_ops.sim``
   (stdlib only): the stand-in's API engine, and the whole simulated Gateway for the simulated
-  IBC zip. Simulator knobs go in ``DIR/sim.properties``.
+  IBC zip. Simulator knobs go in ``DIR/sim.properties``, which names the release
+  (``gateway_version``): the API server version follows it.
 - ``IBCLinux-3.24.1-sim.zip``: laid out like IBC's Linux zip (``gatewaystart.sh``,
   ``scripts/ibcstart.sh``, ``scripts/displaybannerandlaunch.sh``, ``commandsend.sh``, …) with
   scripts written for this project that take the same arguments and variables and run the
@@ -20,25 +27,26 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
+import re
+import struct
 import tarfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import ibcscripts, standin
-from .versions import GATEWAY_VERSION, IBC_VERSION, TWS_MAJOR_VRSN
+from .versions import GATEWAY_VERSION, IBC_VERSION, TWS_MAJOR_VRSN, server_version
 
-__all__ = ["GATEWAY_VERSION", "IBC_VERSION", "TWS_MAJOR_VRSN", "build_ibc_zip", "build_installer",
-           "build_zipapp", "write_all"]
-INSTALLER_NAME = "ibgateway-stable-standalone-linux-x64.sh"
+__all__ = ["GATEWAY_VERSION", "IBC_VERSION", "TWS_MAJOR_VRSN", "Release", "build_ibc_zip",
+           "build_installer", "build_zipapp", "write_all"]
 IBC_ZIP_NAME = f"IBCLinux-{IBC_VERSION}-sim.zip"
-GATEWAY_JAR = f"jts4launch-{TWS_MAJOR_VRSN}.jar"
 SIM_ZIPAPP = "ibkr-gateway-sim.pyz"
-PAYLOAD_MARK = "__IBKR_OPS_SIM_PAYLOAD_BELOW__"
+CHANNELS = ("stable", "latest")
+ARCHES = {"x64": 62, "arm": 183}  # IBKR's name for the CPU -> its ELF e_machine
 _EPOCH = (2025, 1, 1, 0, 0, 0)  # fixed zip timestamps: the artifacts are reproducible
 
 ZIPAPP_MAIN = """\
@@ -48,6 +56,36 @@ from ibkr_ops.sim.cli import main
 
 sys.exit(main())
 """
+
+
+@dataclass(frozen=True)
+class Release:
+    """Which Gateway a simulated installer claims to be, as IBKR's installers name theirs."""
+
+    version: str = GATEWAY_VERSION
+    channel: str = "stable"
+    arch: str = "x64"
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\d+\.\d+\.\d+[a-z]?", self.version):
+            raise ValueError(f"Gateway version {self.version!r}: expected X.Y.Z, e.g. 10.30.1")
+        server_version(self.version)  # ValueError: the simulator speaks no API for it
+        if self.channel not in CHANNELS:
+            raise ValueError(f"channel {self.channel!r}: expected stable or latest")
+        if self.arch not in ARCHES:
+            raise ValueError(f"architecture {self.arch!r}: expected x64 or arm")
+
+    @property
+    def tws_major_vrsn(self) -> str:
+        major, minor = self.version.split(".")[:2]
+        return f"{major}{minor}"
+
+    @property
+    def installer_name(self) -> str:
+        return f"ibgateway-{self.channel}-standalone-linux-{self.arch}.sh"
+
+
+INSTALLER_NAME = Release().installer_name
 
 
 def _package_sources() -> dict[str, bytes]:
@@ -121,18 +159,25 @@ SIM_PROPERTIES = """\
 # logins=                  login record file (default <settings>/ibkr-gateway-sim-logins.jsonl)
 """
 
-INSTALLER_HEAD = f"""\
+
+def _installer_head(release: Release, payload_size: int) -> str:
+    """The preamble: install4j's flags, the Java check, then ``tail -c`` of the archive."""
+    v, major = release.version, release.tws_major_vrsn
+    return f"""\
 #!/bin/bash
-# Simulated IB Gateway {GATEWAY_VERSION} offline installer for Linux (ibkr-ops test artifact).
+# Simulated IB Gateway {v} ({release.channel}, linux-{release.arch}) offline installer for
+# Linux (ibkr-ops test artifact), laid out as install4j lays out IBKR's installers.
 # Takes install4j's unattended flags: -q (required) and -dir DIR (default
-# ~/Jts/ibgateway/{TWS_MAJOR_VRSN}); -varfile, -overwrite, -console and -Dname=value are accepted
+# ~/Jts/ibgateway/{major}); -varfile, -overwrite, -console and -Dname=value are accepted
 # and ignored. IBKR_GATEWAY_SIM_* variables set at install time become the defaults in
-# DIR/sim.properties. Needs bash, tar, gzip, base64, a Java 17+ runtime with AWT (Debian:
+# DIR/sim.properties. Needs bash, tail, tar, gzip, a Java 17+ runtime with AWT (Debian:
 # openjdk-17-jre; JAVA_HOME, java on PATH or /usr/lib/jvm, IBKR_GATEWAY_SIM_JVM_ROOT moves
-# the last) and python3 (to run).
+# the last; INSTALL4J_JAVA_HOME_OVERRIDE, install4j's own override, comes first) and python3.
+# Uncomment the following line to override the JVM search sequence
+# INSTALL4J_JAVA_HOME_OVERRIDE=
 set -euo pipefail
 quiet=
-dir="$HOME/Jts/ibgateway/{TWS_MAJOR_VRSN}"
+dir="$HOME/Jts/ibgateway/{major}"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -q) quiet=1 ;;
@@ -140,7 +185,7 @@ while [[ $# -gt 0 ]]; do
               dir=$2; shift ;;
         -varfile) shift ;;
         -overwrite|-console|-c|-splash|-D*) ;;
-        -h|--help|-help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help|-help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "installer: unknown option $1" >&2; exit 1 ;;
     esac
     shift
@@ -156,7 +201,8 @@ java_spec() {{
 }}
 jre= refused= on_path=
 if command -v java >/dev/null; then on_path=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")"); fi
-for home in ${{JAVA_HOME:-}} $on_path "${{IBKR_GATEWAY_SIM_JVM_ROOT:-/usr/lib/jvm}}"/*; do
+jvm_root=${{IBKR_GATEWAY_SIM_JVM_ROOT:-/usr/lib/jvm}}
+for home in ${{INSTALL4J_JAVA_HOME_OVERRIDE:-}} ${{JAVA_HOME:-}} $on_path "$jvm_root"/*; do
     [[ -x $home/bin/java ]] || continue
     spec=$(java_spec "$home")
     if [[ ! ${{spec%%.*}} =~ ^[0-9]+$ || ${{spec%%.*}} -lt 17 ]]; then
@@ -174,7 +220,7 @@ if [[ -z $jre ]]; then
 fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-sed -n '/^{PAYLOAD_MARK}$/,$p' "$0" | tail -n +2 | base64 -d | tar -xz -C "$dir"
+tail -c {payload_size} "$0" | tar -xz -C "$dir" --strip-components=1 gateway
 echo "$jre" > "$dir/.install4j/inst_jre.cfg"
 props="$dir/sim.properties"
 if [[ ! -e $props ]]; then
@@ -184,39 +230,82 @@ if [[ ! -e $props ]]; then
         printf '%s=%s\\n' "${{key,,}}" "${{!name}}" >> "$props"
     done
 fi
-echo "IB Gateway {GATEWAY_VERSION} (simulated) installed in $dir"
+echo "IB Gateway {v} (simulated) installed in $dir"
 exit 0
-{PAYLOAD_MARK}
 """
 
 
-def _tree() -> dict[str, tuple[bytes, int]]:
+I4JPARAMS = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Simulated install4j configuration of IB Gateway {version} (ibkr-ops test artifact) -->
+<config>
+  <general applicationName="IB Gateway" applicationVersion="{version}" \
+mediaName="{media}"/>
+  <variables>
+    <variable name="buildInfo" value="Build {version}, simulated"/>
+    <variable name="majorVersion" value="{major}"/>
+  </variables>
+  <launchers>
+    <launcher id="0" file="ibgateway" vmParameters="-Dchannel={channel} \
+-Dinstall4jType=standalone"/>
+  </launchers>
+</config>
+"""
+
+
+def _i4jparams(release: Release) -> bytes:
+    return I4JPARAMS.format(version=release.version, major=release.tws_major_vrsn,
+                            channel=release.channel,
+                            media=release.installer_name.removesuffix(".sh")).encode()
+
+
+def _elf_header(machine: int) -> bytes:
+    """An ELF64 little-endian executable's 64-byte header and nothing else: not runnable."""
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    return ident + struct.pack("<HHI", 2, machine, 1) + bytes(64 - 24)
+
+
+def _tree(release: Release) -> dict[str, tuple[bytes, int]]:
     """Files of the installed Gateway (relative path -> content, mode)."""
+    major = release.tws_major_vrsn
+    props = SIM_PROPERTIES + f"gateway_version={release.version}\n"
     return {
-        f"jars/{GATEWAY_JAR}": (standin.build_jar(), 0o644),
+        f"jars/jts4launch-{major}.jar": (standin.build_jar(), 0o644),
         f"jars/{SIM_ZIPAPP}": (build_zipapp(), 0o644),
-        f"jars/twslaunch-{TWS_MAJOR_VRSN}.jar": (_small_jar("simulated twslaunch"), 0o644),
+        f"jars/twslaunch-{major}.jar": (_small_jar("simulated twslaunch"), 0o644),
         "jars/locales.jar": (_small_jar("simulated locales"), 0o644),
         "ibgateway.vmoptions": (VMOPTIONS.encode(), 0o644),
         "ibgateway": (LAUNCHER_SCRIPT.encode(), 0o755),
         ".install4j/i4jruntime.jar": (_small_jar("simulated install4j runtime"), 0o644),
-        ".install4j/sim.properties.template": (SIM_PROPERTIES.encode(), 0o644),
+        ".install4j/i4jparams.conf": (_i4jparams(release), 0o644),
+        ".install4j/sim.properties.template": (props.encode(), 0o644),
     }
 
 
-def build_installer() -> bytes:
+def _tar_gz(files: dict[str, tuple[bytes, int]]) -> bytes:
     buffer = io.BytesIO()
     # gzip's header carries a timestamp: pin it, or the installer changes on every build.
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9, mtime=0) as packed, \
             tarfile.open(fileobj=packed, mode="w") as archive:
-        for name, (data, mode) in sorted(_tree().items()):
+        for name, (data, mode) in sorted(files.items()):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = mode
             info.mtime = int(time.mktime((*_EPOCH, 0, 0, -1)))
             archive.addfile(info, io.BytesIO(data))
-    payload = base64.encodebytes(buffer.getvalue())
-    return INSTALLER_HEAD.encode() + payload
+    return buffer.getvalue()
+
+
+def build_installer(release: Release | None = None) -> bytes:
+    """The installer of ``release`` (default: Gateway 10.30.1, stable, x64); reproducible."""
+    release = release or Release()
+    runtime = _tar_gz({"bin/java": (_elf_header(ARCHES[release.arch]), 0o644)})
+    payload = _tar_gz({
+        "i4jparams.conf": (_i4jparams(release), 0o644),
+        "jre.tar.gz": (runtime, 0o644),
+        **{f"gateway/{name}": entry for name, entry in _tree(release).items()},
+    })
+    return _installer_head(release, len(payload)).encode() + payload
 
 
 def build_ibc_zip() -> bytes:
@@ -229,20 +318,23 @@ def build_ibc_zip() -> bytes:
     return buffer.getvalue()
 
 
-def write_all(out: Path) -> dict[str, str]:
+def write_all(out: Path, release: Release | None = None) -> dict[str, str]:
     """Write the installer, the simulated IBC zip and manifest.json into ``out``."""
-    payload = build_installer()  # first: a stand-in that cannot be built leaves nothing
+    release = release or Release()
+    payload = build_installer(release)  # first: a stand-in that cannot be built leaves nothing
     out.mkdir(parents=True, exist_ok=True)
-    installer = out / INSTALLER_NAME
+    installer = out / release.installer_name
     installer.write_bytes(payload)
     installer.chmod(0o755)
     ibc_zip = out / IBC_ZIP_NAME
     ibc_zip.write_bytes(build_ibc_zip())
     manifest = {
-        "gateway_version": GATEWAY_VERSION,
-        "tws_major_vrsn": TWS_MAJOR_VRSN,
+        "gateway_version": release.version,
+        "tws_major_vrsn": release.tws_major_vrsn,
+        "channel": release.channel,
+        "arch": release.arch,
         "installer": installer.name,
-        "installer_args": ["-q", "-dir", f"~/Jts/ibgateway/{TWS_MAJOR_VRSN}"],
+        "installer_args": ["-q", "-dir", f"~/Jts/ibgateway/{release.tws_major_vrsn}"],
         "ibc_version": IBC_VERSION,
         "ibc_zip": ibc_zip.name,
         "simulated": True,

@@ -1,4 +1,4 @@
-"""Simulator tasks: `invoke sim.artifacts --out DIR`."""
+"""Simulator tasks: `invoke sim.artifacts --out DIR [--gateway-version X.Y.Z]`."""
 
 from __future__ import annotations
 
@@ -13,19 +13,30 @@ from ibkr_ops.sim import artifacts as sim_artifacts
 from ibkr_ops.sim import standin
 
 
-@task(help={"out": "directory to write the simulated Gateway installer and IBC zip into"})
-def artifacts(c: Context, out: str = "dist/sim") -> None:
+@task(help={"out": "directory to write the simulated Gateway installer and IBC zip into",
+            "gateway_version": "the Gateway release the installer claims, e.g. 10.19.2 "
+                               f"(default {sim_artifacts.GATEWAY_VERSION})",
+            "channel": "stable (default) or latest, as in IBKR's installer names",
+            "arch": "x64 (default) or arm, as in IBKR's installer names"})
+def artifacts(c: Context, out: str = "dist/sim", gateway_version: str | None = None,
+              channel: str = "stable", arch: str = "x64") -> None:
     """Write the simulated Gateway installer (with the Java stand-in, compiled here with the
     JDK), the simulated IBC zip and manifest.json."""
     try:
-        written = sim_artifacts.write_all(Path(out))
+        release = sim_artifacts.Release(gateway_version or sim_artifacts.GATEWAY_VERSION,
+                                        channel, arch)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+    try:
+        written = sim_artifacts.write_all(Path(out), release)
     except OSError as exc:
         raise Exit(f"error: cannot write the artifacts to {out}: {exc.strerror}", code=1) from None
     except standin.BuildError as exc:
         raise Exit(f"error: {exc}", code=1) from None
     for kind, path in written.items():
         print(f"{kind}: {path}")
-    print(f"Gateway {sim_artifacts.GATEWAY_VERSION} (TWS_MAJOR_VRSN={sim_artifacts.TWS_MAJOR_VRSN})")
+    print(f"Gateway {release.version} {release.channel} linux-{release.arch} "
+          f"(TWS_MAJOR_VRSN={release.tws_major_vrsn})")
 
 
 ns = Collection("sim")

@@ -599,7 +599,7 @@ final class Standin {
         if (warm) {
             argv.add("--warm");
         }
-        for (String name : new String[] {"accounts", "logins", "api_host"}) {
+        for (String name : new String[] {"accounts", "logins", "api_host", "gateway_version"}) {
             String value = knob(name, "");
             if (!value.isBlank()) {
                 argv.add("--" + name.replace('_', '-'));

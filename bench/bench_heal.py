@@ -5,7 +5,8 @@ each from the fault to healthy again, with the notifications each incident sent.
 
 Run as root: `python bench/bench_heal.py [--rounds N] [--kinds frozen,hung,crash]`. One guest
 in a scratch sandbox state directory (booting from the cached base tree), installed with the
-simulated Gateway (its login asks no second factor), removed at the end. Each fault comes at a
+simulated Gateway (its login asks no second factor) under the real IBC when IBKR_OPS_IBC_ZIP
+(or ../shared/third-party/ibc) has it, else the simulated IBC zip; removed at the end. Each fault comes at a
 random moment of the health-check timer's period, so the wait for the next check is sampled
 as a real fault meets it. Each round starts with an empty restart history: the hourly cap (3
 automatic restarts) would otherwise, rightly, stop the fourth round.
@@ -29,6 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench_sim import ibc_zip
 
 from ibkr_ops import demo, sandbox
 from ibkr_ops.remote import switch
@@ -178,7 +181,10 @@ def main() -> None:
             f"IBKR_TRADING_MODE=paper\nTWS_MAJOR_VRSN={sim_artifacts.TWS_MAJOR_VRSN}\n"
             f"DISCORD_WEBHOOK_URL={demo.DISCORD_URL}\nIBKR_MAINTENANCE_WINDOWS=none\n",
             source="bench")
-        result = install_host(GUEST, d, demo.install_options(None, 120), quiet)
+        zip_path, kind_of_ibc = ibc_zip()
+        print(f"IBC: {kind_of_ibc}")
+        result = install_host(GUEST, d, demo.install_options(zip_path if zip_path.name else None,
+                                                             120), quiet)
         if result.error:
             raise SystemExit(f"install failed: {result.error}")
         run(f"printf 'control_port={CONTROL_PORT}\\nsecond_factor=off\\n' >> {SIM_PROPERTIES}"

@@ -2,7 +2,7 @@
 
 Everything downstream (render, install, migrate) takes a ``Deployment`` and nothing else, so
 validation happens once, before any host is touched. The same keys are written back to the
-host's ``/etc/ibkr/credentials.env``, which is how ``migrate`` reads a deployment as it stands.
+host's ``credentials.env``, which is how ``migrate`` reads a deployment as it stands.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ibkr_ops.errors import UsageError
 from ibkr_ops.host import market, webhook
 from ibkr_ops.host.config import MAINTENANCE_WINDOWS
 from ibkr_ops.host.envfile import parse_env, read_env_file
+from ibkr_ops.layout import Layout
 
 TradingMode = Literal["paper", "live"]
 TwofaAction = Literal["exit", "restart"]
@@ -94,11 +95,11 @@ class Deployment:
 
     @property
     def home(self) -> str:
-        return f"/home/{self.service_user}"
+        return Layout.home(self.service_user)
 
     @property
     def gateway_dir(self) -> str:
-        return f"{self.home}/Jts/ibgateway/{self.tws_major_vrsn}"
+        return Layout.gateway_dir(self.home, self.tws_major_vrsn)
 
     @property
     def ibc_trusted_ips(self) -> str:

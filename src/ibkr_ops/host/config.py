@@ -1,4 +1,4 @@
-"""Installed settings of the host-side tools: `/etc/ibkr/ops.json` (mode 0644, no secrets).
+"""Installed settings of the host-side tools: ops.json (mode 0644, no secrets).
 
 The operator side builds a `HostConfig` from the deployment settings and writes `to_json()`;
 the host tools read it back with `HostConfig.load()`. Every field has a safe default so a
@@ -17,11 +17,12 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from ibkr_ops import layout
 from ibkr_ops.errors import UsageError
 
 # Plain strings and open() rather than pathlib: pathlib's imports are a noticeable share of
 # the health check's start-up time.
-DEFAULT_PATH = "/etc/ibkr/ops.json"
+DEFAULT_PATH = layout.DEFAULT.ops_json
 
 TRADING_MODES = ("paper", "live")
 RESTART_MODES = ("auto", "warm", "cold")
@@ -43,8 +44,8 @@ class HostConfig:
     # High on purpose: bots use small ids; 326 ("in use") makes the probe try the next ones.
     health_client_id: int = 999
     health_timeout_s: float = 10.0
-    gateway_unit: str = "ibkr-gateway.service"
-    display_unit: str = "xvfb.service"
+    gateway_unit: str = layout.DEFAULT.gateway_unit
+    display_unit: str = layout.DEFAULT.display_unit
     display: str = ":1"
     service_user: str = "trader"
     memory_ceiling_mb: int = 1536
@@ -90,9 +91,9 @@ class HostConfig:
     # node_exporter's textfile collector format; empty: <state_dir>/metrics/ibkr_gateway.prom.
     metrics_file: str = ""
     hostname: str = ""
-    state_dir: str = "/var/lib/ibkr-ops"
-    log_dir: str = "/var/log/ibkr"
-    credentials_file: str = "/etc/ibkr/credentials.env"
+    state_dir: str = layout.DEFAULT.state_dir
+    log_dir: str = layout.DEFAULT.log_dir
+    credentials_file: str = layout.DEFAULT.credentials
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -138,7 +139,7 @@ class HostConfig:
             raise UsageError(f"{source}: {exc}") from None
 
     def to_json(self) -> str:
-        """Stable, human-readable JSON for `/etc/ibkr/ops.json` (sorted keys, trailing newline)."""
+        """Stable, human-readable JSON for ops.json (sorted keys, trailing newline)."""
         data = {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
         return json.dumps(data, indent=2, sort_keys=True) + "\n"

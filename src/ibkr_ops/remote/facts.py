@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
+from ibkr_ops.layout import DEFAULT, Layout
 
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
@@ -37,21 +38,21 @@ id -u "$SERVICE_USER" >/dev/null 2>&1 && echo "USER 1" || echo "USER 0"
 for f in $FILES; do
   [ -f "$f" ] && echo "SUM $f $(sha256sum "$f" | cut -d' ' -f1)"
 done
-[ -f /opt/ibc/.ibkr-ops-source ] && echo "IBC $(cat /opt/ibc/.ibkr-ops-source)"
-[ -f /etc/ibkr/ops.json ] && sed -n 's/.*"trading_mode": "\([a-z]*\)".*/MODE \1/p' /etc/ibkr/ops.json
+[ -f "$IBC_MARKER" ] && echo "IBC $(cat "$IBC_MARKER")"
+[ -f "$OPS_JSON" ] && sed -n 's/.*"trading_mode": "\([a-z]*\)".*/MODE \1/p' "$OPS_JSON"
 if [ -d "$GATEWAY_DIR/jars" ]; then
-  echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
+  echo "GATEWAY $(cat "$GATEWAY_MARKER" 2>/dev/null || echo unknown)"
 fi
 for u in $UNITS; do
   e=$(systemctl is-enabled "$u" 2>/dev/null); a=$(systemctl is-active "$u" 2>/dev/null)
   echo "UNIT $u ${e:-none} ${a:-none}"
 done
-echo "MAINPID $(systemctl show -p MainPID --value ibkr-gateway.service 2>/dev/null)"
+echo "MAINPID $(systemctl show -p MainPID --value "$GATEWAY_UNIT" 2>/dev/null)"
 """
 
 
 def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
-                  gateway_dir: str) -> str:
+                  gateway_dir: str, layout: Layout = DEFAULT) -> str:
     """The one shell command that prints every fact (run as root, or with sudo when allowed)."""
     env = {
         "PACKAGES": " ".join(packages.every_name()),
@@ -59,6 +60,10 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
         "UNITS": " ".join(units),
         "SERVICE_USER": service_user,
         "GATEWAY_DIR": gateway_dir,
+        "GATEWAY_MARKER": layout.source_marker(gateway_dir),
+        "IBC_MARKER": layout.source_marker(layout.ibc_dir),
+        "OPS_JSON": layout.ops_json,
+        "GATEWAY_UNIT": layout.gateway_unit,
     }
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     body = shlex.quote(_SCRIPT)

@@ -12,12 +12,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.install import InstallOptions, Progress, install_host, notify
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment
 
-PAPER_BACKUP = f"{switch.BACKUP_DIR}/paper"
+PAPER_BACKUP = f"{DEFAULT.backup_dir}/paper"
 PAPER_CHECK_S = 30.0  # the running paper Gateway must be healthy within this, or no go
 
 

@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 
 from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError
+from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
 from ibkr_ops.remote.hosts import open_host
-from ibkr_ops.remote.plan import DISPLAY_UNIT, GATEWAY_UNIT, WATCH_UNIT, Plan, make_plan
+from ibkr_ops.remote.plan import Plan, make_plan
 from ibkr_ops.remote.primitives import Host
-from ibkr_ops.render import ENABLED_UNITS, ManagedFile, render
+from ibkr_ops.render import ManagedFile, render
 from ibkr_ops.settings import Deployment
 
 Progress = Callable[[str], None]
-HEALTH = "/usr/local/bin/ibkr-health-check"
-NOTIFY = "/usr/local/bin/ibkr-notify"
 
 
 @dataclass(frozen=True)
@@ -73,16 +72,16 @@ class HostReport:
         return any(status != "unchanged" for _, status in self.items)
 
 
-def desired_files(d: Deployment) -> list[ManagedFile]:
+def desired_files(d: Deployment, layout: Layout = DEFAULT) -> list[ManagedFile]:
     """Everything the host should hold: the rendered configuration and the host tools."""
-    return sorted(render(d) + host_tools(), key=lambda f: f.path)
+    return sorted(render(d, layout) + host_tools(), key=lambda f: f.path)
 
 
 def gather(host: Host, d: Deployment, files: list[ManagedFile],
-           extra_units: tuple[str, ...] = ()) -> Facts:
+           extra_units: tuple[str, ...] = (), layout: Layout = DEFAULT) -> Facts:
     """Read the host's facts in one round trip."""
-    command = facts_command([f.path for f in files], [*ENABLED_UNITS, *extra_units],
-                            d.service_user, d.gateway_dir)
+    command = facts_command([f.path for f in files], [*layout.enabled_units, *extra_units],
+                            d.service_user, d.gateway_dir, layout)
     result = host.conn.run(command, hide=True, warn=True, in_stream=False)
     if not result.ok:
         raise OpsError(f"reading the host's facts failed: {result.stderr.strip()[-200:]}")
@@ -115,8 +114,8 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
             raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
                            "give --gateway-installer PATH (the offline Linux installer)")
         if facts.ibc_source is None and options.ibc is None:
-            raise OpsError("IBC is not installed in /opt/ibc; give --ibc-zip PATH or "
-                           "--ibc-version X.Y.Z")
+            raise OpsError(f"IBC is not installed in {DEFAULT.ibc_dir}; give --ibc-zip PATH "
+                           "or --ibc-version X.Y.Z")
         report.items = plan_items(plan, dry_run=options.dry_run)
         if options.dry_run:
             report.diff = _diffs(host, plan, d)
@@ -170,7 +169,7 @@ def plan_items(plan: Plan, *, dry_run: bool) -> list[tuple[str, str]]:
 
 def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
     """Carry out a plan; each step is safe to repeat if the run is cut short."""
-    user = shlex.quote(d.service_user)
+    user, layout = shlex.quote(d.service_user), plan.layout
     if plan.packages:
         progress(f"installing packages: {' '.join(plan.packages)}")
         host.root("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
@@ -180,10 +179,10 @@ def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
         progress(f"creating service user {d.service_user}")
         host.root(f"useradd --create-home --user-group --shell /bin/bash {user}",
                   what="creating the service user")
-    host.root(f"install -d -m 0755 /etc/ibkr /var/lib/ibkr-ops /usr/local/lib/ibkr-ops && "
-              f"install -d -m 0750 -o {user} -g {user} /var/log/ibkr {shlex.quote(d.home)}/Jts")
+    host.root(f"install -d -m 0755 {_words(layout.root_dirs)} && "
+              f"install -d -m 0750 -o {user} -g {user} {_words(layout.user_dirs(d.home))}")
     if plan.ibc:
-        install_ibc(host, plan.ibc, progress)
+        install_ibc(host, plan.ibc, progress, layout)
     if plan.gateway:
         install_gateway(host, d, plan.gateway, progress)
     for f in plan.files:
@@ -195,22 +194,27 @@ def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
         progress(f"enabling {' '.join(plan.enable)}")
         host.root("systemctl enable --quiet " + " ".join(plan.enable))
     # The login watch runs before the Gateway (re)starts, so it sees that login.
-    host.root(f"systemctl start ibkr-gateway-restart.timer ibkr-health-check.timer {WATCH_UNIT} "
-              + " ".join(plan.extra_units))
+    host.root(f"systemctl start {layout.restart_timer} {layout.health_timer} "
+              f"{layout.watch_unit} " + " ".join(plan.extra_units))
     if plan.restart_watch:
-        host.root(f"systemctl restart {WATCH_UNIT}")
+        host.root(f"systemctl restart {layout.watch_unit}")
     if plan.restart_extra:
         host.root("systemctl restart " + " ".join(plan.restart_extra))
     if plan.restart_display:
-        host.root(f"systemctl restart {DISPLAY_UNIT}")
+        host.root(f"systemctl restart {layout.display_unit}")
     if plan.gateway_action:
         progress(f"{plan.gateway_action}ing the Gateway ({plan.gateway_reason})")
-        host.root(f"systemctl reset-failed {GATEWAY_UNIT} 2>/dev/null; "
-                  f"systemctl {plan.gateway_action} {GATEWAY_UNIT}")
+        host.root(f"systemctl reset-failed {layout.gateway_unit} 2>/dev/null; "
+                  f"systemctl {plan.gateway_action} {layout.gateway_unit}")
 
 
-def install_ibc(host: Host, ibc: IbcSource, progress: Progress) -> None:
-    """Unpack IBC beside /opt/ibc, then swap directories: never a half-unpacked IBC."""
+def _words(paths: tuple[str, ...]) -> str:
+    return " ".join(shlex.quote(p) for p in paths)
+
+
+def install_ibc(host: Host, ibc: IbcSource, progress: Progress,
+                layout: Layout = DEFAULT) -> None:
+    """Unpack IBC beside its directory, then swap directories: never a half-unpacked IBC."""
     progress(f"installing IBC {ibc.version}")
     if ibc.data is not None:
         zip_path = host.upload(ibc.data, "ibc.zip")
@@ -220,13 +224,14 @@ def install_ibc(host: Host, ibc: IbcSource, progress: Progress) -> None:
         fetch = (f"curl -fsSL --max-time 120 -o {shlex.quote(zip_path)} "
                  f"{shlex.quote(ibc.url or '')} || {{ echo 'cannot download IBC {ibc.version} "
                  "on the host (no access to github.com?); use --ibc-zip' >&2; exit 1; }; ")
-    new, old = "/opt/ibc.ibkr-ops-new", "/opt/ibc.ibkr-ops-old"
+    final = layout.ibc_dir
+    new, old = f"{final}.ibkr-ops-new", f"{final}.ibkr-ops-old"
     host.root(
         f"set -e; {fetch}unzip -tq {shlex.quote(zip_path)} >/dev/null; rm -rf {new} {old}; "
         f"mkdir -p {new}; unzip -q -o {shlex.quote(zip_path)} -d {new}; "
         f"chmod -R u=rwX,go=rX {new}; chmod 0755 {new}/*.sh {new}/scripts/*.sh; "
-        f"printf '%s\\n' {shlex.quote(ibc.ident)} > {new}/.ibkr-ops-source; "
-        f"if [ -e /opt/ibc ]; then mv /opt/ibc {old}; fi; mv {new} /opt/ibc; rm -rf {old}",
+        f"printf '%s\\n' {shlex.quote(ibc.ident)} > {layout.source_marker(new)}; "
+        f"if [ -e {final} ]; then mv {final} {old}; fi; mv {new} {final}; rm -rf {old}",
         what="installing IBC", timeout=300)
 
 
@@ -237,20 +242,20 @@ def install_gateway(host: Host, d: Deployment, gateway: GatewayInstaller,
     with gateway.path.open("rb") as handle:
         staged = host.put_stream(handle, "gateway-installer.sh")
     user, target = shlex.quote(d.service_user), shlex.quote(d.gateway_dir)
+    marker = shlex.quote(DEFAULT.source_marker(d.gateway_dir))
     runnable = shlex.quote(f"{d.home}/.ibkr-ops-installer.sh")
     host.root(
         f"set -e; install -m 0700 -o {user} -g {user} {shlex.quote(staged)} {runnable}; "
         f"rm -rf {target}; runuser -u {user} -- {runnable} -q -dir {target} >/dev/null; "
         f"rm -f {runnable}; test -d {target}/jars || "
         f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
-        f"printf '%s\\n' {shlex.quote(gateway.ident)} > {target}/.ibkr-ops-source; "
-        f"chown {user}:{user} {target}/.ibkr-ops-source",
+        f"printf '%s\\n' {shlex.quote(gateway.ident)} > {marker}; chown {user}:{user} {marker}",
         what="installing the Gateway", timeout=900)
 
 
 def health(host: Host) -> tuple[bool, str]:
     """Run the host's health check once: (healthy, one-line summary)."""
-    result = host.root(f"{HEALTH} --json", warn=True, timeout=60)
+    result = host.root(f"{DEFAULT.health_check_tool} --json", warn=True, timeout=60)
     try:
         data = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -284,7 +289,8 @@ def wait_healthy(host: Host, wait_s: float, progress: Progress) -> str:
 
 def notify(host: Host, level: str, message: str) -> None:
     """Send a notification from the host (it holds the webhook); failures only warn."""
-    host.root(f"{NOTIFY} --level {shlex.quote(level)} {shlex.quote(message)}", warn=True,
+    host.root(f"{DEFAULT.notify_tool} --level {shlex.quote(level)} {shlex.quote(message)}",
+              warn=True,
               timeout=90)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.hosts import resolve
 from ibkr_ops.remote.install import (
@@ -26,7 +27,7 @@ from ibkr_ops.remote.install import (
     install_host,
     notify,
 )
-from ibkr_ops.remote.plan import CONFIG_INI, CREDENTIALS, sha256
+from ibkr_ops.remote.plan import sha256
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, describe
 
@@ -83,7 +84,7 @@ def drift(host: Host, d: Deployment) -> list[str]:
     sums = gather(host, d, files).checksums
     return [f"{f.path} on {host.name} differs from what its settings render; the target gets "
             "the rendered file (hand edits are not carried over)"
-            for f in files if f.path.startswith("/etc/ibkr/") and f.path in sums
+            for f in files if f.path.startswith(DEFAULT.config_dir + "/") and f.path in sums
             and sums[f.path] != sha256(f.content)]
 
 
@@ -101,7 +102,7 @@ def migrate(source: str, target: str, options: MigrateOptions,
         src.conn.close()
         raise
     try:
-        progress_for(source)(f"reading the deployment from {CREDENTIALS} (in memory)")
+        progress_for(source)(f"reading the deployment from {DEFAULT.credentials} (in memory)")
         d = switch.read_deployment(src)
         if d.is_live and not options.stop_source:
             raise UsageError(f"{source} is live: two Gateways must never log in to one live "
@@ -129,11 +130,12 @@ def migrate(source: str, target: str, options: MigrateOptions,
 
 def _dry_run(report: MigrateReport, d: Deployment, options: MigrateOptions,
              progress_for: ProgressFor) -> MigrateReport:
-    report.source_steps[:0] = [f"would read {CREDENTIALS} (settings below, secrets "
-                               "masked)", f"would back up {CREDENTIALS} and "
-                               f"{CONFIG_INI} to {switch.BACKUP_DIR}/migrate-<time>/ (0600)"]
+    report.source_steps[:0] = [f"would read {DEFAULT.credentials} (settings below, secrets "
+                               "masked)", f"would back up {DEFAULT.credentials} and "
+                               f"{DEFAULT.config_ini} to {DEFAULT.backup_dir}/migrate-<time>/ "
+                               "(0600)"]
     if options.stop_source:
-        report.source_steps.append(f"would stop and disable {', '.join(switch.STACK_UNITS)} "
+        report.source_steps.append(f"would stop and disable {', '.join(switch.stack_units())} "
                                    "(files kept)")
     dry = dataclasses.replace(options.install, dry_run=True)
     report.target_report = install_host(report.target, d, dry, progress_for(report.target))
@@ -157,7 +159,7 @@ def _paper_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
     if options.stop_source:
         progress_for(src.name)("target healthy: stopping and disabling the Gateway here")
         switch.stop_gateway(src)
-        report.source_steps.append(f"stopped and disabled {', '.join(switch.STACK_UNITS)}")
+        report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units())}")
     else:
         report.source_steps.append("still running (give --stop-source to stop it)")
 
@@ -176,7 +178,7 @@ def _live_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
                        f"untouched and still running; nothing was started on {tgt.name}")
     say_source("stopping and disabling the Gateway (it logs out of the live account)")
     switch.stop_gateway(src)
-    report.source_steps.append(f"stopped and disabled {', '.join(switch.STACK_UNITS)}")
+    report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units())}")
     say_target("starting the Gateway (a new live login: approve it on IBKR Mobile)")
     try:
         switch.start_gateway(tgt)

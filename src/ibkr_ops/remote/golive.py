@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote import switch
-from ibkr_ops.remote.install import InstallOptions, Progress, install_host, notify
+from ibkr_ops.remote.install import InstallOptions, Progress, install_on, notify
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment
 
@@ -90,7 +90,7 @@ def _switch_to_live(host: Host, live: Deployment, options: GoLiveOptions,
     """Put the live files in place, then one cold restart: a new login, second factor and all."""
     quiet = dataclasses.replace(options.install, start_gateway=False, notify=False,
                                 allow_live_switch=True)
-    report = install_host(host.name, live, quiet, progress)
+    report = install_on(host, live, quiet, progress)
     if report.error:
         raise OpsError(report.error)
     wait = options.install.wait_s
@@ -121,8 +121,7 @@ def _restore_paper(host: Host, options: GoLiveOptions, progress: Progress) -> st
     paper = switch.read_deployment(host, f"{PAPER_BACKUP}/credentials.env",
                                    missing="go-live keeps it there; without it, return to paper "
                                            "with `invoke install --credentials PAPER_FILE`")
-    report = install_host(host.name, paper, dataclasses.replace(options.install, notify=False),
-                          progress)
+    report = install_on(host, paper, dataclasses.replace(options.install, notify=False), progress)
     if report.error:
         raise OpsError(report.error)
     return report.health

@@ -1,8 +1,7 @@
-"""`invoke install` for one host: facts, plan, apply, wait for health, report.
+"""`invoke install` for one host: facts, plan, its steps (``converge``), health, report.
 
-Order matters for "never half-configured": everything is uploaded and put in place (each file
-by rename) before any service is touched, so the running Gateway keeps running on complete
-old files until the new ones are all there, and a run cut short converges on the next run.
+The install runs over a connection it is given, so go-live and migrate install on the
+connection they already hold: one SSH session per host per task.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from dataclasses import dataclass, field
 from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import diff
+from ibkr_ops.remote import converge, diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.plan import Plan, make_plan
-from ibkr_ops.remote.primitives import Host
+from ibkr_ops.remote.primitives import Host, run_steps
 from ibkr_ops.render import ManagedFile, render
 from ibkr_ops.settings import Deployment
 
@@ -90,14 +89,26 @@ def gather(host: Host, d: Deployment, files: list[ManagedFile],
 
 def install_host(spec: str, d: Deployment, options: InstallOptions,
                  progress: Progress) -> HostReport:
-    """Install on one host; failures end up in the report, never as an exception."""
-    report = HostReport(host=spec)
-    started = time.monotonic()
-    host: Host | None = None
+    """Connect to one host and install there; failures end up in the report, never as an
+    exception (a host that cannot be reached included)."""
     try:
         conn = open_host(spec, trust_new_host=options.trust_new_host,
                          ssh_configs=options.ssh_configs)
-        host = Host(conn, spec)
+    except OpsError as exc:
+        return HostReport(host=spec, error=str(exc))
+    try:
+        return install_on(Host(conn, spec), d, options, progress)
+    finally:
+        conn.close()
+
+
+def install_on(host: Host, d: Deployment, options: InstallOptions,
+               progress: Progress) -> HostReport:
+    """Install over a connection the caller holds (and keeps: go-live and migrate go on using
+    it); failures end up in the report, never as an exception."""
+    report = HostReport(host=host.name)
+    started = time.monotonic()
+    try:
         files = sorted([*desired_files(d), *options.extra_files,
                         *dropins(options.bot_units, options.bot_wait_s)], key=lambda f: f.path)
         facts = gather(host, d, files, options.extra_units)
@@ -121,7 +132,7 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
             report.diff = _diffs(host, plan, d)
             report.health = "not checked (dry run)"
             return report
-        apply(host, d, plan, progress)
+        run_steps(host, converge.steps(plan, d), progress)
         if not options.start_gateway:
             report.health = "not checked (Gateway left for the caller to start)"
             return report
@@ -136,10 +147,8 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
                         "completed steps are kept and the rest is redone")
     finally:
         report.seconds = time.monotonic() - started
-        if host is not None:
-            with contextlib.suppress(OSError):
-                host.cleanup()
-            host.conn.close()
+        with contextlib.suppress(OSError):
+            host.cleanup()
     return report
 
 
@@ -165,92 +174,6 @@ def plan_items(plan: Plan, *, dry_run: bool) -> list[tuple[str, str]]:
     action = f"{plan.gateway_action} ({plan.gateway_reason})" if plan.gateway_action else ""
     rows.append((f"gateway {action}".rstrip(), mark if plan.gateway_action else "unchanged"))
     return rows
-
-
-def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
-    """Carry out a plan; each step is safe to repeat if the run is cut short."""
-    user, layout = shlex.quote(d.service_user), plan.layout
-    if plan.packages:
-        progress(f"installing packages: {' '.join(plan.packages)}")
-        host.root("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-                  + " ".join(shlex.quote(p) for p in plan.packages),
-                  what="apt-get install", timeout=900)
-    if plan.create_user:
-        progress(f"creating service user {d.service_user}")
-        host.root(f"useradd --create-home --user-group --shell /bin/bash {user}",
-                  what="creating the service user")
-    host.root(f"install -d -m 0755 {_words(layout.root_dirs)} && "
-              f"install -d -m 0750 -o {user} -g {user} {_words(layout.user_dirs(d.home))}")
-    if plan.ibc:
-        install_ibc(host, plan.ibc, progress, layout)
-    if plan.gateway:
-        install_gateway(host, d, plan.gateway, progress)
-    for f in plan.files:
-        progress(f"writing {f.path}")
-        host.put_file(f.path, f.content, f.mode, f.owner, f.group)
-    if plan.daemon_reload:
-        host.root("systemctl daemon-reload")
-    if plan.enable:
-        progress(f"enabling {' '.join(plan.enable)}")
-        host.root("systemctl enable --quiet " + " ".join(plan.enable))
-    # The login watch runs before the Gateway (re)starts, so it sees that login.
-    host.root(f"systemctl start {layout.restart_timer} {layout.health_timer} "
-              f"{layout.watch_unit} " + " ".join(plan.extra_units))
-    if plan.restart_watch:
-        host.root(f"systemctl restart {layout.watch_unit}")
-    if plan.restart_extra:
-        host.root("systemctl restart " + " ".join(plan.restart_extra))
-    if plan.restart_display:
-        host.root(f"systemctl restart {layout.display_unit}")
-    if plan.gateway_action:
-        progress(f"{plan.gateway_action}ing the Gateway ({plan.gateway_reason})")
-        host.root(f"systemctl reset-failed {layout.gateway_unit} 2>/dev/null; "
-                  f"systemctl {plan.gateway_action} {layout.gateway_unit}")
-
-
-def _words(paths: tuple[str, ...]) -> str:
-    return " ".join(shlex.quote(p) for p in paths)
-
-
-def install_ibc(host: Host, ibc: IbcSource, progress: Progress,
-                layout: Layout = DEFAULT) -> None:
-    """Unpack IBC beside its directory, then swap directories: never a half-unpacked IBC."""
-    progress(f"installing IBC {ibc.version}")
-    if ibc.data is not None:
-        zip_path = host.upload(ibc.data, "ibc.zip")
-        fetch = ""
-    else:
-        zip_path = f"{host.tmpdir()}/ibc.zip"
-        fetch = (f"curl -fsSL --max-time 120 -o {shlex.quote(zip_path)} "
-                 f"{shlex.quote(ibc.url or '')} || {{ echo 'cannot download IBC {ibc.version} "
-                 "on the host (no access to github.com?); use --ibc-zip' >&2; exit 1; }; ")
-    final = layout.ibc_dir
-    new, old = f"{final}.ibkr-ops-new", f"{final}.ibkr-ops-old"
-    host.root(
-        f"set -e; {fetch}unzip -tq {shlex.quote(zip_path)} >/dev/null; rm -rf {new} {old}; "
-        f"mkdir -p {new}; unzip -q -o {shlex.quote(zip_path)} -d {new}; "
-        f"chmod -R u=rwX,go=rX {new}; chmod 0755 {new}/*.sh {new}/scripts/*.sh; "
-        f"printf '%s\\n' {shlex.quote(ibc.ident)} > {layout.source_marker(new)}; "
-        f"if [ -e {final} ]; then mv {final} {old}; fi; mv {new} {final}; rm -rf {old}",
-        what="installing IBC", timeout=300)
-
-
-def install_gateway(host: Host, d: Deployment, gateway: GatewayInstaller,
-                    progress: Progress) -> None:
-    """Run the install4j installer unattended as the service user; mark it complete last."""
-    progress(f"installing IB Gateway into {d.gateway_dir} (unattended)")
-    with gateway.path.open("rb") as handle:
-        staged = host.put_stream(handle, "gateway-installer.sh")
-    user, target = shlex.quote(d.service_user), shlex.quote(d.gateway_dir)
-    marker = shlex.quote(DEFAULT.source_marker(d.gateway_dir))
-    runnable = shlex.quote(f"{d.home}/.ibkr-ops-installer.sh")
-    host.root(
-        f"set -e; install -m 0700 -o {user} -g {user} {shlex.quote(staged)} {runnable}; "
-        f"rm -rf {target}; runuser -u {user} -- {runnable} -q -dir {target} >/dev/null; "
-        f"rm -f {runnable}; test -d {target}/jars || "
-        f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
-        f"printf '%s\\n' {shlex.quote(gateway.ident)} > {marker}; chown {user}:{user} {marker}",
-        what="installing the Gateway", timeout=900)
 
 
 def health(host: Host) -> tuple[bool, str]:

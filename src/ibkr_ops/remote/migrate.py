@@ -24,7 +24,7 @@ from ibkr_ops.remote.install import (
     Progress,
     desired_files,
     gather,
-    install_host,
+    install_on,
     notify,
 )
 from ibkr_ops.remote.plan import sha256
@@ -111,7 +111,7 @@ def migrate(source: str, target: str, options: MigrateOptions,
         if d.is_live:
             report.source_steps += live_order(source, target)
         if options.dry_run:
-            return _dry_run(report, d, options, progress_for)
+            return _dry_run(tgt, report, d, options, progress_for)
         for line in report.source_steps:
             progress_for(source)(line)
         report.source_steps.append(
@@ -128,7 +128,7 @@ def migrate(source: str, target: str, options: MigrateOptions,
         tgt.conn.close()
 
 
-def _dry_run(report: MigrateReport, d: Deployment, options: MigrateOptions,
+def _dry_run(tgt: Host, report: MigrateReport, d: Deployment, options: MigrateOptions,
              progress_for: ProgressFor) -> MigrateReport:
     report.source_steps[:0] = [f"would read {DEFAULT.credentials} (settings below, secrets "
                                "masked)", f"would back up {DEFAULT.credentials} and "
@@ -138,7 +138,7 @@ def _dry_run(report: MigrateReport, d: Deployment, options: MigrateOptions,
         report.source_steps.append(f"would stop and disable {', '.join(switch.stack_units())} "
                                    "(files kept)")
     dry = dataclasses.replace(options.install, dry_run=True)
-    report.target_report = install_host(report.target, d, dry, progress_for(report.target))
+    report.target_report = install_on(tgt, d, dry, progress_for(report.target))
     return report
 
 
@@ -146,7 +146,7 @@ def _paper_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
                   report: MigrateReport, progress_for: ProgressFor) -> None:
     """Paper: both may run at once, so the target is installed and checked first."""
     say = progress_for(tgt.name)
-    report.target_report = install_host(tgt.name, d, options.install, say)
+    report.target_report = install_on(tgt, d, options.install, say)
     try:
         if report.target_report.error:
             raise OpsError(report.target_report.error)
@@ -172,7 +172,7 @@ def _live_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
         say_target("a Gateway already runs here: stopping it before anything else")
         switch.stop_gateway(tgt)
     quiet = dataclasses.replace(options.install, start_gateway=False, allow_live_switch=True)
-    report.target_report = install_host(tgt.name, d, quiet, say_target)
+    report.target_report = install_on(tgt, d, quiet, say_target)
     if report.target_report.error:
         raise OpsError(f"{tgt.name} failed: {report.target_report.error}; {src.name} is "
                        f"untouched and still running; nothing was started on {tgt.name}")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ibkr_ops import checks
 from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote import systemctl
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import Progress, wait_healthy
 from ibkr_ops.remote.primitives import Host
@@ -71,7 +72,7 @@ def backup_name(label: str) -> str:
 
 def gateway_active(host: Host, layout: Layout = DEFAULT) -> bool:
     """Whether the Gateway's unit runs (or is starting) now."""
-    result = host.root(f"systemctl is-active {layout.gateway_unit}", warn=True)
+    result = host.root(systemctl.is_active(layout.gateway_unit), warn=True)
     return result.stdout.strip() in ("active", "activating", "reloading")
 
 
@@ -81,18 +82,18 @@ def stop_gateway(host: Host, layout: Layout = DEFAULT) -> None:
     Stopping waits for the unit's TimeoutStopSec, so the Gateway logs out and releases the
     account before the next step (another Gateway's login) begins.
     """
-    host.root(f"systemctl disable --now --quiet {' '.join(stack_units(layout))} && "
-              f"{{ systemctl reset-failed {layout.gateway_unit} 2>/dev/null || true; }}",
+    host.root(systemctl.disable_now(stack_units(layout), layout.gateway_unit),
               what="stopping the Gateway", timeout=180)
 
 
 def start_gateway(host: Host, *, restart: bool = False, layout: Layout = DEFAULT) -> None:
     """Enable and start the Gateway and its timers; ``restart`` forces a new (cold) login."""
-    units = " ".join(stack_units(layout))
+    units = stack_units(layout)
     verb = "restart" if restart else "start"
-    host.root(f"systemctl reset-failed {layout.gateway_unit} 2>/dev/null; "
-              f"systemctl enable --quiet {units} && systemctl {verb} {layout.gateway_unit} && "
-              f"systemctl start {units}", what=f"{verb}ing the Gateway", timeout=180)
+    gateway = layout.gateway_unit
+    host.root(f"{systemctl.reset_failed(gateway)}; {systemctl.enable(units)} && "
+              f"{systemctl.control(verb, [gateway])} && {systemctl.start(units)}",
+              what=f"{verb}ing the Gateway", timeout=180)
 
 
 def restart_allowed(host: Host, *, force: bool, why: str) -> str:

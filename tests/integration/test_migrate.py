@@ -46,8 +46,9 @@ def source(pair: tuple[str, str], paper: Deployment) -> str:
 
 def run_migrate(a: str, b: str, *, stop_source: bool = False, dry_run: bool = False,
                 wait_s: float = 120.0) -> MigrateReport:
-    return migrate(a, b, MigrateOptions(ms.options(wait_s), stop_source, dry_run),
-                   lambda _h: ms.say)
+    with ms.root(a) as src, ms.root(b) as tgt:
+        return migrate(src, tgt, MigrateOptions(ms.options(wait_s), stop_source, dry_run),
+                       lambda _h: ms.say)
 
 
 def test_dry_run_changes_nothing_on_either_guest(source: str, pair: tuple[str, str],

@@ -20,13 +20,13 @@ from invoke.runners import Result
 from test_remote_plan import HEALTHY_HOST
 
 from ibkr_ops.layout import DEFAULT, ENABLED_UNITS
-from ibkr_ops.remote import converge, switch
+from ibkr_ops.remote import converge, migrate, switch
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
 from ibkr_ops.remote.facts import parse_facts
 from ibkr_ops.remote.install import InstallOptions, desired_files, install_on
 from ibkr_ops.remote.plan import make_plan
 from ibkr_ops.remote.primitives import STAGED, Host
-from ibkr_ops.render import ManagedFile
+from ibkr_ops.render import ManagedFile, env_file_text
 from ibkr_ops.settings import Deployment, deployment_from_env
 
 PASSWORD = "Rec-Pw-never-in-argv-9"
@@ -231,3 +231,22 @@ def test_switch_steps_send_these_commands(call: Any, command: str) -> None:
     conn = RecordedHost(INSTALLED)
     call(Host(conn, "rec"))
     assert conn.commands == [command]
+
+
+def test_a_dry_run_migration_reads_both_hosts_over_their_connections_and_changes_nothing() -> None:
+    d = deployment()
+    source = RecordedHost(with_sums(INSTALLED, desired_files(d)),
+                          {DEFAULT.credentials: env_file_text(d).encode()})
+    target = RecordedHost(fresh_host().replace("USER 0", "USER 1") + "\nIBC 3.24.1 abc\n"
+                          "GATEWAY inst 123")
+    report = migrate.migrate(Host(source, "old"), Host(target, "new"),
+                             migrate.MigrateOptions(dry_run=True), lambda _h: lambda _m: None)
+    assert report.settings["IBKR_PASSWORD"] == "********" and report.warnings == []
+    assert report.target_report is not None and report.target_report.error is None
+    assert ("/etc/ibkr/credentials.env", "would change") in report.target_report.items
+    assert report.source_steps[0] == ("would read /etc/ibkr/credentials.env (settings below, "
+                                      "secrets masked)")
+    for conn in (source, target):  # read only, each over its one connection
+        assert sum("ARCH $(uname -m)" in c for c in conn.commands) == 1
+        assert all("base64 -w0" in c for c in conn.sent()) and not conn.closed
+    assert not any(PASSWORD in c for c in source.commands + target.commands)

@@ -57,32 +57,29 @@ def bot_changes(before: Deployment, after: Deployment) -> list[str]:
     return [f"bot: {port}, {after.trading_mode} account", f"bot: read-only API {orders}"]
 
 
-def go_live(spec: str, live: Deployment, options: GoLiveOptions,
+def go_live(host: Host, live: Deployment, options: GoLiveOptions,
             progress: Progress) -> GoLiveReport:
-    """Paper -> live; on any failure after the backup, back to paper and OpsError."""
+    """Paper -> live over the caller's connection (every step, the install included, uses
+    it); on any failure after the backup, back to paper and OpsError."""
     require_live(live, "the live credentials file")
-    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host,
-                            ssh_configs=options.install.ssh_configs)
+    spec = host.name
+    paper = switch.read_deployment(host)
+    if paper.is_live:
+        raise OpsError(f"{spec} is already live; `invoke go-live --host {spec} --rollback` "
+                       "returns it to paper, `invoke install` changes live settings")
+    report = GoLiveReport(spec)
+    progress("pre-restart check (no switch inside the trading session unless --force)")
+    report.steps.append("pre-restart check: " + switch.restart_allowed(
+        host, force=options.force, why="go-live"))
+    progress("checking the running paper deployment")
+    report.steps.append("paper deployment: " + switch.ready(host, PAPER_CHECK_S, progress))
+    report.steps.append(f"paper settings kept in {switch.backup(host, 'paper')} (0600)")
     try:
-        paper = switch.read_deployment(host)
-        if paper.is_live:
-            raise OpsError(f"{spec} is already live; `invoke go-live --host {spec} --rollback` "
-                           "returns it to paper, `invoke install` changes live settings")
-        report = GoLiveReport(spec)
-        progress("pre-restart check (no switch inside the trading session unless --force)")
-        report.steps.append("pre-restart check: " + switch.restart_allowed(
-            host, force=options.force, why="go-live"))
-        progress("checking the running paper deployment")
-        report.steps.append("paper deployment: " + switch.ready(host, PAPER_CHECK_S, progress))
-        report.steps.append(f"paper settings kept in {switch.backup(host, 'paper')} (0600)")
-        try:
-            report.health = _switch_to_live(host, live, options, progress)
-        except OpsError as exc:
-            _roll_back_after(host, exc, options, progress)
-        return _conclude(host, report, paper, live, "info",
-                         f"LIVE: {spec} now trades live ({report.health})")
-    finally:
-        host.conn.close()
+        report.health = _switch_to_live(host, live, options, progress)
+    except OpsError as exc:
+        _roll_back_after(host, exc, options, progress)
+    return _conclude(host, report, paper, live, "info",
+                     f"LIVE: {spec} now trades live ({report.health})")
 
 
 def _switch_to_live(host: Host, live: Deployment, options: GoLiveOptions,
@@ -127,26 +124,22 @@ def _restore_paper(host: Host, options: GoLiveOptions, progress: Progress) -> st
     return report.health
 
 
-def rollback(spec: str, options: GoLiveOptions, progress: Progress) -> GoLiveReport:
-    """`go-live --rollback`: from live back to the paper deployment go-live saved."""
-    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host,
-                            ssh_configs=options.install.ssh_configs)
-    try:
-        live = switch.read_deployment(host)
-        if not live.is_live:
-            raise OpsError(f"{spec} is not live (it runs {live.trading_mode}); nothing to roll "
-                           "back")
-        if switch.gateway_active(host):
-            report = GoLiveReport(spec, steps=["pre-restart check: " + switch.restart_allowed(
-                host, force=options.force, why="go-live rollback")])
-        else:
-            report = GoLiveReport(spec, steps=["the live Gateway is not running"])
-        progress(f"restoring the paper settings from {PAPER_BACKUP}")
-        report.health = _restore_paper(host, options, progress)
-        return _conclude(host, report, live, switch.read_deployment(host), "warning",
-                         f"ibkr-ops: {spec} is back on paper (rollback from live)")
-    finally:
-        host.conn.close()
+def rollback(host: Host, options: GoLiveOptions, progress: Progress) -> GoLiveReport:
+    """`go-live --rollback` over the caller's connection: from live back to the paper
+    deployment go-live saved."""
+    spec = host.name
+    live = switch.read_deployment(host)
+    if not live.is_live:
+        raise OpsError(f"{spec} is not live (it runs {live.trading_mode}); nothing to roll back")
+    if switch.gateway_active(host):
+        report = GoLiveReport(spec, steps=["pre-restart check: " + switch.restart_allowed(
+            host, force=options.force, why="go-live rollback")])
+    else:
+        report = GoLiveReport(spec, steps=["the live Gateway is not running"])
+    progress(f"restoring the paper settings from {PAPER_BACKUP}")
+    report.health = _restore_paper(host, options, progress)
+    return _conclude(host, report, live, switch.read_deployment(host), "warning",
+                     f"ibkr-ops: {spec} is back on paper (rollback from live)")
 
 
 def _conclude(host: Host, report: GoLiveReport, before: Deployment, after: Deployment,

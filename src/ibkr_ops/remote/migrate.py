@@ -65,15 +65,14 @@ def live_order(source: str, target: str) -> list[str]:
             f"  4. if it is not healthy in time: stop it again and restart {source}"]
 
 
-def bot_changes(d: Deployment, source: str, target: str,
-                ssh_configs: Sequence[str] = ()) -> list[str]:
-    """What a trading bot must change to follow the move."""
-    address = resolve(target, ssh_configs).hostname
+def bot_changes(d: Deployment, source: Host, target: Host) -> list[str]:
+    """What a trading bot must change to follow the move (addresses as connected to)."""
+    address, target_name = target.address, target.name
     if d.api_host in ("127.0.0.1", "::1"):
-        where = (f"the API listens on {d.api_host}:{d.api_port} on {target} ({address}): run "
-                 f"the bot there, or reach it through an SSH tunnel to {address}")
+        where = (f"the API listens on {d.api_host}:{d.api_port} on {target_name} ({address}): "
+                 f"run the bot there, or reach it through an SSH tunnel to {address}")
     else:
-        where = f"connect to {address}:{d.api_port} instead of {resolve(source, ssh_configs).hostname}"
+        where = f"connect to {address}:{d.api_port} instead of {source.address}"
     return [f"bot: {where}", f"bot: port {d.api_port} ({d.trading_mode}), read-only API "
             f"{'yes' if d.read_only_api else 'no'}: unchanged"]
 
@@ -88,44 +87,38 @@ def drift(host: Host, d: Deployment) -> list[str]:
             and sums[f.path] != sha256(f.content)]
 
 
-def migrate(source: str, target: str, options: MigrateOptions,
-            progress_for: ProgressFor) -> MigrateReport:
-    """Migrate; raises OpsError saying what state both hosts were left in."""
-    configs = options.install.ssh_configs
-    if resolve(source, configs).key_name == resolve(target, configs).key_name:
+def refuse_same_host(source: str, target: str, ssh_configs: Sequence[str] = ()) -> None:
+    """A migration needs two hosts: said before either is contacted."""
+    if resolve(source, ssh_configs).key_name == resolve(target, ssh_configs).key_name:
         raise UsageError(f"--source and --target are the same host ({source})")
-    trust = options.install.trust_new_host
-    src = switch.open_root(source, trust_new_host=trust, ssh_configs=configs)
-    try:
-        tgt = switch.open_root(target, trust_new_host=trust, ssh_configs=configs)
-    except OpsError:
-        src.conn.close()
-        raise
-    try:
-        progress_for(source)(f"reading the deployment from {DEFAULT.credentials} (in memory)")
-        d = switch.read_deployment(src)
-        if d.is_live and not options.stop_source:
-            raise UsageError(f"{source} is live: two Gateways must never log in to one live "
-                             "account, so the source must stop; re-run with --stop-source")
-        report = MigrateReport(source, target, settings=describe(d), warnings=drift(src, d))
-        if d.is_live:
-            report.source_steps += live_order(source, target)
-        if options.dry_run:
-            return _dry_run(tgt, report, d, options, progress_for)
-        for line in report.source_steps:
-            progress_for(source)(line)
-        report.source_steps.append(
-            f"settings backed up to {switch.backup(src, switch.backup_name('migrate'))} (0600)")
-        switched = _live_switch if d.is_live else _paper_switch
-        switched(src, tgt, d, options, report, progress_for)
-        report.bot = bot_changes(d, source, target, configs)
-        if options.install.notify:
-            notify(tgt, "info", f"ibkr-ops: migrated here from {source}; serving "
-                                f"{d.trading_mode} on API port {d.api_port}")
-        return report
-    finally:
-        src.conn.close()
-        tgt.conn.close()
+
+
+def migrate(src: Host, tgt: Host, options: MigrateOptions,
+            progress_for: ProgressFor) -> MigrateReport:
+    """Migrate over the caller's two connections (every step, the target's install included,
+    uses them); raises OpsError saying what state both hosts were left in."""
+    source, target = src.name, tgt.name
+    progress_for(source)(f"reading the deployment from {DEFAULT.credentials} (in memory)")
+    d = switch.read_deployment(src)
+    if d.is_live and not options.stop_source:
+        raise UsageError(f"{source} is live: two Gateways must never log in to one live "
+                         "account, so the source must stop; re-run with --stop-source")
+    report = MigrateReport(source, target, settings=describe(d), warnings=drift(src, d))
+    if d.is_live:
+        report.source_steps += live_order(source, target)
+    if options.dry_run:
+        return _dry_run(tgt, report, d, options, progress_for)
+    for line in report.source_steps:
+        progress_for(source)(line)
+    report.source_steps.append(
+        f"settings backed up to {switch.backup(src, switch.backup_name('migrate'))} (0600)")
+    switched = _live_switch if d.is_live else _paper_switch
+    switched(src, tgt, d, options, report, progress_for)
+    report.bot = bot_changes(d, src, tgt)
+    if options.install.notify:
+        notify(tgt, "info", f"ibkr-ops: migrated here from {source}; serving "
+                            f"{d.trading_mode} on API port {d.api_port}")
+    return report
 
 
 def _dry_run(tgt: Host, report: MigrateReport, d: Deployment, options: MigrateOptions,

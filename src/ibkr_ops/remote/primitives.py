@@ -66,6 +66,11 @@ class Host:
             raise OpsError(_failure(what, result))
         return result
 
+    @property
+    def address(self) -> str:
+        """The address the connection reached (an ssh_config name resolved)."""
+        return str(self.conn.host)
+
     def as_root(self, command: str) -> str:
         """The shell command that runs ``command`` as root for this SSH user."""
         return f"sudo -n sh -c {shlex.quote(command)}" if self.sudo else command

@@ -17,9 +17,8 @@ from ibkr_ops.host import cli
 from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
-from ibkr_ops.remote.switch import open_root
 from ibkr_ops.settings import Deployment
-from ibkr_ops.tasks.common import SETTING_HELP, deployment, ssh_configs, user_errors
+from ibkr_ops.tasks.common import SETTING_HELP, connected, deployment, ssh_configs, user_errors
 from ibkr_ops.tasks.report import print_report, progress_for, summarize
 
 HOST_HELP = "[user@]host[:port] or a name from your ssh config or the sandbox"
@@ -92,11 +91,8 @@ def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
     """Run a host command as root over SSH with its output shown; return its exit status."""
     if not host:
         raise UsageError("--host is required")
-    target = open_root(host, ssh_configs=ssh_configs())
-    try:
+    with connected(host) as target:
         return int(target.root(command, warn=True, show=True, pty=pty).exited)
-    finally:
-        target.conn.close()
 
 
 @task(help={"host": HOST_HELP})

@@ -19,8 +19,9 @@ import pytest
 from invoke.runners import Result
 from test_remote_plan import HEALTHY_HOST
 
+from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import DEFAULT, ENABLED_UNITS
-from ibkr_ops.remote import converge, migrate, switch
+from ibkr_ops.remote import converge, golive, migrate, switch
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
 from ibkr_ops.remote.facts import parse_facts
 from ibkr_ops.remote.install import InstallOptions, desired_files, install_on
@@ -57,26 +58,23 @@ class _Upload(io.BytesIO):
 class RecordedHost:
     """A connection that answers as a recorded host did; everything sent is kept."""
 
-    def __init__(self, facts: str, files: dict[str, bytes] | None = None) -> None:
-        self.facts, self.files = facts, files or {}
+    def __init__(self, facts: str, files: dict[str, bytes] | None = None,
+                 answers: dict[str, str] | None = None) -> None:
+        self.facts, self.files, self.answers = facts, files or {}, answers or {}
         self.commands: list[str] = []
         self.uploads: dict[str, bytes] = {}
         self.closed = False
 
     def run(self, command: str, **_: Any) -> Result:
         self.commands.append(command)
-        if "ARCH $(uname -m)" in command:
-            return self._ok(self.facts)
-        if command.startswith("umask 077 && mktemp -d"):
-            return self._ok(TMP + "\n")
-        if f"{DEFAULT.health_check_tool} --json" in command:
-            return self._ok(json.dumps(HEALTHY))
         if "base64 -w0" in command:
             path = command.rsplit(maxsplit=1)[-1]
-            if path in self.files:
-                return self._ok(base64.b64encode(self.files[path]).decode())
-            return Result(stdout="", stderr="", exited=1, command=command)
-        return self._ok("")
+            if path not in self.files:
+                return Result(stdout="", stderr="", exited=1, command=command)
+            return self._ok(base64.b64encode(self.files[path]).decode())
+        answers = {"ARCH $(uname -m)": self.facts, "umask 077 && mktemp -d": TMP + "\n",
+                   f"{DEFAULT.health_check_tool} --json": json.dumps(HEALTHY), **self.answers}
+        return self._ok(next((out for key, out in answers.items() if key in command), ""))
 
     @staticmethod
     def _ok(stdout: str) -> Result:
@@ -250,3 +248,27 @@ def test_a_dry_run_migration_reads_both_hosts_over_their_connections_and_changes
         assert sum("ARCH $(uname -m)" in c for c in conn.commands) == 1
         assert all("base64 -w0" in c for c in conn.sent()) and not conn.closed
     assert not any(PASSWORD in c for c in source.commands + target.commands)
+
+
+def test_go_live_refuses_a_live_host_and_rollback_a_paper_one_over_the_given_connection() -> None:
+    live, paper = deployment(IBKR_TRADING_MODE="live"), deployment()
+    on_live = RecordedHost(INSTALLED, {DEFAULT.credentials: env_file_text(live).encode()})
+    with pytest.raises(OpsError, match="rec is already live"):
+        golive.go_live(Host(on_live, "rec"), live, golive.GoLiveOptions(), lambda _: None)
+    on_paper = RecordedHost(INSTALLED, {DEFAULT.credentials: env_file_text(paper).encode()})
+    with pytest.raises(OpsError, match=r"not live \(it runs paper\); nothing to roll back"):
+        golive.rollback(Host(on_paper, "rec"), golive.GoLiveOptions(), lambda _: None)
+    for conn in (on_live, on_paper):  # read the settings, nothing else
+        assert [c.split()[-1] for c in conn.commands] == [DEFAULT.credentials]
+
+
+def test_go_live_stops_before_any_change_when_the_host_refuses_a_restart() -> None:
+    paper = deployment()
+    refused = {DEFAULT.pre_restart_tool: json.dumps(
+        {"allowed": False, "reason": "inside the regular trading session"})}
+    conn = RecordedHost(INSTALLED, {DEFAULT.credentials: env_file_text(paper).encode()}, refused)
+    with pytest.raises(OpsError, match="not now: inside the regular trading session"):
+        golive.go_live(Host(conn, "rec"), deployment(IBKR_TRADING_MODE="live"),
+                       golive.GoLiveOptions(), lambda _: None)
+    assert conn.commands[-1] == f"{DEFAULT.pre_restart_tool} --json"
+    assert not any("backup" in c or "systemctl" in c for c in conn.commands)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from ibkr_ops.errors import UsageError
-from ibkr_ops.render import UNIT_DIR, UNITS, ManagedFile, render_template
+from ibkr_ops.layout import DEFAULT, UNITS, Layout
+from ibkr_ops.render import ManagedFile, render_template
 
-DROPIN = "ibkr-gateway.conf"
 # Room after the wait: the last check's own probes, then the bot's own start.
 MARGIN_S = 60
 MAX_WAIT_S = 86399
@@ -50,13 +50,11 @@ def check_wait(text: str) -> int:
     return int(text)
 
 
-def dropin_path(service: str) -> str:
-    return f"{UNIT_DIR}/{service}.d/{DROPIN}"
-
-
-def dropins(services: tuple[str, ...], wait_s: int) -> list[ManagedFile]:
-    """One drop-in per bot service (names already checked by `service_name`)."""
-    return [ManagedFile(dropin_path(name),
+def dropins(services: tuple[str, ...], wait_s: int,
+            layout: Layout = DEFAULT) -> list[ManagedFile]:
+    """One drop-in per bot service (names already checked by `service_name`), ordering it
+    after the Gateway ``layout`` names."""
+    return [ManagedFile(layout.dropin_path(name),
                         render_template("bot-unit-dropin.conf.j2", unit=name, wait_s=wait_s,
-                                        margin_s=MARGIN_S).encode(), 0o644)
+                                        margin_s=MARGIN_S, layout=layout).encode(), 0o644)
             for name in services]

@@ -17,9 +17,10 @@ from pathlib import Path
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import envfile
+from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_zip
 from ibkr_ops.remote.install import InstallOptions
-from ibkr_ops.render import UNIT_DIR, ManagedFile, render_template
+from ibkr_ops.render import ManagedFile, render_template
 from ibkr_ops.sim import artifacts as sim_artifacts
 from ibkr_ops.sim import standin
 
@@ -72,7 +73,7 @@ def discord_receiver() -> tuple[ManagedFile, ManagedFile]:
     """The in-guest Discord-compatible receiver the demo's webhook URL points at: its unit
     and the simulator's zipapp it runs from."""
     text = render_template("ibkr-discord-sim.service.j2", port=DISCORD_PORT, zipapp=DISCORD_ZIPAPP)
-    return (ManagedFile(f"{UNIT_DIR}/{DISCORD_UNIT}", text.encode(), 0o644),
+    return (ManagedFile(DEFAULT.unit_path(DISCORD_UNIT), text.encode(), 0o644),
             ManagedFile(DISCORD_ZIPAPP, sim_artifacts.build_zipapp(), 0o644))
 
 

@@ -8,6 +8,7 @@ the same bytes.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -21,21 +22,8 @@ from ibkr_ops import javaprops, resources, schedule
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import envfile, schema
 from ibkr_ops.host.config import HostConfig
+from ibkr_ops.layout import DEFAULT, UNIT_DIR, UNITS, Layout
 from ibkr_ops.settings import Deployment
-
-UNIT_DIR = "/etc/systemd/system"
-UNITS = (
-    "xvfb.service",
-    "ibkr-gateway.service",
-    "ibkr-gateway-restart.service",
-    "ibkr-gateway-restart.timer",
-    "ibkr-health-check.service",
-    "ibkr-health-check.timer",
-    "ibkr-login-watch.service",
-)
-# Units `systemctl enable` acts on; the two oneshot services are started by their timers.
-ENABLED_UNITS = ("xvfb.service", "ibkr-gateway.service", "ibkr-gateway-restart.timer",
-                 "ibkr-health-check.timer", "ibkr-login-watch.service")
 
 
 @dataclass(frozen=True)
@@ -54,14 +42,23 @@ class ManagedFile:
         return self.path.startswith(UNIT_DIR + "/")
 
 
+def perl_literal(text: str) -> str:
+    """``text`` as a literal inside a Perl regular expression (needrestart's configuration):
+    every character but letters, digits, '-' and '_' backslashed, '@' included, which Perl
+    would otherwise read as an array inside ``qr()``."""
+    return re.sub(r"([^A-Za-z0-9_-])", r"\\\1", text)
+
+
 def _environment(finalize: Callable[[object], str] | None = None) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=resources.template_loader(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - INI and unit files, not HTML
         finalize=finalize,
     )
+    env.filters["perl_literal"] = perl_literal
+    return env
 
 
 def render_template(name: str, *, finalize: Callable[[object], str] | None = None,
@@ -101,33 +98,41 @@ def env_file_text(d: Deployment) -> str:
         "Rewritten by `invoke install`; edit the operator's copy, not this one."])
 
 
-def host_config(d: Deployment) -> HostConfig:
-    """The host tools' view of a deployment (/etc/ibkr/ops.json): no secrets in it. Every
-    host setting the deployment has (or derives) is copied by its one name; the host-only ones
-    keep their defaults."""
-    return HostConfig(**{s.name: getattr(d, s.name) for s in schema.HOST
-                         if s.key or s.derived})
+def host_config(d: Deployment, layout: Layout = DEFAULT) -> HostConfig:
+    """The host tools' view of a deployment (its ops.json): no secrets in it. Every host
+    setting the deployment has (or derives) is copied by its one name; of the host-only ones,
+    the names of its units and directories come from the layout, so the tools act on this
+    Gateway's, and the rest keep their defaults."""
+    return HostConfig(
+        gateway_unit=layout.gateway_unit, display_unit=layout.display_unit,
+        state_dir=layout.state_dir, log_dir=layout.log_dir, credentials_file=layout.credentials,
+        **{s.name: getattr(d, s.name) for s in schema.HOST if s.key or s.derived})
 
 
-def render(d: Deployment) -> list[ManagedFile]:
-    """Every managed file for a deployment, sorted by path."""
+def render(d: Deployment, layout: Layout = DEFAULT) -> list[ManagedFile]:
+    """Every managed file for a deployment, sorted by path; ``layout`` names its paths and
+    units, so the templates hold none of them."""
     context: dict[str, Any] = {
         "d": d,
+        "layout": layout,
+        "tws_dir": layout.tws_dir(d.home),
+        "settings_dir": layout.settings_dir(d.home),
         "restart_calendar": restart_calendar(d),
         "auto_restart_time": auto_restart_time(d),
     }
     files = [
         # IBC reads it with java.util.Properties: every value escaped, the file pure ASCII.
-        ManagedFile("/etc/ibkr/config.ini",
+        ManagedFile(layout.config_ini,
                     render_template("config.ini.j2", finalize=javaprops.escape,
                                     **context).encode("ascii"),
                     0o600, d.service_user, d.service_user, secret=True),
-        ManagedFile("/etc/ibkr/credentials.env", env_file_text(d).encode(), 0o600, secret=True),
-        ManagedFile("/etc/ibkr/ops.json", host_config(d).to_json().encode(), 0o644),
-        ManagedFile("/etc/needrestart/conf.d/ibkr-ops.conf",
+        ManagedFile(layout.credentials, env_file_text(d).encode(), 0o600, secret=True),
+        ManagedFile(layout.ops_json, host_config(d, layout).to_json().encode(), 0o644),
+        ManagedFile(layout.needrestart_conf,
                     render_template("needrestart.conf.j2", **context).encode(), 0o644),
     ]
-    files += [ManagedFile(f"{UNIT_DIR}/{unit}",
+    # Each unit from the template of its single-instance name, whatever this layout calls it.
+    files += [ManagedFile(layout.unit_path(layout.unit(unit)),
                           render_template(f"{unit}.j2", **context).encode(), 0o644)
               for unit in UNITS]
     return sorted(files, key=lambda f: f.path)

@@ -2,7 +2,7 @@
 
 Everything downstream (render, install, migrate) takes a ``Deployment`` and nothing else, so
 validation happens once, before any host is touched. The same keys are written back to the
-host's ``/etc/ibkr/credentials.env``, which is how ``migrate`` reads a deployment as it stands.
+host's ``credentials.env``, which is how ``migrate`` reads a deployment as it stands.
 Each key's name, default, range and help is its row in ``host/schema.py``; this module adds
 what only the operator side has: secrets held as ``Secret``, the checks between keys, and the
 credentials template.
@@ -21,6 +21,7 @@ from ibkr_ops.errors import UsageError
 from ibkr_ops.host import envfile, schema
 from ibkr_ops.host.envfile import parse_env, read_env_file
 from ibkr_ops.host.schema import KEYS, NON_HEAP_MB, REQUIRED, SECRET_KEYS
+from ibkr_ops.layout import Layout
 
 TradingMode = Literal["paper", "live"]
 TwofaAction = Literal["exit", "restart"]
@@ -105,11 +106,11 @@ class Deployment:
 
     @property
     def home(self) -> str:
-        return f"/home/{self.service_user}"
+        return Layout.home(self.service_user)
 
     @property
     def gateway_dir(self) -> str:
-        return f"{self.home}/Jts/ibgateway/{self.tws_major_vrsn}"
+        return Layout.gateway_dir(self.home, self.tws_major_vrsn)
 
     @property
     def ibc_trusted_ips(self) -> str:

@@ -223,16 +223,16 @@ def test_ssh_cut_mid_apply_then_rerun_converges(installed: sandbox.Guest, creden
                                                 options: InstallOptions,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     d = load_deployment(credentials, {"IBKR_RESTART_TIME": "16:45"})
-    real_put = Host.put_file
+    real_upload = Host.upload
     writes: list[str] = []
 
-    def cut_after_first(self: Host, path: str, *args: object, **kwargs: object) -> None:
+    def cut_after_first(self: Host, content: bytes, name: str) -> str:
         if writes:
             self.conn.client.get_transport().close()  # the network goes away here
-        writes.append(path)
-        real_put(self, path, *args, **kwargs)  # type: ignore[arg-type]
+        writes.append(name)
+        return real_upload(self, content, name)
 
-    monkeypatch.setattr(Host, "put_file", cut_after_first)
+    monkeypatch.setattr(Host, "upload", cut_after_first)
     report = run(installed.name, d, options)
     assert report.error is not None and len(writes) == 2
     monkeypatch.undo()

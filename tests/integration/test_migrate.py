@@ -12,6 +12,7 @@ import pytest
 
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport, migrate
 from ibkr_ops.settings import Deployment
@@ -45,8 +46,9 @@ def source(pair: tuple[str, str], paper: Deployment) -> str:
 
 def run_migrate(a: str, b: str, *, stop_source: bool = False, dry_run: bool = False,
                 wait_s: float = 120.0) -> MigrateReport:
-    return migrate(a, b, MigrateOptions(ms.options(wait_s), stop_source, dry_run),
-                   lambda _h: ms.say)
+    with ms.root(a) as src, ms.root(b) as tgt:
+        return migrate(src, tgt, MigrateOptions(ms.options(wait_s), stop_source, dry_run),
+                       lambda _h: ms.say)
 
 
 def test_dry_run_changes_nothing_on_either_guest(source: str, pair: tuple[str, str],
@@ -89,17 +91,17 @@ def test_migrate_paper_then_stop_source(source: str, pair: tuple[str, str], pape
     started = time.time()
     with ms.argv_recorder([a, b]) as argv:
         report = run_migrate(a, b)
-    assert ms.run(b, f"cat {switch.CREDENTIALS}") == ms.run(a, f"cat {switch.CREDENTIALS}")
-    assert ms.run(b, f"cat {switch.CONFIG_INI}") == ms.run(a, f"cat {switch.CONFIG_INI}")
+    assert ms.run(b, f"cat {DEFAULT.credentials}") == ms.run(a, f"cat {DEFAULT.credentials}")
+    assert ms.run(b, f"cat {DEFAULT.config_ini}") == ms.run(a, f"cat {DEFAULT.config_ini}")
     assert ms.health(b)["healthy"] is True
     assert ms.unit_state(a) == ("enabled", "active")
     assert report.bot and "4002" in report.bot[0]
-    backups = ms.run(a, f"stat -c '%a %U %n' {switch.BACKUP_DIR}/migrate-*/*").splitlines()
+    backups = ms.run(a, f"stat -c '%a %U %n' {DEFAULT.backup_dir}/migrate-*/*").splitlines()
     assert backups and all(line.startswith("600 root ") for line in backups)
 
     run_migrate(a, b, stop_source=True)
     assert ms.unit_state(a) == ("disabled", "inactive")
-    assert ms.run(a, f"test -f {switch.CONFIG_INI} && echo kept").strip() == "kept"
+    assert ms.run(a, f"test -f {DEFAULT.config_ini} && echo kept").strip() == "kept"
     assert ms.health(b)["healthy"] is True
 
     secret = paper.password.reveal()
@@ -125,7 +127,7 @@ def test_migrate_a_deployment_without_a_webhook(pair: tuple[str, str]) -> None:
     assert report.target_report is not None
     assert "go-live checks passed (9 ok; not configured: 7 (Notifications received))" in \
         report.target_report.health
-    assert "DISCORD_WEBHOOK_URL" not in ms.run(b, f"cat {switch.CREDENTIALS}")
+    assert "DISCORD_WEBHOOK_URL" not in ms.run(b, f"cat {DEFAULT.credentials}")
     assert ms.health(b)["healthy"] is True
     assert ms.unit_state(a) == ("disabled", "inactive")
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import migrate_support as ms
 
 from ibkr_ops import sandbox
+from ibkr_ops.remote import files
+from ibkr_ops.render import ManagedFile
 from ibkr_ops.sim import logins
 
 #: Mapped by Xvfb (Mesa's software GLX, loaded at start, reads its settings with it) and by the
@@ -92,7 +94,8 @@ def test_library_upgrade_restarts_neither_display_nor_gateway(
             if ".so." in p}
     mapped = " ".join(f"-e {shlex.quote(lib)}" for lib in sorted(libs))
     with ms.root(name) as host:
-        host.put_file(f"/etc/systemd/system/{PROBE_UNIT}", PROBE.encode(), 0o644, "root", "root")
+        host.run_step(files.put(ManagedFile(f"/etc/systemd/system/{PROBE_UNIT}", PROBE.encode(),
+                                            0o644)))
         host.root(f"systemctl daemon-reload && systemctl start {PROBE_UNIT} && for i in "
                   f"$(seq 100); do grep -qF {mapped} /proc/$(systemctl show -p MainPID --value "
                   f"{PROBE_UNIT})/maps && exit 0; sleep 0.1; done; exit 1",

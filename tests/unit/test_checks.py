@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 from sim_support import Sim
 
-from ibkr_ops import resources
 from ibkr_ops.checks import (
     Expect,
     Installed,
@@ -37,7 +35,7 @@ from ibkr_ops.checks import (
 from ibkr_ops.checks.checklist import everything
 from ibkr_ops.checks.expect import settings_match
 from ibkr_ops.checks.hostside import secret_scan
-from ibkr_ops.checks.runner import free_port
+from ibkr_ops.checks.runner import free_port, hostside_command
 from ibkr_ops.errors import OpsError
 from ibkr_ops.remote.switch import gate
 
@@ -67,7 +65,7 @@ class Recorded:
 
     def key(self, command: str) -> str:
         for script in HOSTSIDE:
-            if command == f"python3 -c {shlex.quote(resources.hostside(script))}":
+            if command == hostside_command(script):
                 return script.removesuffix(".py")
         if command.startswith("/usr/local/bin/ibkr-notify --level info "):
             return "notify"

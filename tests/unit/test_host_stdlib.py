@@ -16,9 +16,10 @@ SRC = Path(ibkr_ops.__file__).parent.parent
 # host, so they are held to the same rule.
 HOST_FILES = [*sorted((SRC / "ibkr_ops" / "host").glob("*.py")),
               *sorted((SRC / "ibkr_ops" / "checks" / "hostside").glob("*.py")),
-              SRC / "ibkr_ops" / "sim" / "discord.py"]
-# What the host artifact ships besides host/: the package root and the error family.
-SHIPPED = {"ibkr_ops", "ibkr_ops.errors", "ibkr_ops.host"}
+              SRC / "ibkr_ops" / "layout.py", SRC / "ibkr_ops" / "sim" / "discord.py"]
+# What the host artifact ships besides host/: the package root, the error family and the
+# host layout.
+SHIPPED = {"ibkr_ops", "ibkr_ops.errors", "ibkr_ops.layout", "ibkr_ops.host"}
 
 
 def imported_names(path: Path) -> set[str]:

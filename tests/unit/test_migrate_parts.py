@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fabric  # type: ignore[import-untyped]
 import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ibkr_ops.errors import UsageError
 from ibkr_ops.remote import golive, migrate
+from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, describe, parse_deployment
 from ibkr_ops.tasks.migrate import confirm_live, go_live
 from ibkr_ops.tasks.migrate import migrate as migrate_task
@@ -61,10 +63,12 @@ def test_bot_is_told_the_new_port_and_order_permission() -> None:
 
 
 def test_migrate_bot_lines_name_the_target_and_keep_the_port() -> None:
-    lines = migrate.bot_changes(deployment("paper"), "10.0.0.1", "10.0.0.2")
-    assert "10.0.0.2" in lines[0] and "4002" in lines[0]
+    old, new = (Host(fabric.Connection(a), name) for a, name in (("10.0.0.1", "old"),
+                                                                  ("10.0.0.2", "new")))
+    lines = migrate.bot_changes(deployment("paper"), old, new)
+    assert "new (10.0.0.2)" in lines[0] and "4002" in lines[0]
     open_api = deployment("paper", "IBKR_API_HOST=10.0.0.2\nIBKR_TRUSTED_IPS=127.0.0.1,10.0.0.2\n")
-    assert migrate.bot_changes(open_api, "10.0.0.1", "10.0.0.2")[0] == \
+    assert migrate.bot_changes(open_api, old, new)[0] == \
         "bot: connect to 10.0.0.2:4002 instead of 10.0.0.1"
 
 
@@ -83,7 +87,10 @@ def test_dry_run_settings_are_masked() -> None:
 
 def test_same_source_and_target_is_refused_before_connecting() -> None:
     with pytest.raises(UsageError, match="same host"):
-        migrate.migrate("root@10.0.0.9", "10.0.0.9", migrate.MigrateOptions(), lambda _h: print)
+        migrate.refuse_same_host("root@10.0.0.9", "10.0.0.9")
+    with pytest.raises(Exit, match="same host") as caught:  # no connection is tried
+        migrate_task(Context(), source="root@10.0.0.9", target="10.0.0.9")
+    assert caught.value.code == 2
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"source": "a"}, {"target": "b"}])

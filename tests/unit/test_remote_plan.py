@@ -11,8 +11,8 @@ import pytest
 
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.layout import ENABLED_UNITS, TOOLS_ZIP
 from ibkr_ops.remote.artifacts import (
-    TOOLS_ZIP,
     gateway_installer,
     ibc_from_release,
     ibc_from_zip,
@@ -20,7 +20,7 @@ from ibkr_ops.remote.artifacts import (
 )
 from ibkr_ops.remote.facts import parse_facts, preflight
 from ibkr_ops.remote.plan import make_plan
-from ibkr_ops.render import ENABLED_UNITS, ManagedFile
+from ibkr_ops.render import ManagedFile
 
 HEALTHY_HOST = "\n".join([
     "ARCH x86_64", "SYSTEMD 1", "KERNEL 6.1.0-13-amd64", "OS debian 12", "MEM_KB 8000000",
@@ -151,7 +151,7 @@ def test_tools_zip_is_reproducible_and_complete() -> None:
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert "ibkr_ops/host/cli.py" in names and "ibkr_ops/errors.py" in names
     # The host tools only: no simulator (it reaches a guest with the simulated installer).
-    assert {n.split("/")[1] for n in names} == {"__init__.py", "errors.py", "host"}
+    assert {n.split("/")[1] for n in names} == {"__init__.py", "errors.py", "layout.py", "host"}
 
 
 def test_an_extra_unit_restarts_when_its_own_files_change_not_the_tools_zip() -> None:

@@ -16,7 +16,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.render import UNITS, render, render_template, restart_calendar
+from ibkr_ops.layout import UNITS
+from ibkr_ops.render import render, render_template, restart_calendar
 from ibkr_ops.settings import Deployment, load_deployment
 from ibkr_ops.tasks.deploy import render as render_task
 

@@ -12,7 +12,6 @@ from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.gateway import AFTER_REBOOT, gateway_jvms, healthy
 from ibkr_ops.checks.result import Passed, Say, check, poll, require
 from ibkr_ops.checks.runner import Runner, output, quietly
-from ibkr_ops.remote.plan import GATEWAY_UNIT
 
 # The checklist's own bound for coming back from a kill -9.
 CRASH_RECOVERY_S = 60.0
@@ -21,10 +20,11 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 @check(6)
 def manual_restart(runner: Runner, expect: Expect, say: Say) -> Passed:
-    """`systemctl restart ibkr-gateway` brings the Gateway back healthy; the time it took."""
+    """`systemctl restart` of the Gateway's unit brings it back healthy; the time it took."""
     before = set(gateway_jvms(runner))
     started = time.monotonic()
-    output(runner, f"systemctl restart {GATEWAY_UNIT}", timeout=expect.cold_restart_timeout_s)
+    output(runner, f"systemctl restart {expect.layout.gateway_unit}",
+           timeout=expect.cold_restart_timeout_s)
     poll("a new Gateway JVM", lambda: (set(gateway_jvms(runner)) - before) or None,
          expect.cold_restart_timeout_s, say)
     poll("the health check to pass after the restart", lambda: healthy(runner),

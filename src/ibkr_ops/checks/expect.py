@@ -1,6 +1,6 @@
 """What a host must look like: from its own installed settings, or from the operator's file.
 
-By default the expectations are what the install wrote (/etc/ibkr/ops.json and the non-secret
+By default the expectations are what the install wrote (ops.json and the non-secret
 keys of credentials.env, read on the host by the settings probe), so a check needs nothing
 from the operator and the password never leaves the host. With the operator's credentials
 file the expectations come from it instead, and item 0 says whether the host still holds it.
@@ -16,7 +16,7 @@ from ibkr_ops.checks.runner import Runner, run_hostside
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import schema
 from ibkr_ops.host.schema import SECRET_KEYS
-from ibkr_ops.remote.plan import CREDENTIALS
+from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.settings import Deployment
 
 
@@ -31,8 +31,8 @@ class Installed:
 
 def read_installed(runner: Runner) -> Installed:
     """Run the settings probe on the host; an OpsError says why it could not."""
-    if not runner.run(f"test -r {CREDENTIALS}").ok:
-        raise OpsError(f"cannot read {CREDENTIALS} on the host: connect as root "
+    if not runner.run(f"test -r {DEFAULT.credentials}").ok:
+        raise OpsError(f"cannot read {DEFAULT.credentials} on the host: connect as root "
                        "or with passwordless sudo; is the stack installed?")
     probe = run_hostside(runner, "settings_probe.py")
     return Installed(dict(probe["env"]), dict(probe["ops"]), tuple(probe["secrets_set"]))
@@ -56,6 +56,8 @@ class Expect:
     health_client_id: int
     webhook: bool
     cold_restart_timeout_s: float
+    # Whose units and files: the single Gateway's unless an instance is checked.
+    layout: Layout = DEFAULT
 
     @classmethod
     def from_settings(cls, env: dict[str, str], ops: dict[str, Any], webhook: bool) -> Expect:

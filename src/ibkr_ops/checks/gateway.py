@@ -13,8 +13,7 @@ from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.result import Failed, Passed, Result, check, require
 from ibkr_ops.checks.runner import Runner, output, quietly
 from ibkr_ops.host.health import LAYERS
-from ibkr_ops.remote.install import HEALTH
-from ibkr_ops.remote.plan import DISPLAY_UNIT, GATEWAY_UNIT, HEALTH_TIMER, RESTART_TIMER
+from ibkr_ops.layout import DEFAULT, Layout
 
 
 def gateway_jvms(runner: Runner) -> dict[int, str]:
@@ -25,7 +24,7 @@ def gateway_jvms(runner: Runner) -> dict[int, str]:
 
 def health(runner: Runner) -> dict[str, Any] | None:
     """The host's own health check as JSON, or None when it cannot run or says nothing."""
-    ran = quietly(runner, f"{HEALTH} --json")
+    ran = quietly(runner, f"{DEFAULT.health_check_tool} --json")
     return parse.health_report(ran.stdout) if ran is not None else None
 
 
@@ -38,10 +37,11 @@ def healthy(runner: Runner) -> dict[str, Any] | None:
 @check(1)
 def gateway_starts(runner: Runner, expect: Expect) -> Passed:
     """Both services active, each (and the Gateway's JVM) running as the service user."""
+    units = (expect.layout.display_unit, expect.layout.gateway_unit)
     shown = parse.systemctl_show(output(
-        runner, f"systemctl show -p ActiveState,User,MainPID {DISPLAY_UNIT} {GATEWAY_UNIT}"))
+        runner, f"systemctl show -p ActiveState,User,MainPID {' '.join(units)}"))
     table = parse.processes(output(runner, "ps -eo pid=,user:32=,args="))
-    for unit, props in zip((DISPLAY_UNIT, GATEWAY_UNIT), shown, strict=True):
+    for unit, props in zip(units, shown, strict=True):
         require(props.get("ActiveState") == "active", f"{unit} is {props.get('ActiveState')}")
         require(props.get("User") == expect.service_user,
                 f"{unit} has User={props.get('User')!r}, expected {expect.service_user!r}")
@@ -51,7 +51,7 @@ def gateway_starts(runner: Runner, expect: Expect) -> Passed:
     require(jvms, "no Gateway JVM (a java process with ibgateway in its arguments) is running")
     wrong = {pid: user for pid, user in jvms.items() if user != expect.service_user}
     require(not wrong, f"Gateway JVMs not running as {expect.service_user}: {wrong}")
-    return Passed.of(f"{DISPLAY_UNIT} and {GATEWAY_UNIT} active, {len(jvms)} JVM, all as "
+    return Passed.of(f"{units[0]} and {units[1]} active, {len(jvms)} JVM, all as "
                      f"{expect.service_user}")
 
 
@@ -72,7 +72,7 @@ def api_port_listens(runner: Runner, expect: Expect) -> Passed:
 @check(3)
 def health_passes(runner: Runner, expect: Expect) -> Passed:
     """ibkr-health-check exits 0 and every layer is ok, with accounts of the right mode."""
-    ran = runner.run(f"{HEALTH} --json", timeout=90)
+    ran = runner.run(f"{expect.layout.health_check_tool} --json", timeout=90)
     report = parse.health_report(ran.stdout) or {}
     layers = {c["name"]: (c["status"], c["detail"]) for c in report.get("checks", [])}
     bad = {name: layers.get(name, ("missing", "")) for name in LAYERS
@@ -90,30 +90,33 @@ def health_passes(runner: Runner, expect: Expect) -> Passed:
 @check(4)
 def enabled_for_boot(runner: Runner, expect: Expect) -> Passed:
     """Both services and both timers are enabled, and the timers are active."""
-    units = (DISPLAY_UNIT, GATEWAY_UNIT, RESTART_TIMER, HEALTH_TIMER)
+    layout = expect.layout
+    timers = (layout.restart_timer, layout.health_timer)
+    units = (layout.display_unit, layout.gateway_unit, *timers)
     shown = parse.systemctl_show(output(
         runner, f"systemctl show -p UnitFileState,ActiveState {' '.join(units)}"))
     states = dict(zip(units, shown, strict=True))
     not_enabled = [u for u in units if states[u].get("UnitFileState") != "enabled"]
     require(not not_enabled, f"not enabled for boot: {not_enabled}")
-    idle = [t for t in (RESTART_TIMER, HEALTH_TIMER) if states[t].get("ActiveState") != "active"]
+    idle = [t for t in timers if states[t].get("ActiveState") != "active"]
     require(not idle, f"timers not active: {idle}")
     return Passed.of(f"{len(units)} units enabled, both timers active")
 
 
-def next_restart(runner: Runner) -> dt.datetime:
+def next_restart(runner: Runner, layout: Layout = DEFAULT) -> dt.datetime:
     """When the restart timer fires next, as the host's systemd computed it (UTC)."""
-    out = output(runner, f"TZ=UTC systemctl show -p NextElapseUSecRealtime --value {RESTART_TIMER}")
+    timer = layout.restart_timer
+    out = output(runner, f"TZ=UTC systemctl show -p NextElapseUSecRealtime --value {timer}")
     when = parse.next_elapse(out)
     if when is None:
-        raise Failed(f"{RESTART_TIMER} has no next elapse ({out.strip()!r}); is it active?")
+        raise Failed(f"{timer} has no next elapse ({out.strip()!r}); is it active?")
     return when
 
 
 @check(5)
 def timer_scheduled(runner: Runner, expect: Expect) -> Passed:
     """The next restart is a weekday at the configured time in the configured zone."""
-    when = next_restart(runner).astimezone(ZoneInfo(expect.timezone))
+    when = next_restart(runner, expect.layout).astimezone(ZoneInfo(expect.timezone))
     shown = f"{when:%a %Y-%m-%d %H:%M %Z}"
     require(when.weekday() < 5, f"next restart {shown} is not a weekday")
     require(f"{when:%H:%M}" == expect.restart_time,

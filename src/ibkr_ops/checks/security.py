@@ -8,10 +8,10 @@ from ibkr_ops.checks import parse
 from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.result import Failed, Passed, check, require
 from ibkr_ops.checks.runner import Runner, run_hostside
-from ibkr_ops.remote.plan import CONFIG_INI, CREDENTIALS
+from ibkr_ops.layout import DEFAULT
 
 # Each secret file and who must own it: root, or the service user (IBC reads config.ini).
-SECRET_FILES = ((CREDENTIALS, "root"), (CONFIG_INI, "service user"))
+SECRET_FILES = ((DEFAULT.credentials, "root"), (DEFAULT.config_ini, "service user"))
 
 
 @check(11)

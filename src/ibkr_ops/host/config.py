@@ -1,4 +1,4 @@
-"""Installed settings of the host-side tools: `/etc/ibkr/ops.json` (mode 0644, no secrets).
+"""Installed settings of the host-side tools: ops.json (mode 0644, no secrets).
 
 The operator side builds a `HostConfig` from the deployment settings and writes `to_json()`;
 the host tools read it back with `HostConfig.load()`. Every field has a safe default so a
@@ -17,12 +17,13 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from ibkr_ops import layout
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import schema
 
 # Plain strings and open() rather than pathlib: pathlib's imports are a noticeable share of
 # the health check's start-up time.
-DEFAULT_PATH = "/etc/ibkr/ops.json"
+DEFAULT_PATH = layout.DEFAULT.ops_json
 _S = schema.BY_NAME
 
 
@@ -128,7 +129,7 @@ class HostConfig:
             raise UsageError(f"{source}: {exc}") from None
 
     def to_json(self) -> str:
-        """Stable, human-readable JSON for `/etc/ibkr/ops.json` (sorted keys, trailing newline)."""
+        """Stable, human-readable JSON for ops.json (sorted keys, trailing newline)."""
         data = {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
         return json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ibkr_ops.layout import DEFAULT as LAYOUT
+
 T = TypeVar("T")
 
 TRADING_MODES = ("paper", "live")
@@ -546,8 +548,8 @@ BOT_IDLE_ALERT_MIN = Int(
 HOST_ONLY: tuple[Setting[Any], ...] = (
     Float(host=True, name="health_timeout_s", default=10.0,
           help="seconds the API handshake and login of a health check may take"),
-    Text(host=True, name="gateway_unit", default="ibkr-gateway.service", help="the Gateway's systemd unit"),
-    Text(host=True, name="display_unit", default="xvfb.service", help="the display's systemd unit"),
+    Text(host=True, name="gateway_unit", default=LAYOUT.gateway_unit, help="the Gateway's systemd unit"),
+    Text(host=True, name="display_unit", default=LAYOUT.display_unit, help="the display's systemd unit"),
     Float(host=True, name="memory_warn_ratio", default=0.85, high=1.0,
           help="share of the memory ceiling from which the health check warns"),
     Text(host=True, name="command_server_host", default="127.0.0.1", valid=_ip,
@@ -575,9 +577,9 @@ HOST_ONLY: tuple[Setting[Any], ...] = (
     Text(host=True, name="metrics_file", default="",
          help="node_exporter textfile; empty: <state_dir>/metrics/ibkr_gateway.prom"),
     Text(host=True, name="hostname", default="", help="the name notifications give the host"),
-    Text(host=True, name="state_dir", default="/var/lib/ibkr-ops", help="the host tools' state"),
-    Text(host=True, name="log_dir", default="/var/log/ibkr", help="IBC's and the Gateway's logs"),
-    Text(host=True, name="credentials_file", default="/etc/ibkr/credentials.env",
+    Text(host=True, name="state_dir", default=LAYOUT.state_dir, help="the host tools' state"),
+    Text(host=True, name="log_dir", default=LAYOUT.log_dir, help="IBC's and the Gateway's logs"),
+    Text(host=True, name="credentials_file", default=LAYOUT.credentials,
          help="the deployment's credentials.env"),
 )
 

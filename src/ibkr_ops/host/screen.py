@@ -17,6 +17,7 @@ import subprocess
 import zlib
 from dataclasses import dataclass
 
+from ibkr_ops import layout
 from ibkr_ops.errors import OpsError
 
 TIMEOUT_S = 20.0
@@ -129,7 +130,7 @@ def _run(argv: list[str], display: str, what: str) -> subprocess.CompletedProces
         lines = done.stderr.decode(errors="replace").strip().splitlines()
         reason = lines[-1] if lines else f"exit status {done.returncode}"
         raise OpsError(f"{argv[0]} on display {display} failed: {reason[:200]} (is "
-                       "xvfb.service running?)")
+                       f"{layout.DEFAULT.display_unit} running?)")
     return done
 
 

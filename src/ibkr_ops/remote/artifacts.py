@@ -1,10 +1,10 @@
 """What the installer uploads besides rendered files: host tools, IBC, the Gateway installer
 (read and checked by ``ibkr_ops.gateway_installer``).
 
-The host tools travel as one zip (the stdlib-only ``ibkr_ops.host`` package, nothing else: a
-production host gets no simulator) so a host switches tool versions in one rename, never a
-mix of old and new modules. The zip is byte-for-byte reproducible: same sources, same
-checksum, no re-upload.
+The host tools travel as one zip (the stdlib-only ``ibkr_ops.host`` package and the host
+layout it reads its paths from, nothing else: a production host gets no simulator) so a host
+switches tool versions in one rename, never a mix of old and new modules. The zip is
+byte-for-byte reproducible: same sources, same checksum, no re-upload.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 from ibkr_ops import resources
 from ibkr_ops.errors import UsageError
 from ibkr_ops.gateway_installer import GatewayInstaller, gateway_installer
+from ibkr_ops.layout import DEFAULT
 from ibkr_ops.render import ManagedFile
 
-__all__ = ["TOOLS_ZIP", "GatewayInstaller", "IbcSource", "gateway_installer", "host_tools",
+__all__ = ["GatewayInstaller", "IbcSource", "gateway_installer", "host_tools",
            "ibc_from_release", "ibc_from_zip", "tools_zip"]
 PACKAGE = Path(__file__).resolve().parents[1]
-TOOLS_ZIP = "/usr/local/lib/ibkr-ops/ibkr_ops.zip"
-_SHIPPED = ("__init__.py", "errors.py", "host")
+_SHIPPED = ("__init__.py", "errors.py", "layout.py", "host")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 IBC_RELEASE_URL = "https://github.com/IbcAlpha/IBC/releases/download/{v}/IBCLinux-{v}.zip"
 
@@ -46,9 +46,9 @@ def tools_zip() -> bytes:
 
 
 def host_tools() -> list[ManagedFile]:
-    """The tools zip and the /usr/local/bin shims that run from it."""
-    files = [ManagedFile(TOOLS_ZIP, tools_zip(), 0o644)]
-    files += [ManagedFile(f"/usr/local/bin/{shim.name}", shim.read_bytes(), 0o755)
+    """The tools zip and the shims (one per tool) that run from it."""
+    files = [ManagedFile(DEFAULT.tools_zip, tools_zip(), 0o644)]
+    files += [ManagedFile(DEFAULT.tool(shim.name), shim.read_bytes(), 0o755)
               for shim in sorted(resources.scripts().iterdir(), key=lambda s: s.name)
               if shim.is_file()]
     return files
@@ -68,7 +68,7 @@ class IbcSource:
 
     @property
     def ident(self) -> str:
-        """What /opt/ibc/.ibkr-ops-source records, to tell whether a re-install is due."""
+        """What IBC's source marker records, to tell whether a re-install is due."""
         digest = _sha256(self.data)[:16] if self.data is not None else "release"
         return f"{self.version} {digest}"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
 from ibkr_ops.gateway_installer import PROVENANCE_FILE, parse_provenance, supported_arch
-from ibkr_ops.remote.artifacts import TOOLS_ZIP
+from ibkr_ops.layout import DEFAULT, Layout
 
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
@@ -39,19 +39,19 @@ id -u "$SERVICE_USER" >/dev/null 2>&1 && echo "USER 1" || echo "USER 0"
 for f in $FILES; do
   [ -f "$f" ] && echo "SUM $f $(sha256sum "$f" | cut -d' ' -f1)"
 done
-[ -f /opt/ibc/.ibkr-ops-source ] && echo "IBC $(cat /opt/ibc/.ibkr-ops-source)"
-if [ -f /etc/ibkr/ops.json ]; then
-  python3 -c "$MODE_PROBE" "$TOOLS_ZIP" /etc/ibkr/ops.json 2>/dev/null || echo "MODE unknown"
+[ -f "$IBC_MARKER" ] && echo "IBC $(cat "$IBC_MARKER")"
+if [ -f "$OPS_JSON" ]; then
+  python3 -c "$MODE_PROBE" "$TOOLS_ZIP" "$OPS_JSON" 2>/dev/null || echo "MODE unknown"
 fi
 if [ -d "$GATEWAY_DIR/jars" ]; then
-  echo "GATEWAY $(cat "$GATEWAY_DIR/.ibkr-ops-source" 2>/dev/null || echo unknown)"
+  echo "GATEWAY $(cat "$GATEWAY_MARKER" 2>/dev/null || echo unknown)"
   [ -f "$GATEWAY_DIR/$PROVENANCE" ] && echo "BUILD $(cat "$GATEWAY_DIR/$PROVENANCE")"
 fi
 for u in $UNITS; do
   e=$(systemctl is-enabled "$u" 2>/dev/null); a=$(systemctl is-active "$u" 2>/dev/null)
   echo "UNIT $u ${e:-none} ${a:-none}"
 done
-echo "MAINPID $(systemctl show -p MainPID --value ibkr-gateway.service 2>/dev/null)"
+echo "MAINPID $(systemctl show -p MainPID --value "$GATEWAY_UNIT" 2>/dev/null)"
 """
 
 
@@ -63,7 +63,7 @@ MODE_PROBE = ("import sys; sys.path.insert(0, sys.argv[1]); "
 
 
 def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
-                  gateway_dir: str) -> str:
+                  gateway_dir: str, layout: Layout = DEFAULT) -> str:
     """The one shell command that prints every fact (run as root, or with sudo when allowed)."""
     env = {
         "PACKAGES": " ".join(packages.every_name()),
@@ -71,7 +71,11 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
         "UNITS": " ".join(units),
         "SERVICE_USER": service_user,
         "GATEWAY_DIR": gateway_dir,
-        "TOOLS_ZIP": TOOLS_ZIP,
+        "GATEWAY_MARKER": layout.source_marker(gateway_dir),
+        "IBC_MARKER": layout.source_marker(layout.ibc_dir),
+        "OPS_JSON": layout.ops_json,
+        "GATEWAY_UNIT": layout.gateway_unit,
+        "TOOLS_ZIP": layout.tools_zip,
         "MODE_PROBE": MODE_PROBE,
         "PROVENANCE": PROVENANCE_FILE,
     }

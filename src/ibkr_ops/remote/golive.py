@@ -12,12 +12,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote import switch
-from ibkr_ops.remote.install import InstallOptions, Progress, install_host, notify
+from ibkr_ops.remote.install import InstallOptions, Progress, install_on, notify
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment
 
-PAPER_BACKUP = f"{switch.BACKUP_DIR}/paper"
+PAPER_BACKUP = f"{DEFAULT.backup_dir}/paper"
 PAPER_CHECK_S = 30.0  # the running paper Gateway must be healthy within this, or no go
 
 
@@ -56,32 +57,29 @@ def bot_changes(before: Deployment, after: Deployment) -> list[str]:
     return [f"bot: {port}, {after.trading_mode} account", f"bot: read-only API {orders}"]
 
 
-def go_live(spec: str, live: Deployment, options: GoLiveOptions,
+def go_live(host: Host, live: Deployment, options: GoLiveOptions,
             progress: Progress) -> GoLiveReport:
-    """Paper -> live; on any failure after the backup, back to paper and OpsError."""
+    """Paper -> live over the caller's connection (every step, the install included, uses
+    it); on any failure after the backup, back to paper and OpsError."""
     require_live(live, "the live credentials file")
-    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host,
-                            ssh_configs=options.install.ssh_configs)
+    spec = host.name
+    paper = switch.read_deployment(host)
+    if paper.is_live:
+        raise OpsError(f"{spec} is already live; `invoke go-live --host {spec} --rollback` "
+                       "returns it to paper, `invoke install` changes live settings")
+    report = GoLiveReport(spec)
+    progress("pre-restart check (no switch inside the trading session unless --force)")
+    report.steps.append("pre-restart check: " + switch.restart_allowed(
+        host, force=options.force, why="go-live"))
+    progress("checking the running paper deployment")
+    report.steps.append("paper deployment: " + switch.ready(host, PAPER_CHECK_S, progress))
+    report.steps.append(f"paper settings kept in {switch.backup(host, 'paper')} (0600)")
     try:
-        paper = switch.read_deployment(host)
-        if paper.is_live:
-            raise OpsError(f"{spec} is already live; `invoke go-live --host {spec} --rollback` "
-                           "returns it to paper, `invoke install` changes live settings")
-        report = GoLiveReport(spec)
-        progress("pre-restart check (no switch inside the trading session unless --force)")
-        report.steps.append("pre-restart check: " + switch.restart_allowed(
-            host, force=options.force, why="go-live"))
-        progress("checking the running paper deployment")
-        report.steps.append("paper deployment: " + switch.ready(host, PAPER_CHECK_S, progress))
-        report.steps.append(f"paper settings kept in {switch.backup(host, 'paper')} (0600)")
-        try:
-            report.health = _switch_to_live(host, live, options, progress)
-        except OpsError as exc:
-            _roll_back_after(host, exc, options, progress)
-        return _conclude(host, report, paper, live, "info",
-                         f"LIVE: {spec} now trades live ({report.health})")
-    finally:
-        host.conn.close()
+        report.health = _switch_to_live(host, live, options, progress)
+    except OpsError as exc:
+        _roll_back_after(host, exc, options, progress)
+    return _conclude(host, report, paper, live, "info",
+                     f"LIVE: {spec} now trades live ({report.health})")
 
 
 def _switch_to_live(host: Host, live: Deployment, options: GoLiveOptions,
@@ -89,7 +87,7 @@ def _switch_to_live(host: Host, live: Deployment, options: GoLiveOptions,
     """Put the live files in place, then one cold restart: a new login, second factor and all."""
     quiet = dataclasses.replace(options.install, start_gateway=False, notify=False,
                                 allow_live_switch=True)
-    report = install_host(host.name, live, quiet, progress)
+    report = install_on(host, live, quiet, progress)
     if report.error:
         raise OpsError(report.error)
     wait = options.install.wait_s
@@ -120,33 +118,28 @@ def _restore_paper(host: Host, options: GoLiveOptions, progress: Progress) -> st
     paper = switch.read_deployment(host, f"{PAPER_BACKUP}/credentials.env",
                                    missing="go-live keeps it there; without it, return to paper "
                                            "with `invoke install --credentials PAPER_FILE`")
-    report = install_host(host.name, paper, dataclasses.replace(options.install, notify=False),
-                          progress)
+    report = install_on(host, paper, dataclasses.replace(options.install, notify=False), progress)
     if report.error:
         raise OpsError(report.error)
     return report.health
 
 
-def rollback(spec: str, options: GoLiveOptions, progress: Progress) -> GoLiveReport:
-    """`go-live --rollback`: from live back to the paper deployment go-live saved."""
-    host = switch.open_root(spec, trust_new_host=options.install.trust_new_host,
-                            ssh_configs=options.install.ssh_configs)
-    try:
-        live = switch.read_deployment(host)
-        if not live.is_live:
-            raise OpsError(f"{spec} is not live (it runs {live.trading_mode}); nothing to roll "
-                           "back")
-        if switch.gateway_active(host):
-            report = GoLiveReport(spec, steps=["pre-restart check: " + switch.restart_allowed(
-                host, force=options.force, why="go-live rollback")])
-        else:
-            report = GoLiveReport(spec, steps=["the live Gateway is not running"])
-        progress(f"restoring the paper settings from {PAPER_BACKUP}")
-        report.health = _restore_paper(host, options, progress)
-        return _conclude(host, report, live, switch.read_deployment(host), "warning",
-                         f"ibkr-ops: {spec} is back on paper (rollback from live)")
-    finally:
-        host.conn.close()
+def rollback(host: Host, options: GoLiveOptions, progress: Progress) -> GoLiveReport:
+    """`go-live --rollback` over the caller's connection: from live back to the paper
+    deployment go-live saved."""
+    spec = host.name
+    live = switch.read_deployment(host)
+    if not live.is_live:
+        raise OpsError(f"{spec} is not live (it runs {live.trading_mode}); nothing to roll back")
+    if switch.gateway_active(host):
+        report = GoLiveReport(spec, steps=["pre-restart check: " + switch.restart_allowed(
+            host, force=options.force, why="go-live rollback")])
+    else:
+        report = GoLiveReport(spec, steps=["the live Gateway is not running"])
+    progress(f"restoring the paper settings from {PAPER_BACKUP}")
+    report.health = _restore_paper(host, options, progress)
+    return _conclude(host, report, live, switch.read_deployment(host), "warning",
+                     f"ibkr-ops: {spec} is back on paper (rollback from live)")
 
 
 def _conclude(host: Host, report: GoLiveReport, before: Deployment, after: Deployment,

@@ -1,8 +1,7 @@
-"""`invoke install` for one host: facts, plan, apply, wait for health, report.
+"""`invoke install` for one host: facts, plan, its steps (``converge``), health, report.
 
-Order matters for "never half-configured": everything is uploaded and put in place (each file
-by rename) before any service is touched, so the running Gateway keeps running on complete
-old files until the new ones are all there, and a run cut short converges on the next run.
+The install runs over a connection it is given, so go-live and migrate install on the
+connection they already hold: one SSH session per host per task.
 """
 
 from __future__ import annotations
@@ -16,19 +15,18 @@ from dataclasses import dataclass, field
 
 from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError
-from ibkr_ops.gateway_installer import PROVENANCE_FILE, check_arch, check_fits
-from ibkr_ops.remote import diff
+from ibkr_ops.gateway_installer import check_arch, check_fits
+from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote import converge, diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
 from ibkr_ops.remote.hosts import open_host
-from ibkr_ops.remote.plan import DISPLAY_UNIT, GATEWAY_UNIT, WATCH_UNIT, Plan, make_plan
-from ibkr_ops.remote.primitives import Host
-from ibkr_ops.render import ENABLED_UNITS, ManagedFile, render
+from ibkr_ops.remote.plan import Plan, make_plan
+from ibkr_ops.remote.primitives import Host, run_steps
+from ibkr_ops.render import ManagedFile, render
 from ibkr_ops.settings import Deployment
 
 Progress = Callable[[str], None]
-HEALTH = "/usr/local/bin/ibkr-health-check"
-NOTIFY = "/usr/local/bin/ibkr-notify"
 
 
 @dataclass(frozen=True)
@@ -74,16 +72,16 @@ class HostReport:
         return any(status != "unchanged" for _, status in self.items)
 
 
-def desired_files(d: Deployment) -> list[ManagedFile]:
+def desired_files(d: Deployment, layout: Layout = DEFAULT) -> list[ManagedFile]:
     """Everything the host should hold: the rendered configuration and the host tools."""
-    return sorted(render(d) + host_tools(), key=lambda f: f.path)
+    return sorted(render(d, layout) + host_tools(), key=lambda f: f.path)
 
 
 def gather(host: Host, d: Deployment, files: list[ManagedFile],
-           extra_units: tuple[str, ...] = ()) -> Facts:
+           extra_units: tuple[str, ...] = (), layout: Layout = DEFAULT) -> Facts:
     """Read the host's facts in one round trip."""
-    command = facts_command([f.path for f in files], [*ENABLED_UNITS, *extra_units],
-                            d.service_user, d.gateway_dir)
+    command = facts_command([f.path for f in files], [*layout.enabled_units, *extra_units],
+                            d.service_user, d.gateway_dir, layout)
     result = host.conn.run(command, hide=True, warn=True, in_stream=False)
     if not result.ok:
         raise OpsError(f"reading the host's facts failed: {result.stderr.strip()[-200:]}")
@@ -92,15 +90,28 @@ def gather(host: Host, d: Deployment, files: list[ManagedFile],
 
 def install_host(spec: str, d: Deployment, options: InstallOptions,
                  progress: Progress) -> HostReport:
-    """Install on one host; failures end up in the report, never as an exception."""
-    report = HostReport(host=spec)
-    started = time.monotonic()
-    host: Host | None = None
+    """Connect to one host and install there; failures end up in the report, never as an
+    exception (a host that cannot be reached included)."""
     try:
         check_fits(options.gateway, d.gateway_sha256, d.tws_major_vrsn)
         conn = open_host(spec, trust_new_host=options.trust_new_host,
                          ssh_configs=options.ssh_configs)
-        host = Host(conn, spec)
+    except OpsError as exc:
+        return HostReport(host=spec, error=str(exc))
+    try:
+        return install_on(Host(conn, spec), d, options, progress)
+    finally:
+        conn.close()
+
+
+def install_on(host: Host, d: Deployment, options: InstallOptions,
+               progress: Progress) -> HostReport:
+    """Install over a connection the caller holds (and keeps: go-live and migrate go on using
+    it); failures end up in the report, never as an exception."""
+    report = HostReport(host=host.name)
+    started = time.monotonic()
+    try:
+        check_fits(options.gateway, d.gateway_sha256, d.tws_major_vrsn)
         files = sorted([*desired_files(d), *options.extra_files,
                         *dropins(options.bot_units, options.bot_wait_s)], key=lambda f: f.path)
         facts = gather(host, d, files, options.extra_units)
@@ -120,14 +131,14 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
             raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
                            "give --gateway-installer PATH (the offline Linux installer)")
         if facts.ibc_source is None and options.ibc is None:
-            raise OpsError("IBC is not installed in /opt/ibc; give --ibc-zip PATH or "
-                           "--ibc-version X.Y.Z")
+            raise OpsError(f"IBC is not installed in {DEFAULT.ibc_dir}; give --ibc-zip PATH "
+                           "or --ibc-version X.Y.Z")
         report.items = plan_items(plan, dry_run=options.dry_run)
         if options.dry_run:
             report.diff = _diffs(host, plan, d)
             report.health = "not checked (dry run)"
             return report
-        apply(host, d, plan, progress)
+        run_steps(host, converge.steps(plan, d), progress)
         if not options.start_gateway:
             report.health = "not checked (Gateway left for the caller to start)"
             return report
@@ -142,10 +153,8 @@ def install_host(spec: str, d: Deployment, options: InstallOptions,
                         "completed steps are kept and the rest is redone")
     finally:
         report.seconds = time.monotonic() - started
-        if host is not None:
-            with contextlib.suppress(OSError):
-                host.cleanup()
-            host.conn.close()
+        with contextlib.suppress(OSError):
+            host.cleanup()
     return report
 
 
@@ -173,90 +182,9 @@ def plan_items(plan: Plan, *, dry_run: bool) -> list[tuple[str, str]]:
     return rows
 
 
-def apply(host: Host, d: Deployment, plan: Plan, progress: Progress) -> None:
-    """Carry out a plan; each step is safe to repeat if the run is cut short."""
-    user = shlex.quote(d.service_user)
-    if plan.packages:
-        progress(f"installing packages: {' '.join(plan.packages)}")
-        host.root("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-                  + " ".join(shlex.quote(p) for p in plan.packages),
-                  what="apt-get install", timeout=900)
-    if plan.create_user:
-        progress(f"creating service user {d.service_user}")
-        host.root(f"useradd --create-home --user-group --shell /bin/bash {user}",
-                  what="creating the service user")
-    host.root(f"install -d -m 0755 /etc/ibkr /var/lib/ibkr-ops /usr/local/lib/ibkr-ops && "
-              f"install -d -m 0750 -o {user} -g {user} /var/log/ibkr {shlex.quote(d.home)}/Jts")
-    if plan.ibc:
-        install_ibc(host, plan.ibc, progress)
-    if plan.gateway:
-        install_gateway(host, d, plan.gateway, progress)
-    for f in plan.files:
-        progress(f"writing {f.path}")
-        host.put_file(f.path, f.content, f.mode, f.owner, f.group)
-    if plan.daemon_reload:
-        host.root("systemctl daemon-reload")
-    if plan.enable:
-        progress(f"enabling {' '.join(plan.enable)}")
-        host.root("systemctl enable --quiet " + " ".join(plan.enable))
-    # The login watch runs before the Gateway (re)starts, so it sees that login.
-    host.root(f"systemctl start ibkr-gateway-restart.timer ibkr-health-check.timer {WATCH_UNIT} "
-              + " ".join(plan.extra_units))
-    if plan.restart_watch:
-        host.root(f"systemctl restart {WATCH_UNIT}")
-    if plan.restart_extra:
-        host.root("systemctl restart " + " ".join(plan.restart_extra))
-    if plan.restart_display:
-        host.root(f"systemctl restart {DISPLAY_UNIT}")
-    if plan.gateway_action:
-        progress(f"{plan.gateway_action}ing the Gateway ({plan.gateway_reason})")
-        host.root(f"systemctl reset-failed {GATEWAY_UNIT} 2>/dev/null; "
-                  f"systemctl {plan.gateway_action} {GATEWAY_UNIT}")
-
-
-def install_ibc(host: Host, ibc: IbcSource, progress: Progress) -> None:
-    """Unpack IBC beside /opt/ibc, then swap directories: never a half-unpacked IBC."""
-    progress(f"installing IBC {ibc.version}")
-    if ibc.data is not None:
-        zip_path = host.upload(ibc.data, "ibc.zip")
-        fetch = ""
-    else:
-        zip_path = f"{host.tmpdir()}/ibc.zip"
-        fetch = (f"curl -fsSL --max-time 120 -o {shlex.quote(zip_path)} "
-                 f"{shlex.quote(ibc.url or '')} || {{ echo 'cannot download IBC {ibc.version} "
-                 "on the host (no access to github.com?); use --ibc-zip' >&2; exit 1; }; ")
-    new, old = "/opt/ibc.ibkr-ops-new", "/opt/ibc.ibkr-ops-old"
-    host.root(
-        f"set -e; {fetch}unzip -tq {shlex.quote(zip_path)} >/dev/null; rm -rf {new} {old}; "
-        f"mkdir -p {new}; unzip -q -o {shlex.quote(zip_path)} -d {new}; "
-        f"chmod -R u=rwX,go=rX {new}; chmod 0755 {new}/*.sh {new}/scripts/*.sh; "
-        f"printf '%s\\n' {shlex.quote(ibc.ident)} > {new}/.ibkr-ops-source; "
-        f"if [ -e /opt/ibc ]; then mv /opt/ibc {old}; fi; mv {new} /opt/ibc; rm -rf {old}",
-        what="installing IBC", timeout=300)
-
-
-def install_gateway(host: Host, d: Deployment, gateway: GatewayInstaller,
-                    progress: Progress) -> None:
-    """Run the install4j installer unattended as the service user; mark it complete last."""
-    progress(f"installing IB Gateway into {d.gateway_dir} (unattended)")
-    with gateway.path.open("rb") as handle:
-        staged = host.put_stream(handle, "gateway-installer.sh")
-    user, target = shlex.quote(d.service_user), shlex.quote(d.gateway_dir)
-    runnable = shlex.quote(f"{d.home}/.ibkr-ops-installer.sh")
-    host.root(
-        f"set -e; install -m 0700 -o {user} -g {user} {shlex.quote(staged)} {runnable}; "
-        f"rm -rf {target}; runuser -u {user} -- {runnable} -q -dir {target} >/dev/null; "
-        f"rm -f {runnable}; test -d {target}/jars || "
-        f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
-        f"printf '%s\\n' {shlex.quote(gateway.provenance)} > {target}/{PROVENANCE_FILE}; "
-        f"printf '%s\\n' {shlex.quote(gateway.ident)} > {target}/.ibkr-ops-source; "
-        f"chown {user}:{user} {target}/.ibkr-ops-source {target}/{PROVENANCE_FILE}",
-        what="installing the Gateway", timeout=900)
-
-
 def health(host: Host) -> tuple[bool, str]:
     """Run the host's health check once: (healthy, one-line summary)."""
-    result = host.root(f"{HEALTH} --json", warn=True, timeout=60)
+    result = host.root(f"{DEFAULT.health_check_tool} --json", warn=True, timeout=60)
     try:
         data = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -290,7 +218,8 @@ def wait_healthy(host: Host, wait_s: float, progress: Progress) -> str:
 
 def notify(host: Host, level: str, message: str) -> None:
     """Send a notification from the host (it holds the webhook); failures only warn."""
-    host.root(f"{NOTIFY} --level {shlex.quote(level)} {shlex.quote(message)}", warn=True,
+    host.root(f"{DEFAULT.notify_tool} --level {shlex.quote(level)} {shlex.quote(message)}",
+              warn=True,
               timeout=90)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.hosts import resolve
 from ibkr_ops.remote.install import (
@@ -23,10 +24,10 @@ from ibkr_ops.remote.install import (
     Progress,
     desired_files,
     gather,
-    install_host,
+    install_on,
     notify,
 )
-from ibkr_ops.remote.plan import CONFIG_INI, CREDENTIALS, sha256
+from ibkr_ops.remote.plan import sha256
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, describe
 
@@ -64,15 +65,14 @@ def live_order(source: str, target: str) -> list[str]:
             f"  4. if it is not healthy in time: stop it again and restart {source}"]
 
 
-def bot_changes(d: Deployment, source: str, target: str,
-                ssh_configs: Sequence[str] = ()) -> list[str]:
-    """What a trading bot must change to follow the move."""
-    address = resolve(target, ssh_configs).hostname
+def bot_changes(d: Deployment, source: Host, target: Host) -> list[str]:
+    """What a trading bot must change to follow the move (addresses as connected to)."""
+    address, target_name = target.address, target.name
     if d.api_host in ("127.0.0.1", "::1"):
-        where = (f"the API listens on {d.api_host}:{d.api_port} on {target} ({address}): run "
-                 f"the bot there, or reach it through an SSH tunnel to {address}")
+        where = (f"the API listens on {d.api_host}:{d.api_port} on {target_name} ({address}): "
+                 f"run the bot there, or reach it through an SSH tunnel to {address}")
     else:
-        where = f"connect to {address}:{d.api_port} instead of {resolve(source, ssh_configs).hostname}"
+        where = f"connect to {address}:{d.api_port} instead of {source.address}"
     return [f"bot: {where}", f"bot: port {d.api_port} ({d.trading_mode}), read-only API "
             f"{'yes' if d.read_only_api else 'no'}: unchanged"]
 
@@ -83,60 +83,55 @@ def drift(host: Host, d: Deployment) -> list[str]:
     sums = gather(host, d, files).checksums
     return [f"{f.path} on {host.name} differs from what its settings render; the target gets "
             "the rendered file (hand edits are not carried over)"
-            for f in files if f.path.startswith("/etc/ibkr/") and f.path in sums
+            for f in files if f.path.startswith(DEFAULT.config_dir + "/") and f.path in sums
             and sums[f.path] != sha256(f.content)]
 
 
-def migrate(source: str, target: str, options: MigrateOptions,
-            progress_for: ProgressFor) -> MigrateReport:
-    """Migrate; raises OpsError saying what state both hosts were left in."""
-    configs = options.install.ssh_configs
-    if resolve(source, configs).key_name == resolve(target, configs).key_name:
+def refuse_same_host(source: str, target: str, ssh_configs: Sequence[str] = ()) -> None:
+    """A migration needs two hosts: said before either is contacted."""
+    if resolve(source, ssh_configs).key_name == resolve(target, ssh_configs).key_name:
         raise UsageError(f"--source and --target are the same host ({source})")
-    trust = options.install.trust_new_host
-    src = switch.open_root(source, trust_new_host=trust, ssh_configs=configs)
-    try:
-        tgt = switch.open_root(target, trust_new_host=trust, ssh_configs=configs)
-    except OpsError:
-        src.conn.close()
-        raise
-    try:
-        progress_for(source)(f"reading the deployment from {CREDENTIALS} (in memory)")
-        d = switch.read_deployment(src)
-        if d.is_live and not options.stop_source:
-            raise UsageError(f"{source} is live: two Gateways must never log in to one live "
-                             "account, so the source must stop; re-run with --stop-source")
-        report = MigrateReport(source, target, settings=describe(d), warnings=drift(src, d))
-        if d.is_live:
-            report.source_steps += live_order(source, target)
-        if options.dry_run:
-            return _dry_run(report, d, options, progress_for)
-        for line in report.source_steps:
-            progress_for(source)(line)
-        report.source_steps.append(
-            f"settings backed up to {switch.backup(src, switch.backup_name('migrate'))} (0600)")
-        switched = _live_switch if d.is_live else _paper_switch
-        switched(src, tgt, d, options, report, progress_for)
-        report.bot = bot_changes(d, source, target, configs)
-        if options.install.notify:
-            notify(tgt, "info", f"ibkr-ops: migrated here from {source}; serving "
-                                f"{d.trading_mode} on API port {d.api_port}")
-        return report
-    finally:
-        src.conn.close()
-        tgt.conn.close()
 
 
-def _dry_run(report: MigrateReport, d: Deployment, options: MigrateOptions,
+def migrate(src: Host, tgt: Host, options: MigrateOptions,
+            progress_for: ProgressFor) -> MigrateReport:
+    """Migrate over the caller's two connections (every step, the target's install included,
+    uses them); raises OpsError saying what state both hosts were left in."""
+    source, target = src.name, tgt.name
+    progress_for(source)(f"reading the deployment from {DEFAULT.credentials} (in memory)")
+    d = switch.read_deployment(src)
+    if d.is_live and not options.stop_source:
+        raise UsageError(f"{source} is live: two Gateways must never log in to one live "
+                         "account, so the source must stop; re-run with --stop-source")
+    report = MigrateReport(source, target, settings=describe(d), warnings=drift(src, d))
+    if d.is_live:
+        report.source_steps += live_order(source, target)
+    if options.dry_run:
+        return _dry_run(tgt, report, d, options, progress_for)
+    for line in report.source_steps:
+        progress_for(source)(line)
+    report.source_steps.append(
+        f"settings backed up to {switch.backup(src, switch.backup_name('migrate'))} (0600)")
+    switched = _live_switch if d.is_live else _paper_switch
+    switched(src, tgt, d, options, report, progress_for)
+    report.bot = bot_changes(d, src, tgt)
+    if options.install.notify:
+        notify(tgt, "info", f"ibkr-ops: migrated here from {source}; serving "
+                            f"{d.trading_mode} on API port {d.api_port}")
+    return report
+
+
+def _dry_run(tgt: Host, report: MigrateReport, d: Deployment, options: MigrateOptions,
              progress_for: ProgressFor) -> MigrateReport:
-    report.source_steps[:0] = [f"would read {CREDENTIALS} (settings below, secrets "
-                               "masked)", f"would back up {CREDENTIALS} and "
-                               f"{CONFIG_INI} to {switch.BACKUP_DIR}/migrate-<time>/ (0600)"]
+    report.source_steps[:0] = [f"would read {DEFAULT.credentials} (settings below, secrets "
+                               "masked)", f"would back up {DEFAULT.credentials} and "
+                               f"{DEFAULT.config_ini} to {DEFAULT.backup_dir}/migrate-<time>/ "
+                               "(0600)"]
     if options.stop_source:
-        report.source_steps.append(f"would stop and disable {', '.join(switch.STACK_UNITS)} "
+        report.source_steps.append(f"would stop and disable {', '.join(switch.stack_units())} "
                                    "(files kept)")
     dry = dataclasses.replace(options.install, dry_run=True)
-    report.target_report = install_host(report.target, d, dry, progress_for(report.target))
+    report.target_report = install_on(tgt, d, dry, progress_for(report.target))
     return report
 
 
@@ -144,7 +139,7 @@ def _paper_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
                   report: MigrateReport, progress_for: ProgressFor) -> None:
     """Paper: both may run at once, so the target is installed and checked first."""
     say = progress_for(tgt.name)
-    report.target_report = install_host(tgt.name, d, options.install, say)
+    report.target_report = install_on(tgt, d, options.install, say)
     try:
         if report.target_report.error:
             raise OpsError(report.target_report.error)
@@ -157,7 +152,7 @@ def _paper_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
     if options.stop_source:
         progress_for(src.name)("target healthy: stopping and disabling the Gateway here")
         switch.stop_gateway(src)
-        report.source_steps.append(f"stopped and disabled {', '.join(switch.STACK_UNITS)}")
+        report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units())}")
     else:
         report.source_steps.append("still running (give --stop-source to stop it)")
 
@@ -170,13 +165,13 @@ def _live_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
         say_target("a Gateway already runs here: stopping it before anything else")
         switch.stop_gateway(tgt)
     quiet = dataclasses.replace(options.install, start_gateway=False, allow_live_switch=True)
-    report.target_report = install_host(tgt.name, d, quiet, say_target)
+    report.target_report = install_on(tgt, d, quiet, say_target)
     if report.target_report.error:
         raise OpsError(f"{tgt.name} failed: {report.target_report.error}; {src.name} is "
                        f"untouched and still running; nothing was started on {tgt.name}")
     say_source("stopping and disabling the Gateway (it logs out of the live account)")
     switch.stop_gateway(src)
-    report.source_steps.append(f"stopped and disabled {', '.join(switch.STACK_UNITS)}")
+    report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units())}")
     say_target("starting the Gateway (a new live login: approve it on IBKR Mobile)")
     try:
         switch.start_gateway(tgt)

@@ -5,22 +5,22 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from ibkr_ops.remote.artifacts import TOOLS_ZIP, GatewayInstaller, IbcSource
+from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
 from ibkr_ops.remote.facts import Facts
-from ibkr_ops.render import ENABLED_UNITS, ManagedFile
+from ibkr_ops.render import ManagedFile
 
-GATEWAY_UNIT = "ibkr-gateway.service"
-DISPLAY_UNIT = "xvfb.service"
-WATCH_UNIT = "ibkr-login-watch.service"
-RESTART_TIMER = "ibkr-gateway-restart.timer"
-HEALTH_TIMER = "ibkr-health-check.timer"
-CREDENTIALS = "/etc/ibkr/credentials.env"
-CONFIG_INI = "/etc/ibkr/config.ini"
-# What the login watch reads once at its start: a change restarts it (it resumes at its cursor).
-_WATCH_INPUTS = (f"/etc/systemd/system/{WATCH_UNIT}", TOOLS_ZIP, "/etc/ibkr/ops.json")
-# Files the Gateway (or IBC) reads at start: a change needs a Gateway restart to take effect.
-_GATEWAY_INPUTS = (CONFIG_INI, f"/etc/systemd/system/{GATEWAY_UNIT}",
-                   f"/etc/systemd/system/{DISPLAY_UNIT}")
+
+def _watch_inputs(layout: Layout) -> tuple[str, ...]:
+    """What the login watch reads once at its start: a change restarts it (it resumes at its
+    cursor)."""
+    return (layout.unit_path(layout.watch_unit), layout.tools_zip, layout.ops_json)
+
+
+def _gateway_inputs(layout: Layout) -> tuple[str, ...]:
+    """Files the Gateway (or IBC) reads at start: a change needs a Gateway restart."""
+    return (layout.config_ini, layout.unit_path(layout.gateway_unit),
+            layout.unit_path(layout.display_unit))
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Plan:
     extra_units: tuple[str, ...] = ()
     restart_extra: list[str] = field(default_factory=list)
     restart_watch: bool = False
+    layout: Layout = DEFAULT
 
     @property
     def changes_anything(self) -> bool:
@@ -54,10 +55,10 @@ def sha256(data: bytes) -> str:
 
 def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
               gateway: GatewayInstaller | None, extra_units: tuple[str, ...] = (),
-              extra_inputs: tuple[str, ...] = ()) -> Plan:
+              extra_inputs: tuple[str, ...] = (), layout: Layout = DEFAULT) -> Plan:
     """Compare what the host has with what it should have; ``None`` sources mean keep."""
     plan = Plan(packages=facts.missing_packages, create_user=not facts.user_exists,
-                extra_units=extra_units)
+                extra_units=extra_units, layout=layout)
     if ibc is not None and facts.ibc_source != ibc.ident:
         plan.ibc = ibc
     if gateway is not None and facts.gateway_source != gateway.ident:
@@ -69,18 +70,18 @@ def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
             plan.files.append(f)
     changed = {f.path for f in plan.files}
     plan.daemon_reload = any(f.is_unit for f in plan.files)
-    plan.enable = [u for u in (*ENABLED_UNITS, *extra_units)
+    plan.enable = [u for u in (*layout.enabled_units, *extra_units)
                    if facts.units.get(u, ("none", ""))[0] != "enabled"]
     # An extra unit (the demo's receiver) restarts when any extra file changed: its own.
     extra_changed = any(p in changed for p in extra_inputs)
-    plan.restart_extra = [u for u in extra_units if f"/etc/systemd/system/{u}" in changed
+    plan.restart_extra = [u for u in extra_units if layout.unit_path(u) in changed
                           or extra_changed]
-    plan.restart_watch = any(p in changed for p in _WATCH_INPUTS)
-    plan.restart_display = f"/etc/systemd/system/{DISPLAY_UNIT}" in changed
-    reasons = [p.rsplit("/", 1)[-1] for p in _GATEWAY_INPUTS if p in changed]
+    plan.restart_watch = any(p in changed for p in _watch_inputs(layout))
+    plan.restart_display = layout.unit_path(layout.display_unit) in changed
+    reasons = [p.rsplit("/", 1)[-1] for p in _gateway_inputs(layout) if p in changed]
     reasons += ["IBC"] if plan.ibc else []
     reasons += ["Gateway installation"] if plan.gateway else []
-    active = facts.units.get(GATEWAY_UNIT, ("", "inactive"))[1] == "active"
+    active = facts.units.get(layout.gateway_unit, ("", "inactive"))[1] == "active"
     if reasons and active:
         plan.gateway_action, plan.gateway_reason = "restart", "changed: " + ", ".join(reasons)
     elif not active:

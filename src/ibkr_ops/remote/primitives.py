@@ -1,9 +1,9 @@
-"""Small operations on one host, each taking a Fabric connection first (no config, no output).
+"""One host's connection and how steps run on it (no config, no output).
 
 Privileged work goes through ``Host.root``: plain as root, ``sudo -n`` otherwise (a password
-prompt would hang an unattended run). Files travel over SFTP into a private temporary
-directory and reach their place with ``install`` to a sibling name plus ``mv``: a rename,
-so a reader sees the old file or the new one, never half of one.
+prompt would hang an unattended run). A ``Step`` is a command plus what it uploads first:
+uploads travel over SFTP into a private temporary directory, where the command finds them in
+``$STAGED`` (``files`` builds the commands that move them into place).
 """
 
 from __future__ import annotations
@@ -11,12 +11,40 @@ from __future__ import annotations
 import base64
 import io
 import shlex
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import fabric  # type: ignore[import-untyped]
 from invoke.runners import Result
 
 from ibkr_ops.errors import OpsError
+
+# The variable a step's command finds its upload in (a path in the private directory).
+STAGED = '"$STAGED"'
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What a step puts in the private upload directory first: bytes, a local file streamed
+    (an installer), or neither (a name for the host to download into)."""
+
+    name: str
+    data: bytes | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action on a host as root: the command it runs, named for failures and progress.
+
+    Plain data, so a plan's steps can be read and compared without a host."""
+
+    command: str
+    what: str = "a command"
+    say: str | None = None
+    timeout: int | None = None
+    upload: Upload | None = None
 
 
 @dataclass
@@ -37,6 +65,11 @@ class Host:
         if not result.ok and not warn:
             raise OpsError(_failure(what, result))
         return result
+
+    @property
+    def address(self) -> str:
+        """The address the connection reached (an ssh_config name resolved)."""
+        return str(self.conn.host)
 
     def as_root(self, command: str) -> str:
         """The shell command that runs ``command`` as root for this SSH user."""
@@ -66,15 +99,20 @@ class Host:
             handle.write(content)
         return path
 
-    def put_file(self, path: str, content: bytes, mode: int, owner: str, group: str) -> None:
-        """Atomically replace ``path`` with ``content`` and its final mode and owner."""
-        staged = shlex.quote(self.upload(content, path.strip("/").replace("/", "_")))
-        new, final = shlex.quote(f"{path}.ibkr-ops-new"), shlex.quote(path)
-        # A copy cut short (disk full) is removed, so only whole files are ever renamed or left.
-        self.root(what=f"writing {path}",
-                  command=f"install -D -m {mode:04o} -o {shlex.quote(owner)} "
-                  f"-g {shlex.quote(group)} {staged} {new} && mv -f {new} {final} "
-                  f"|| {{ rm -f {new}; exit 1; }}; rm -f {staged}")
+    def run_step(self, step: Step) -> Result:
+        """Stage the step's upload (its path in ``$STAGED``), then run its command as root."""
+        command = step.command
+        if step.upload is not None:
+            command = f"STAGED={shlex.quote(self._stage(step.upload))}; {command}"
+        return self.root(command, what=step.what, timeout=step.timeout)
+
+    def _stage(self, upload: Upload) -> str:
+        if upload.data is not None:
+            return self.upload(upload.data, upload.name)
+        if upload.path is not None:
+            with upload.path.open("rb") as handle:
+                return self.put_stream(handle, upload.name)
+        return f"{self.tmpdir()}/{upload.name}"
 
     def read_file(self, path: str) -> bytes | None:
         """A file's bytes (as root), or None when it does not exist."""
@@ -89,6 +127,14 @@ class Host:
         path = f"{self.tmpdir()}/{name}"
         self.conn.sftp().putfo(data, path)
         return path
+
+
+def run_steps(host: Host, steps: Iterable[Step], progress: Callable[[str], None]) -> None:
+    """Run steps in order, saying each one that says something; the first failure stops."""
+    for step in steps:
+        if step.say:
+            progress(step.say)
+        host.run_step(step)
 
 
 def _failure(what: str, result: Result) -> str:

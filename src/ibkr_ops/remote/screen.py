@@ -17,9 +17,10 @@ from pathlib import Path
 
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host.screen import Window
+from ibkr_ops.layout import DEFAULT, SCREENSHOT
 from ibkr_ops.remote.primitives import Host
 
-TOOL = "/usr/local/bin/ibkr-screenshot"
+TOOL = DEFAULT.tool(SCREENSHOT)
 
 
 @dataclass(frozen=True)

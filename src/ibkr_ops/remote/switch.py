@@ -1,7 +1,7 @@
 """Moving a running deployment: read it as it stands, back it up, stop and start the Gateway.
 
 Shared by `migrate` (host to host) and `go-live` (paper to live on one host). The host keeps
-every setting in /etc/ibkr/credentials.env, so that file is the deployment "as it stands";
+every setting in its credentials.env, so that file is the deployment "as it stands";
 it is read as root into memory and never written anywhere on the operator's machine.
 """
 
@@ -14,17 +14,18 @@ from collections.abc import Sequence
 
 from ibkr_ops import checks
 from ibkr_ops.errors import OpsError
+from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote import systemctl
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import Progress, wait_healthy
-from ibkr_ops.remote.plan import CONFIG_INI, CREDENTIALS, GATEWAY_UNIT, HEALTH_TIMER, RESTART_TIMER
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, parse_deployment
 
-BACKUP_DIR = "/etc/ibkr/backup"
-PRE_RESTART = "/usr/local/bin/ibkr-pre-restart-check"
-# What "stopped" means: the Gateway and the timers that would start it again (the daily
-# restart) or alert about it (the health check). Xvfb is left alone: it holds no login.
-STACK_UNITS = (GATEWAY_UNIT, RESTART_TIMER, HEALTH_TIMER)
+
+def stack_units(layout: Layout = DEFAULT) -> tuple[str, ...]:
+    """What "stopped" means: the Gateway and the timers that would start it again (the daily
+    restart) or alert about it (the health check). Xvfb is left alone: it holds no login."""
+    return (layout.gateway_unit, layout.restart_timer, layout.health_timer)
 
 
 def open_root(spec: str, *, trust_new_host: bool = False, ssh_configs: Sequence[str] = ()) -> Host:
@@ -41,7 +42,7 @@ def open_root(spec: str, *, trust_new_host: bool = False, ssh_configs: Sequence[
     return host
 
 
-def read_deployment(host: Host, path: str = CREDENTIALS,
+def read_deployment(host: Host, path: str = DEFAULT.credentials,
                     missing: str = "is this an ibkr-ops host (`invoke install`)?") -> Deployment:
     """The deployment a host runs (or a backup of one), parsed in memory."""
     data = host.read_file(path)
@@ -50,13 +51,16 @@ def read_deployment(host: Host, path: str = CREDENTIALS,
     return parse_deployment(data.decode(errors="replace"), source=f"{host.name}:{path}")
 
 
-def backup(host: Host, name: str) -> str:
-    """Copy the host's settings into BACKUP_DIR/name (0700 directory, 0600 files, root)."""
-    target = f"{BACKUP_DIR}/{name}"
+def backup(host: Host, name: str, layout: Layout = DEFAULT) -> str:
+    """Copy the host's settings into the backup directory's ``name`` (0700 directory, 0600
+    files, root)."""
+    target = f"{layout.backup_dir}/{name}"
     quoted = shlex.quote(target)
-    host.root(f"install -d -m 0700 -o root -g root {shlex.quote(BACKUP_DIR)} {quoted} && "
-              f"install -m 0600 -o root -g root {CREDENTIALS} {quoted}/credentials.env && "
-              f"if [ -f {CONFIG_INI} ]; then install -m 0600 -o root -g root {CONFIG_INI} "
+    config = shlex.quote(layout.config_ini)
+    host.root(f"install -d -m 0700 -o root -g root {shlex.quote(layout.backup_dir)} {quoted} && "
+              f"install -m 0600 -o root -g root {shlex.quote(layout.credentials)} "
+              f"{quoted}/credentials.env && "
+              f"if [ -f {config} ]; then install -m 0600 -o root -g root {config} "
               f"{quoted}/config.ini; fi", what=f"backing up the settings to {target}")
     return target
 
@@ -66,36 +70,36 @@ def backup_name(label: str) -> str:
     return f"{label}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
 
 
-def gateway_active(host: Host) -> bool:
+def gateway_active(host: Host, layout: Layout = DEFAULT) -> bool:
     """Whether the Gateway's unit runs (or is starting) now."""
-    result = host.root(f"systemctl is-active {GATEWAY_UNIT}", warn=True)
+    result = host.root(systemctl.is_active(layout.gateway_unit), warn=True)
     return result.stdout.strip() in ("active", "activating", "reloading")
 
 
-def stop_gateway(host: Host) -> None:
+def stop_gateway(host: Host, layout: Layout = DEFAULT) -> None:
     """Stop and disable the Gateway and its timers; its files stay where they are.
 
     Stopping waits for the unit's TimeoutStopSec, so the Gateway logs out and releases the
     account before the next step (another Gateway's login) begins.
     """
-    host.root(f"systemctl disable --now --quiet {' '.join(STACK_UNITS)} && "
-              f"{{ systemctl reset-failed {GATEWAY_UNIT} 2>/dev/null || true; }}",
+    host.root(systemctl.disable_now(stack_units(layout), layout.gateway_unit),
               what="stopping the Gateway", timeout=180)
 
 
-def start_gateway(host: Host, *, restart: bool = False) -> None:
+def start_gateway(host: Host, *, restart: bool = False, layout: Layout = DEFAULT) -> None:
     """Enable and start the Gateway and its timers; ``restart`` forces a new (cold) login."""
-    units = " ".join(STACK_UNITS)
+    units = stack_units(layout)
     verb = "restart" if restart else "start"
-    host.root(f"systemctl reset-failed {GATEWAY_UNIT} 2>/dev/null; "
-              f"systemctl enable --quiet {units} && systemctl {verb} {GATEWAY_UNIT} && "
-              f"systemctl start {units}", what=f"{verb}ing the Gateway", timeout=180)
+    gateway = layout.gateway_unit
+    host.root(f"{systemctl.reset_failed(gateway)}; {systemctl.enable(units)} && "
+              f"{systemctl.control(verb, [gateway])} && {systemctl.start(units)}",
+              what=f"{verb}ing the Gateway", timeout=180)
 
 
 def restart_allowed(host: Host, *, force: bool, why: str) -> str:
     """The host's pre-restart check (trading session, blackouts); OpsError when refused."""
     args = f" --force --reason {shlex.quote(why)}" if force else ""
-    result = host.root(f"{PRE_RESTART} --json{args}", warn=True, timeout=60)
+    result = host.root(f"{DEFAULT.pre_restart_tool} --json{args}", warn=True, timeout=60)
     try:
         verdict = json.loads(result.stdout)
     except json.JSONDecodeError:

@@ -24,11 +24,12 @@ import paramiko
 
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host.vnc import PASSWORD_ALPHABET, PASSWORD_LENGTH
+from ibkr_ops.layout import DEFAULT, VNC_SERVER
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.remote.switch import open_root
 from ibkr_ops.remote.tunnel import LocalForward
 
-SERVER = "/usr/local/bin/ibkr-vnc-server"
+SERVER = DEFAULT.tool(VNC_SERVER)
 UNIT_PREFIX = "ibkr-vnc-"
 START_TIMEOUT_S = 20.0
 #: The transient unit's sandbox: x11vnc reaches the display through its abstract socket and

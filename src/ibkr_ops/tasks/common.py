@@ -11,6 +11,8 @@ from invoke.exceptions import Exit
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import schema
+from ibkr_ops.remote.primitives import Host
+from ibkr_ops.remote.switch import open_root
 from ibkr_ops.settings import Deployment, load_deployment
 
 # Task option name → credentials.env key and help, for options that override the file.
@@ -22,6 +24,16 @@ def ssh_configs() -> tuple[str, ...]:
     """The ssh_config files that name hosts beyond ~/.ssh/config: the sandbox's, so
     `--host=NAME` reaches a sandbox guest (production code never looks for it itself)."""
     return (sandbox.ssh_config_path(),)
+
+
+@contextmanager
+def connected(spec: str, trust_new_host: bool = False) -> Iterator[Host]:
+    """The one connection a task holds to a host, able to act as root; closed at the end."""
+    host = open_root(spec, trust_new_host=trust_new_host, ssh_configs=ssh_configs())
+    try:
+        yield host
+    finally:
+        host.conn.close()
 
 
 @contextmanager

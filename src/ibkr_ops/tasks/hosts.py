@@ -14,11 +14,11 @@ from invoke.tasks import task
 from ibkr_ops.botunit import check_wait, service_names
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
+from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
-from ibkr_ops.remote.switch import open_root
 from ibkr_ops.settings import Deployment
-from ibkr_ops.tasks.common import SETTING_HELP, deployment, ssh_configs, user_errors
+from ibkr_ops.tasks.common import SETTING_HELP, connected, deployment, ssh_configs, user_errors
 from ibkr_ops.tasks.report import print_report, progress_for, summarize
 
 HOST_HELP = "[user@]host[:port] or a name from your ssh config or the sandbox"
@@ -91,22 +91,20 @@ def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
     """Run a host command as root over SSH with its output shown; return its exit status."""
     if not host:
         raise UsageError("--host is required")
-    target = open_root(host, ssh_configs=ssh_configs())
-    try:
+    with connected(host) as target:
         return int(target.root(command, warn=True, show=True, pty=pty).exited)
-    finally:
-        target.conn.close()
 
 
 @task(help={"host": HOST_HELP})
 def status(c: Context, host: str | None = None) -> None:
     """Show the Gateway's units, timers, a health check and its restart history on a host."""
     with user_errors():
-        code = _on_host(host, "systemctl --no-pager status xvfb.service ibkr-gateway.service "
-                              "ibkr-login-watch.service | head -n 40; "
-                              "systemctl --no-pager list-timers 'ibkr-*'; "
-                              "/usr/local/bin/ibkr-health-check --history; "
-                              "/usr/local/bin/ibkr-health-check")
+        layout, health = DEFAULT, DEFAULT.health_check_tool
+        timers = " ".join((layout.restart_timer, layout.health_timer))
+        code = _on_host(host, f"systemctl --no-pager status {layout.display_unit} "
+                              f"{layout.gateway_unit} {layout.watch_unit} | head -n 40; "
+                              f"systemctl --no-pager list-timers {timers}; "
+                              f"{health} --history; {health}")
     if code:
         raise Exit(code=code)
 
@@ -115,10 +113,7 @@ def status(c: Context, host: str | None = None) -> None:
             "lines": "how many recent lines to show (default 100)"})
 def logs(c: Context, host: str | None = None, follow: bool = False, lines: int = 100) -> None:
     """Show the journal of the Gateway, its display, restarts and health checks."""
-    units = " ".join(f"-u {u}" for u in ("xvfb.service", "ibkr-gateway.service",
-                                          "ibkr-gateway-restart.service",
-                                          "ibkr-health-check.service",
-                                          "ibkr-login-watch.service"))
+    units = " ".join(f"-u {u}" for u in DEFAULT.journal_units)
     with user_errors():
         _on_host(host, f"journalctl --no-pager {units} -n {int(lines)}"
                        + (" --follow" if follow else ""), pty=follow)
@@ -130,7 +125,7 @@ def restart(c: Context, host: str | None = None, cold: bool = False, force: bool
     """Restart the Gateway now: warm through IBC unless --cold; waits until healthy."""
     args = (" --mode cold" if cold else " --mode warm") + (" --force" if force else "")
     with user_errors():
-        code = _on_host(host, "/usr/local/bin/ibkr-gateway-restart" + args)
+        code = _on_host(host, DEFAULT.restart_tool + args)
     if code:
         raise Exit(code=code)
 
@@ -138,7 +133,7 @@ def restart(c: Context, host: str | None = None, cold: bool = False, force: bool
 def _tool(host: str | None, name: str, args: list[str], local: Callable[[list[str]], int]) -> None:
     """Run a host tool on ``host`` over SSH, or here (this machine is the host) without one."""
     with user_errors():
-        code = (_on_host(host, " ".join(shlex.quote(a) for a in [f"/usr/local/bin/{name}", *args]))
+        code = (_on_host(host, " ".join(shlex.quote(a) for a in [DEFAULT.tool(name), *args]))
                 if host else local(args))
     if code:
         raise Exit(code=code)
@@ -148,7 +143,7 @@ def _tool(host: str | None, name: str, args: list[str], local: Callable[[list[st
                                  "json": "print the JSON result"})
 def health_check(c: Context, host: str | None = None, json: bool = False) -> None:
     """Run the layered health check (exit 0 healthy, 1 unhealthy)."""
-    _tool(host, "ibkr-health-check", ["--json"] if json else [], cli.health_main)
+    _tool(host, HEALTH_CHECK, ["--json"] if json else [], cli.health_main)
 
 
 @task(name="pre-restart-check", help={"host": HOST_HELP + " (default: this machine)",
@@ -158,7 +153,7 @@ def pre_restart_check(c: Context, host: str | None = None, now: str | None = Non
                       force: bool = False) -> None:
     """Say whether a Gateway restart may go ahead now."""
     args = (["--now", now] if now else []) + (["--force"] if force else [])
-    _tool(host, "ibkr-pre-restart-check", args, cli.prerestart_main)
+    _tool(host, PRE_RESTART, args, cli.prerestart_main)
 
 
 @task(help={"host": HOST_HELP + " (default: this machine)", "level": "info, warning or error",
@@ -167,4 +162,4 @@ def notify(c: Context, message: str, host: str | None = None, level: str = "info
     """Send a Discord notification (from the host, which holds the webhook)."""
     if level not in ("info", "warning", "error"):
         raise Exit("error: --level must be info, warning or error", code=2)
-    _tool(host, "ibkr-notify", ["--level", level, message], cli.notify_main)
+    _tool(host, NOTIFY, ["--level", level, message], cli.notify_main)

@@ -12,10 +12,10 @@ from ibkr_ops.errors import UsageError
 from ibkr_ops.remote import golive
 from ibkr_ops.remote.golive import GoLiveOptions, GoLiveReport
 from ibkr_ops.remote.install import InstallOptions
-from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport
+from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport, refuse_same_host
 from ibkr_ops.remote.migrate import migrate as run_migrate
 from ibkr_ops.settings import Deployment
-from ibkr_ops.tasks.common import deployment, ssh_configs, user_errors
+from ibkr_ops.tasks.common import connected, deployment, ssh_configs, user_errors
 from ibkr_ops.tasks.hosts import HOST_HELP, install_options
 from ibkr_ops.tasks.report import print_report, progress_for
 
@@ -58,8 +58,10 @@ def migrate(c: Context, source: str | None = None, target: str | None = None,
             raise UsageError("give --source HOST and --target HOST")
         install = install_options(ibc_zip, ibc_version, gateway_installer, False,
                                   trust_new_host, wait)
-        report = run_migrate(source, target, MigrateOptions(install, stop_source, dry_run),
-                             progress_for)
+        refuse_same_host(source, target, ssh_configs())
+        with connected(source, trust_new_host) as src, connected(target, trust_new_host) as tgt:
+            report = run_migrate(src, tgt, MigrateOptions(install, stop_source, dry_run),
+                                 progress_for)
         print_migration(report, dry_run=dry_run)
 
 
@@ -100,12 +102,12 @@ def go_live(c: Context, host: str | None = None, credentials: str | None = None,
     with user_errors():
         if not host:
             raise UsageError("--host is required")
-        options = GoLiveOptions(InstallOptions(trust_new_host=trust_new_host, wait_s=wait,
-                                               ssh_configs=ssh_configs()), force)
-        if rollback:
-            print_go_live(golive.rollback(host, options, progress_for(host)))
-            return
-        live = deployment(credentials, {})
-        golive.require_live(live, credentials or "")
-        confirm_live(live, host, yes_live=yes_live, ask=input if sys.stdin.isatty() else None)
-        print_go_live(golive.go_live(host, live, options, progress_for(host)))
+        options = GoLiveOptions(InstallOptions(wait_s=wait), force)
+        live = None
+        if not rollback:
+            live = deployment(credentials, {})
+            golive.require_live(live, credentials or "")
+            confirm_live(live, host, yes_live=yes_live, ask=input if sys.stdin.isatty() else None)
+        with connected(host, trust_new_host) as target:
+            print_go_live(golive.rollback(target, options, progress_for(host)) if live is None
+                          else golive.go_live(target, live, options, progress_for(host)))

@@ -12,8 +12,7 @@ from invoke.tasks import task
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host.screen import Window
 from ibkr_ops.remote import screen, vnc
-from ibkr_ops.remote.switch import open_root
-from ibkr_ops.tasks.common import ssh_configs, user_errors
+from ibkr_ops.tasks.common import connected, ssh_configs, user_errors
 from ibkr_ops.tasks.hosts import HOST_HELP
 
 
@@ -38,11 +37,8 @@ def screenshot(c: Context, host: str | None = None, out: str | None = None) -> N
         if not host:
             raise UsageError("--host is required")
         path = screen.check_out(Path(out) if out else default_out(host, dt.datetime.now()))
-        target = open_root(host, ssh_configs=ssh_configs())
-        try:
+        with connected(host) as target:
             shot = screen.take(target)
-        finally:
-            target.conn.close()
         screen.write_png(path, shot.png)
         print(f"{path}: {shot.width}x{shot.height}, display {shot.display} on {host}")
         print("\n".join(window_lines(shot.windows)))

@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-TOOLS_ZIP = "/usr/local/lib/ibkr-ops/ibkr_ops.zip"
-
 
 def needles(password: str) -> list[bytes]:
     """The password as bytes, and as the journal's JSON spells it when it escapes characters."""
@@ -78,7 +76,7 @@ def scan_logs(log_dir: str, wanted: list[bytes], found_in: dict[str, list[str]])
 
 
 def main() -> None:
-    sys.path.insert(0, TOOLS_ZIP)
+    sys.path.insert(0, sys.argv[1])  # the host tools zip, named by the caller
     from ibkr_ops.host.config import HostConfig  # noqa: PLC0415 - from the zip
     from ibkr_ops.host.envfile import read_env_file  # noqa: PLC0415
 

@@ -9,11 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-TOOLS_ZIP = "/usr/local/lib/ibkr-ops/ibkr_ops.zip"
-
 
 def main() -> None:
-    sys.path.insert(0, TOOLS_ZIP)
+    sys.path.insert(0, sys.argv[1])  # the host tools zip, named by the caller
     from ibkr_ops.host.config import HostConfig  # noqa: PLC0415 - from the zip
     from ibkr_ops.host.envfile import read_env_file  # noqa: PLC0415
     from ibkr_ops.host.schema import SECRET_KEYS  # noqa: PLC0415

@@ -220,7 +220,7 @@ def _login_rule(config: HostConfig, ws: WatchState, checks: Checks,
     when it stalls, waits for a second factor or is refused, so an alert for the port being
     closed meanwhile would only come first and say less."""
     login_state, since = str(login.get("state", "")), login.get("since")
-    stays_down = login_state == "rejected" or (
+    stays_down = login_state in loginwatch.STAYS_DOWN or (
         login_state == "twofa-timeout" and config.twofa_timeout_action == "exit") or (
         login_state == "twofa-hung" and not (unit is not None and unit.active))
     pending = login_state in loginwatch.IN_PROGRESS and isinstance(since, int | float) \

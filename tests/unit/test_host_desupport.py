@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
-from ibkr_ops.errors import UsageError
+from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.host import desupport, health, ibclog, loginwatch, watchdog
 from ibkr_ops.host import gatewayversion as gv
-from ibkr_ops.host import ibclog, loginwatch
 from ibkr_ops.host.config import HostConfig
 
 CONFIG = HostConfig(state_dir="/nonexistent")
@@ -139,3 +140,88 @@ def test_a_desupported_build_is_stopped_and_said_once() -> None:
     again = loginwatch.react(login, ibclog.DESUPPORTED, message, 2.0, CONFIG)
     assert again.stop and again.notify is None
     assert login.state in loginwatch.STAYS_DOWN
+
+
+def host(tmp_path: Path, version: str = "1045") -> HostConfig:
+    tmp_path.mkdir(exist_ok=True)
+    creds = tmp_path / "credentials.env"
+    creds.write_text(f"IBKR_USERNAME=u\nIBKR_PASSWORD=p\nTWS_MAJOR_VRSN={version}\n")
+    creds.chmod(0o600)
+    (tmp_path / "state").mkdir()
+    return HostConfig(state_dir=str(tmp_path / "state"), credentials_file=str(creds))
+
+
+class Outbox:
+    def __init__(self, fail: OpsError | None = None) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def __call__(self, config: HostConfig, level: str, text: str) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((level, text))
+
+
+DAY = dt.date(2026, 12, 3)
+
+
+def test_the_warning_goes_out_once_a_day(tmp_path: Path) -> None:
+    config, outbox = host(tmp_path), Outbox()
+    assert desupport.daily(config, DAY, outbox) == "desupport warning sent"
+    assert desupport.daily(config, DAY, outbox) == "desupport warning already sent today"
+    assert desupport.daily(config, DAY + dt.timedelta(days=1), outbox) == "desupport warning sent"
+    assert [level for level, _ in outbox.sent] == ["warning", "warning"]
+    assert "IB Gateway 10.45 will be desupported by IBKR on 2026-12-15 (in 12 days)" \
+        in outbox.sent[0][1]
+
+
+def test_a_warning_discord_did_not_take_is_tried_again(tmp_path: Path) -> None:
+    config = host(tmp_path)
+    words = desupport.daily(config, DAY, Outbox(OpsError("HTTP 503")))
+    assert words == "desupport warning not sent, will retry: HTTP 503"
+    outbox = Outbox()
+    assert desupport.daily(config, DAY, outbox) == "desupport warning sent"
+    assert len(outbox.sent) == 1
+
+
+def test_nothing_is_due_for_a_supported_build_or_an_unknown_one(tmp_path: Path) -> None:
+    outbox = Outbox()
+    assert desupport.daily(host(tmp_path / "a", "1050"), DAY, outbox) == ""
+    unknown = HostConfig(state_dir=str(tmp_path), credentials_file=str(tmp_path / "missing"))
+    assert desupport.daily(unknown, DAY, outbox) == ""
+    assert outbox.sent == []
+
+
+def test_ibkrs_own_notice_seen_by_the_login_watch_names_the_date(tmp_path: Path) -> None:
+    """A cutoff this project does not know yet: IBKR's notice is the authority."""
+    config = host(tmp_path, "1050")
+    login = loginwatch.LoginState(version_notice=(
+        "The version of the application you are running, 1050.1, needs to be upgraded, as it "
+        "will be desupported on 20270301. The minimum supported version at that time will be "
+        "1055.1."))
+    login.save(config)
+    verdict = desupport.check(config, dt.date(2027, 2, 20))
+    assert verdict is not None and verdict.level == "warning"
+    assert verdict.text.startswith("IBKR's own notice says IB Gateway 10.50 will be desupported "
+                                   "on 2027-03-01 (in 9 days); the minimum from then on is 10.55.1")
+    assert desupport.check(config, dt.date(2027, 3, 2)) is None  # past: IBKR's refusal tells
+
+
+def test_the_minimum_is_passed_in_and_defaults_to_the_known_one(tmp_path: Path) -> None:
+    config = host(tmp_path, "1050")
+    assert desupport.check(config, dt.date(2027, 1, 5)) is None
+    verdict = desupport.check(config, dt.date(2027, 1, 5), minimum=gv.parse("10.51"))
+    assert verdict is not None and verdict.level == "error"
+
+
+def test_the_health_checks_run_sends_it_beside_its_own_verdict(tmp_path: Path) -> None:
+    """A healthy Gateway stays healthy; the day's desupport message comes on its own."""
+    config, outbox = host(tmp_path, "1045"), Outbox()
+    checks = tuple(health.Check(name, health.OK, "fine", 1.0) for name in health.LAYERS)
+    report, words = watchdog.supervise(config, health.Report(checks, 5.0), deliver=outbox)
+    assert report.status == health.OK
+    assert "desupport" in words
+    ((level, text),) = outbox.sent  # 10.45 is past its warning period from 2026-11-15 on
+    assert level in ("warning", "error") and "IB Gateway 10.45" in text
+    watchdog.supervise(config, health.Report(checks, 5.0), deliver=outbox)
+    assert len(outbox.sent) == 1

@@ -33,6 +33,7 @@ from pathlib import Path
 from ibkr_ops.errors import OpsError
 from ibkr_ops.host import (
     alerts,
+    desupport,
     health,
     history,
     loginwatch,
@@ -392,6 +393,8 @@ def supervise(config: HostConfig, report: health.Report,
         words.append(done)
         restarts = history.load(config)
     words.append(alerts.on_report(config, report, deliver=deliver, verdict=verdict))
+    # Weeks ahead of IBKR's cutoff: a message a day of its own, the health status untouched.
+    words.append(desupport.daily(config, dt.datetime.now(dt.UTC).date(), deliver))
     _export(config, report, restarts)
     return report, "; ".join(w for w in words if w)
 

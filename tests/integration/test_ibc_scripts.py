@@ -9,6 +9,7 @@ the same for both. The real IBC's reactions to the Gateway's windows are in test
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 from sim_support import free_port, port_open, real_ibc_zip, run_client, send_line, wait_for
 
-from ibkr_ops.host import ibclog
+from ibkr_ops.host import gatewayversion, ibapi, ibclog, upstream
 from ibkr_ops.sim import artifacts
 
 VERSION = artifacts.TWS_MAJOR_VRSN
@@ -506,3 +507,19 @@ def test_a_refused_build_is_named_in_ibcs_log_in_words_the_login_watch_reads(
     assert proc.poll() is None and "Login has completed" not in log.read_text()
     assert not port_open(stack.api_port)
     assert json.loads(stack.ctl("STATUS")[3:])["state"] == "desupported"
+
+
+@REAL
+def test_the_desupport_date_reaches_the_health_checks_api_connection(stack: Stack,
+                                                                     tmp_path: Path) -> None:
+    """What IBC's log cannot carry, the Gateway tells every API client: message 2172 with
+    IBKR's words, which the health check's probe keeps and reads the date from."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="version-notice",
+                          IBKR_GATEWAY_SIM_DESUPPORT_DATE="20270301")
+    stack.wait_api(proc)
+    status = ibapi.probe("127.0.0.1", stack.api_port, 998, 10)
+    (text,) = [t for code, t in status.status_messages if code == upstream.VERSION_NOTICE]
+    notice = gatewayversion.read_notice(text)
+    assert notice is not None and notice.desupported_on == datetime.date(2027, 3, 1)
+    assert (str(notice.running), str(notice.minimum)) == ("10.30.1", "10.50.1")

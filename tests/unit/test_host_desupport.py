@@ -225,3 +225,13 @@ def test_the_health_checks_run_sends_it_beside_its_own_verdict(tmp_path: Path) -
     assert level in ("warning", "error") and "IB Gateway 10.45" in text
     watchdog.supervise(config, health.Report(checks, 5.0), deliver=outbox)
     assert len(outbox.sent) == 1
+
+
+def test_the_notice_the_gateways_api_told_comes_before_the_known_cutoffs(tmp_path: Path) -> None:
+    config = host(tmp_path, "1045")
+    told = (NOTICE_2025.replace("1019.2", "1045.1").replace("20250320", "20261220")
+            .replace("1030.1", "1050.1"))
+    verdict = desupport.check(config, DAY, notice=told)
+    assert verdict is not None
+    assert verdict.text.startswith("IBKR's own notice says IB Gateway 10.45 will be desupported "
+                                   "on 2026-12-20 (in 17 days)")

@@ -33,9 +33,11 @@ def installed(config: HostConfig) -> Version | None:
         return None
 
 
-def _ibkr_said(config: HostConfig, version: Version, today: dt.date) -> Verdict | None:
-    """A verdict from IBKR's own notice, which names the date, when the watch saw one."""
-    notice = gatewayversion.read_notice(loginwatch.LoginState.load(config).version_notice)
+def _ibkr_said(config: HostConfig, version: Version, today: dt.date,
+               told: str) -> Verdict | None:
+    """A verdict from IBKR's own notice, which names the date: as the Gateway told the health
+    check's API connection (`told`), else as the login watch read it in IBC's log."""
+    notice = gatewayversion.read_notice(told or loginwatch.LoginState.load(config).version_notice)
     if notice is None or notice.desupported_on is None or notice.desupported_on < today:
         return None
     if notice.minimum is not None and not version.below(notice.minimum):
@@ -49,21 +51,22 @@ def _ibkr_said(config: HostConfig, version: Version, today: dt.date) -> Verdict 
 
 
 def check(config: HostConfig, today: dt.date, minimum: Version | None = None,
-          warn_days: int = gatewayversion.WARN_DAYS) -> Verdict | None:
-    """What is due about the installed build today; `minimum` as in `gatewayversion.assess`."""
+          warn_days: int = gatewayversion.WARN_DAYS, notice: str = "") -> Verdict | None:
+    """What is due about the installed build today; `minimum` as in `gatewayversion.assess`,
+    `notice` IBKR's notice as the Gateway's API told it (message 2172)."""
     version = installed(config)
     if version is None:
         return None
     known = gatewayversion.assess(version, today, minimum, warn_days)
     if known is not None and known.level == "error":
         return known
-    return _ibkr_said(config, version, today) or known
+    return _ibkr_said(config, version, today, notice) or known
 
 
 def daily(config: HostConfig, today: dt.date, deliver: Deliver,
-          minimum: Version | None = None) -> str:
+          minimum: Version | None = None, notice: str = "") -> str:
     """Send the day's warning if one is due and none went out today; words for the journal."""
-    verdict = check(config, today, minimum)
+    verdict = check(config, today, minimum, notice=notice)
     if verdict is None:
         return ""
     path = Path(config.state_dir) / STATE_FILE

@@ -394,7 +394,8 @@ def supervise(config: HostConfig, report: health.Report,
         restarts = history.load(config)
     words.append(alerts.on_report(config, report, deliver=deliver, verdict=verdict))
     # Weeks ahead of IBKR's cutoff: a message a day of its own, the health status untouched.
-    words.append(desupport.daily(config, dt.datetime.now(dt.UTC).date(), deliver))
+    words.append(desupport.daily(config, dt.datetime.now(dt.UTC).date(), deliver,
+                                 notice=report.version_notice))
     _export(config, report, restarts)
     return report, "; ".join(w for w in words if w)
 

@@ -273,7 +273,7 @@ final class Standin {
     }
 
     private void afterVersion(Runnable next) {
-        String running = knob("notice_version", jars.getParent().getFileName() + ".1");
+        String running = noticeVersion();
         if (faults.containsKey("desupported")) {
             state = "desupported";
             GWClient.log("showing the refusal of a desupported build (" + running + ")");
@@ -282,14 +282,23 @@ final class Standin {
             return;
         }
         if (faults.containsKey("version-notice")) {
-            String date = knob("desupport_date", "20261215");
-            GWClient.log("showing the desupport notice for " + running + " (" + date + ")");
+            GWClient.log("showing the desupport notice for " + running + " ("
+                    + knob("desupport_date", "20261215") + ")");
             // Owned by the main window: it stays when the login frame goes, until OK.
-            JDialog notice = VersionNotices.desupportNotice(mainWindow, TITLE,
-                    VersionNotices.noticeText(running, date, knob("desupport_minimum", "1050.1")));
-            notice.setVisible(true);
+            VersionNotices.desupportNotice(mainWindow, TITLE, versionNotice()).setVisible(true);
         }
         afterUnknown(next);
+    }
+
+    /** IBKR's notice of a coming cutoff, for the window and for API message 2172. */
+    private String versionNotice() {
+        return VersionNotices.noticeText(noticeVersion(), knob("desupport_date", "20261215"),
+                knob("desupport_minimum", "1050.1"));
+    }
+
+    /** This build in IBKR's form (1030.1): the install directory's number and build 1. */
+    private String noticeVersion() {
+        return knob("notice_version", jars.getParent().getFileName() + ".1");
     }
 
     /** A notice IBC has no handler for blocks the login until someone closes it. */
@@ -646,6 +655,10 @@ final class Standin {
                 argv.add("--fault");
                 argv.add(fault.getKey() + (fault.getValue().isEmpty() ? "" : "=" + fault.getValue()));
             }
+        }
+        if (faults.containsKey("version-notice")) {
+            argv.add("--version-notice");
+            argv.add(versionNotice());
         }
         try {
             api = ApiChild.start(argv, this::apiDied);

@@ -83,6 +83,8 @@ def test_the_minimum_is_a_parameter_with_the_known_one_as_default() -> None:
     assert gv.assess(gv.parse("1050"), day) is None
     verdict = gv.assess(gv.parse("1050"), day, minimum=gv.parse("10.55"))
     assert verdict is not None and "below IBKR's minimum supported version 10.55" in verdict.text
+    # Only the operator's floor counts then: no warning from the project's known cutoffs.
+    assert gv.assess(gv.parse("1045"), dt.date(2026, 12, 3), minimum=gv.parse("10.30")) is None
 
 
 @pytest.mark.parametrize(("text", "running", "day", "minimum"), [

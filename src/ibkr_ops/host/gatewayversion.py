@@ -103,9 +103,9 @@ class Verdict:
 
 def assess(installed: Version, today: dt.date, minimum: Version | None = None,
            warn_days: int = WARN_DAYS) -> Verdict | None:
-    """The verdict on `installed` today, or None when nothing is due. `minimum` replaces the
-    floor known today (an operator who has seen a newer notice than this project); a known
-    cutoff ahead still warns."""
+    """The verdict on `installed` today, or None when nothing is due. `minimum` replaces what
+    this project knows (an operator who has seen a newer notice than this project, or a test
+    fleet pinned to an old simulated build): then only that floor counts."""
     floor = minimum if minimum is not None else minimum_on(today)
     if installed.below(floor):
         return Verdict("error", (
@@ -113,7 +113,7 @@ def assess(installed: Version, today: dt.date, minimum: Version | None = None,
             f"(as known on {CHECKED.isoformat()}): IBKR refuses logins of desupported builds. "
             + UPGRADE_HINT))
     coming = next_cutoff(today)
-    if coming is not None and installed.below(coming.minimum):
+    if minimum is None and coming is not None and installed.below(coming.minimum):
         days = (coming.day - today).days
         if days <= warn_days:
             return Verdict("warning", (

@@ -99,7 +99,8 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
         # IBKR refuses this build: every new start would show the same dialog again.
         return Reaction(("error", (
             f"IBKR no longer supports this Gateway build (IBC: {message}). The Gateway has been "
-            f"stopped and stays stopped, since it cannot log in. {gatewayversion.UPGRADE_HINT}")), stop=True)
+            "stopped and stays stopped, since it cannot log in. "
+            + gatewayversion.UPGRADE_HINT)), stop=True)
     if kind == ibclog.REJECTED:
         return Reaction(("error", (
             f"IBKR rejected the login (IBC: {message}). The Gateway has been stopped so that "

@@ -9,6 +9,7 @@ the same for both. The real IBC's reactions to the Gateway's windows are in test
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 from sim_support import free_port, port_open, real_ibc_zip, run_client, send_line, wait_for
 
+from ibkr_ops.host import gatewayversion, ibapi, ibclog, upstream
 from ibkr_ops.sim import artifacts
 
 VERSION = artifacts.TWS_MAJOR_VRSN
@@ -470,3 +472,73 @@ def test_warm_restart_after_the_weekly_reset_needs_a_full_login(stack: Stack,
     time.sleep(2)
     after = log.read_text().partition("Re-starting session")[2]
     assert "Login has completed" not in after and not port_open(stack.api_port)
+
+
+@REAL
+def test_the_newer_version_offer_is_answered_by_ibcs_own_handler(stack: Stack,
+                                                                 tmp_path: Path) -> None:
+    """IBC's NewerVersionDialogHandler finds "Newer Version" in a label and clicks "No" (there
+    is no "OK"): the offer goes away and the login completes."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="newer-version")
+    stack.wait_api(proc)
+    wait_for(lambda: "IBC: Login has completed" in log.read_text(), 10, "IBC's login")
+    text = log.read_text()
+    assert "IBC: detected dialog entitled: Newer Version; event=Opened" in text
+    assert "IBC: Click button: No" in text and "newer version offer: No clicked" in text
+
+
+@REAL
+def test_a_desupport_notice_leaves_the_login_going_and_ibc_logs_only_its_title(
+        stack: Stack, tmp_path: Path) -> None:
+    """IBKR's notice of a coming cutoff is an HTML text: IBC's GatewayDialogHandler logs a
+    "Gateway" dialog's labels only, so the date does not reach IBC's log (the health check's
+    API message 2172 carries it). IBC leaves the notice open and the login goes on."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="version-notice")
+    stack.wait_api(proc)
+    wait_for(lambda: "IBC: Login has completed" in log.read_text(), 10, "IBC's login")
+    text = log.read_text()
+    assert "detected dialog entitled: IBKR Gateway; event=Closed" not in text  # still shown
+    assert "IBC: detected dialog entitled: IBKR Gateway; event=Opened" in text
+    assert "showing the desupport notice for 1030.1 (20261215)" in text
+    assert not [line for line in text.splitlines() if " IBC: " in line and "20261215" in line]
+    assert [line for line in text.splitlines() if ibclog.classify(line) in
+            (ibclog.VERSION_NOTICE, ibclog.DESUPPORTED)] == []
+
+
+@REAL
+def test_a_refused_build_is_named_in_ibcs_log_in_words_the_login_watch_reads(
+        stack: Stack, tmp_path: Path) -> None:
+    """A JOptionPane's text is drawn in labels, which IBC logs for a "Gateway" dialog: the
+    login watch takes that line as a desupported build. IBC does not answer it; nothing logs
+    in, and OK (a person at the screen) closes the Gateway."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="desupported")
+    wait_for(lambda: any(ibclog.classify(line) == ibclog.DESUPPORTED
+                         for line in log.read_text().splitlines()), 20, "IBC to log the refusal")
+    (line,) = [line for line in log.read_text().splitlines()
+               if ibclog.classify(line) == ibclog.DESUPPORTED]
+    assert ibclog.message_of(line) == ("This version, 1030.1, is no longer supported. Please "
+                                       "download and install the new version.")
+    assert " IBC: " in line  # IBC's own line, not the stand-in's
+    time.sleep(2)
+    assert proc.poll() is None and "Login has completed" not in log.read_text()
+    assert not port_open(stack.api_port)
+    assert json.loads(stack.ctl("STATUS")[3:])["state"] == "desupported"
+
+
+@REAL
+def test_the_desupport_date_reaches_the_health_checks_api_connection(stack: Stack,
+                                                                     tmp_path: Path) -> None:
+    """What IBC's log cannot carry, the Gateway tells every API client: message 2172 with
+    IBKR's words, which the health check's probe keeps and reads the date from."""
+    log = tmp_path / "ibc.log"
+    proc = stack.ibcstart(log, IBKR_GATEWAY_SIM_FAULTS="version-notice",
+                          IBKR_GATEWAY_SIM_DESUPPORT_DATE="20270301")
+    stack.wait_api(proc)
+    status = ibapi.probe("127.0.0.1", stack.api_port, 998, 10)
+    (text,) = [t for code, t in status.status_messages if code == upstream.VERSION_NOTICE]
+    notice = gatewayversion.read_notice(text)
+    assert notice is not None and notice.desupported_on == datetime.date(2027, 3, 1)
+    assert (str(notice.running), str(notice.minimum)) == ("10.30.1", "10.50.1")

@@ -141,3 +141,20 @@ def test_connected_bots_are_counted_and_the_probe_is_not_one() -> None:
                 socket.create_connection(("127.0.0.1", port)):
             two = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
     assert (alone.api_clients, two.api_clients) == (0, 2)
+
+
+def test_ibkrs_desupport_notice_at_connect_is_kept_and_the_gateway_stays_ok() -> None:
+    """Message 2172 is news for the daily desupport warning, not a health problem."""
+    text = ("The version of the application you are running, 1045.1, needs to be upgraded, as "
+            "it will be desupported on 20261215. The minimum supported version at that time "
+            "will be 1050.1.")
+
+    def noticed(conn: Conn) -> None:
+        logged_in(conn, (2104, "Market data farm connection is OK:usfarm"), (2172, text))
+        conn.read()
+        conn.send(49, 1, 5)
+
+    with peer(noticed) as (port, _):
+        report = health.run(HostConfig(api_port=port, memory_ceiling_mb=100_000))
+    assert report.version_notice == text
+    assert statuses(report)["api"] == statuses(report)["upstream"] == "ok"

@@ -52,6 +52,8 @@ class Report:
     # API clients (bots) connected when the check ended; None when the API did not answer or
     # is on another machine.
     api_clients: int | None = None
+    # IBKR's notice of a coming desupport as the Gateway told it at connect (API code 2172).
+    version_notice: str = ""
 
     @property
     def healthy(self) -> bool:
@@ -102,6 +104,7 @@ class _Run:
     link: upstream.Link | None = None
     clients: int | None = None
     rss_mb: float | None = None
+    version_notice: str = ""
 
 
 def run(config: HostConfig) -> Report:
@@ -130,6 +133,7 @@ def run(config: HostConfig) -> Report:
         gateway_unit=state.units.get(config.gateway_unit),
         link=state.link,
         api_clients=state.clients,
+        version_notice=state.version_notice,
     )
 
 
@@ -275,6 +279,8 @@ def _upstream(state: _Run) -> tuple[str, str]:
     if state.api is None:
         return SKIP, "not tried: the API did not answer"
     state.link = upstream.read(state.api.status_messages)
+    state.version_notice = next((text for code, text in state.api.status_messages
+                                 if code == upstream.VERSION_NOTICE), "")
     lost = upstream.lost_for(state.config, state.link, time.time())
     return upstream.judge(state.link, lost, state.config.upstream_lost_fail_s)
 

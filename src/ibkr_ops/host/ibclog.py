@@ -16,12 +16,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ibkr_ops.errors import OpsError
+from ibkr_ops.host import gatewayversion
 
 STARTED, COMPLETED, REJECTED = "login-started", "login-completed", "login-rejected"
 TWOFA_WAIT, TWOFA_TIMEOUT, EXISTING_SESSION = "twofa-wait", "twofa-timeout", "existing-session"
 # Approved, but the login did not complete within SecondFactorAuthenticationExitInterval:
 # IBC exits 1111 (87), which ibcstart.sh relaunches when relogin is permitted.
 TWOFA_HUNG = "twofa-hung"
+# IBKR's own version notices, in its wording wherever it reaches the journal: IBC 3.24 logs
+# the label texts of any dialog whose title contains "Gateway" (GatewayDialogHandler), so a
+# notice drawn in labels arrives as "IBC: <its text>". VERSION_NOTICE names a coming cutoff
+# and the login goes on; DESUPPORTED ("is no longer supported") is a build IBKR refuses.
+VERSION_NOTICE, DESUPPORTED = "version-notice", "gateway-desupported"
 
 # (event, substrings of IBC's message); the first match wins, so specific wording goes first.
 _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -60,6 +66,11 @@ def window_opened(line: str) -> str | None:
 
 def classify(line: str) -> str | None:
     """The login event an IBC log line reports, or None for every other line."""
+    notice = gatewayversion.read_notice(line)
+    if notice is not None:
+        # IBC prints a dialog's labels one per line, only the first with its prefix: IBKR's
+        # wording is specific enough to be taken from any line of the Gateway's unit.
+        return DESUPPORTED if notice.final else VERSION_NOTICE
     if "IBC:" not in line and "IBC " not in line:
         return None
     # IBC's window events name dialogs ("detected dialog entitled: Login failed; …"); its own

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import human, ibclog, state, systemd
+from ibkr_ops.host import gatewayversion, human, ibclog, state, systemd
 from ibkr_ops.host.config import HostConfig
 
 STATE_FILE = "login.json"
@@ -29,11 +29,13 @@ STATE_FILE = "login.json"
 # relaunch after an approved login hung (while the unit runs).
 IN_PROGRESS = ("logging-in", "twofa-wait", "twofa-hung")
 STOP_TIMEOUT_S = 150.0
+# States in which the watch has stopped the Gateway for good: a new start cannot help.
+STAYS_DOWN = ("rejected", "desupported")
 
 _STATES = {ibclog.STARTED: "logging-in", ibclog.TWOFA_WAIT: "twofa-wait",
            ibclog.COMPLETED: "logged-in", ibclog.REJECTED: "rejected",
            ibclog.TWOFA_TIMEOUT: "twofa-timeout", ibclog.TWOFA_HUNG: "twofa-hung",
-           ibclog.EXISTING_SESSION: "session-lost"}
+           ibclog.EXISTING_SESSION: "session-lost", ibclog.DESUPPORTED: "desupported"}
 
 
 @dataclass
@@ -59,6 +61,9 @@ class LoginState:
     # stop after a rejection was under way, must not stop the next Gateway after a restart
     # of this watch replays them from its cursor.
     ignore_before: float = 0.0
+    # IBKR's last version notice as announced (its own words): a notice repeated at every
+    # login is news only when it says something new.
+    version_notice: str = ""
 
     @classmethod
     def load(cls, config: HostConfig) -> LoginState:
@@ -75,6 +80,8 @@ def path(config: HostConfig) -> Path:
 def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR0911 - per event
           config: HostConfig) -> Reaction:
     """Update `login` for one event and say what to do about it."""
+    if kind == ibclog.VERSION_NOTICE:
+        return _version_notice(login, message)
     login.state, login.since = _STATES[kind], at
     if kind == ibclog.COMPLETED:
         login.last_success, login.notified, login.detail = at, [], ""
@@ -85,9 +92,15 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
     if kind == ibclog.TWOFA_HUNG:
         return _hung(login)
     if kind in login.notified:
-        return Reaction(stop=kind == ibclog.REJECTED or (
+        return Reaction(stop=kind in (ibclog.REJECTED, ibclog.DESUPPORTED) or (
             kind == ibclog.TWOFA_TIMEOUT and config.twofa_timeout_action == "exit"))
     login.notified.append(kind)
+    if kind == ibclog.DESUPPORTED:
+        # IBKR refuses this build: every new start would show the same dialog again.
+        return Reaction(("error", (
+            f"IBKR no longer supports this Gateway build (IBC: {message}). The Gateway has been "
+            "stopped and stays stopped, since it cannot log in. "
+            + gatewayversion.UPGRADE_HINT)), stop=True)
     if kind == ibclog.REJECTED:
         return Reaction(("error", (
             f"IBKR rejected the login (IBC: {message}). The Gateway has been stopped so that "
@@ -114,6 +127,21 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
     return Reaction(("warning", (
         f"Another session took this IBKR account (IBC: {message}). IBKR_EXISTING_SESSION_ACTION "
         "decides which session stays; the health check reports whether the API recovers.")))
+
+
+def _version_notice(login: LoginState, message: str) -> Reaction:
+    """IBKR's notice of a coming cutoff: the login goes on, the operator has until the date
+    it names. Said once per distinct notice, however many logins show it."""
+    if message == login.version_notice:
+        return Reaction()
+    login.version_notice = message
+    notice = gatewayversion.read_notice(message)
+    when = (f" on {notice.desupported_on.isoformat()}" if notice and notice.desupported_on
+            else "")
+    floor = f"; the minimum from then on is {notice.minimum}" if notice and notice.minimum else ""
+    return Reaction(("warning", (
+        f"IBKR says this Gateway build will be desupported{when}{floor} (IBC: {message}). "
+        f"It still works until then. {gatewayversion.UPGRADE_HINT}")))
 
 
 def _hung(login: LoginState) -> Reaction:
@@ -193,8 +221,8 @@ class StallWatch:
         if kind == ibclog.STARTED:
             self.window = ""
             self.arm()
-        elif self.timer is not None:
-            self.timer.cancel()
+        elif kind != ibclog.VERSION_NOTICE and self.timer is not None:
+            self.timer.cancel()  # a notice is no progress of the login
 
     def arm(self) -> None:
         if self.timer is not None:
@@ -244,7 +272,7 @@ def run(config: HostConfig, deliver: Deliver, say: Callable[[str], None]) -> Non
                 continue
             handle(config, login, kind, ibclog.message_of(message), at, deliver, say)
             stall.event(kind)
-            if login.state == "rejected":
+            if login.state in STAYS_DOWN:
                 login.ignore_before = time.time()
                 login.save(config)
 

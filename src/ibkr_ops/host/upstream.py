@@ -29,7 +29,9 @@ FARM_OK = {2104: "market data", 2106: "historical data", 2158: "security definit
 FARM_BROKEN = {2103: "market data", 2105: "historical data", 2157: "security definition"}
 LOST = 1100
 RESTORED = (1101, 1102)  # data lost / data maintained
-CODES = frozenset((*FARM_OK, *FARM_BROKEN, LOST, *RESTORED))
+# IBKR's notice that this build will be desupported (its words, with the date), at connect.
+VERSION_NOTICE = 2172
+CODES = frozenset((*FARM_OK, *FARM_BROKEN, LOST, *RESTORED, VERSION_NOTICE))
 
 
 @dataclass(frozen=True)

@@ -46,13 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gateway-version",
                         help="the Gateway release claimed: its API server version follows")
     parser.add_argument("--fault", action="append", default=[], help="hang | slow-handshake=S")
+    parser.add_argument("--version-notice", default="",
+                        help="IBKR's desupport notice the Gateway shows, for API message 2172")
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     cfg = SimConfig(headless=True, login_id=args.login_id, port=args.port,
                     read_only_api=args.read_only == "yes", settings_dir=args.settings_dir,
-                    logins_file=args.logins)
+                    logins_file=args.logins, version_notice=args.version_notice)
     cfg.set_trading_mode(args.trading_mode)
     if args.accounts:
         cfg.set_accounts(args.accounts)

@@ -215,6 +215,8 @@ class ClientSession:
         self.send(protocol.encode(9, 1, gw.next_order_id))
         for code, text in upstream.at_connect(gw.faults, gw.connected_to_ib):
             self.send(protocol.error(-1, code, text, self.version))
+        if gw.cfg.version_notice:  # as users quote it: "IBKR code 2172 on every connect"
+            self.send(protocol.error(-1, upstream.VERSION_NOTICE, gw.cfg.version_notice, self.version))
         return True
 
     def _handle(self, fields: list[str]) -> None:

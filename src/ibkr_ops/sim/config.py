@@ -285,6 +285,8 @@ class SimConfig:
     restart_mode: str = "inprocess"  # inprocess | exit (under ibcstart.sh)
     faults: dict[str, float | None] = dataclasses.field(default_factory=dict)
     gateway_version: str = GATEWAY_VERSION  # the release claimed; the API server version follows
+    # IBKR's notice of a coming desupport, told to each API client at connect (message 2172).
+    version_notice: str = ""
     server_version: int = dataclasses.field(default_factory=server_version)
     control_port: int = 0
     control_host: str = "127.0.0.1"

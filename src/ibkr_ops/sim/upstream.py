@@ -24,6 +24,7 @@ FARMS = (
 # The farms a broken-farm fault breaks: market and historical data ("connected, no data").
 BROKEN_BY_FAULT = (2103, 2105)
 _FAULT_FARMS = {code for ok, bad, _ in FARMS if bad in BROKEN_BY_FAULT for code in (ok, bad)}
+VERSION_NOTICE = 2172  # IBKR's notice of a coming desupport, in its own words
 LOST = (1100, "Connectivity between IB and Trader Workstation has been lost.")
 RESTORED = (1102, "Connectivity between IB and Trader Workstation has been restored - data "
                   "maintained.")

@@ -51,7 +51,7 @@ final class Standin {
     private static final List<String> FAULTS = List.of("hang", "slow-handshake", "crash-after",
             "reject-login", "twofa-timeout", "leak", "existing-session", "no-login-dialog",
             "too-many-attempts", "unknown-dialog", "slow-stop", "farm-broken",
-            "connectivity-lost", "login-hang");
+            "connectivity-lost", "login-hang", "newer-version", "version-notice", "desupported");
     private static final List<String> VALUED = List.of("slow-handshake", "crash-after", "leak",
             "slow-stop");
     private static final List<String> API_FAULTS = List.of("hang", "slow-handshake",
@@ -257,8 +257,52 @@ final class Standin {
         dialog.setVisible(true);
     }
 
-    /** A notice IBC has no handler for blocks the login until someone closes it. */
+    /**
+     * The Gateway's version windows as the login reaches IBKR: the upgrade offer (IBC answers
+     * it), a refused build (nothing goes on until OK closes the Gateway) and the notice of a
+     * coming cutoff (the login goes on beside it). Knobs: desupport_date (yyyymmdd),
+     * desupport_minimum and notice_version (IBKR's form, 1030.1).
+     */
     private void afterNotices(Runnable next) {
+        if (faults.containsKey("newer-version")) {
+            state = "newer-version";
+            VersionNotices.newerVersion(loginFrame, () -> afterVersion(next)).setVisible(true);
+            return;
+        }
+        afterVersion(next);
+    }
+
+    private void afterVersion(Runnable next) {
+        String running = noticeVersion();
+        if (faults.containsKey("desupported")) {
+            state = "desupported";
+            GWClient.log("showing the refusal of a desupported build (" + running + ")");
+            VersionNotices.desupported(loginFrame, TITLE, running, () -> shutdown(0))
+                    .setVisible(true);
+            return;
+        }
+        if (faults.containsKey("version-notice")) {
+            GWClient.log("showing the desupport notice for " + running + " ("
+                    + knob("desupport_date", "20261215") + ")");
+            // Owned by the main window: it stays when the login frame goes, until OK.
+            VersionNotices.desupportNotice(mainWindow, TITLE, versionNotice()).setVisible(true);
+        }
+        afterUnknown(next);
+    }
+
+    /** IBKR's notice of a coming cutoff, for the window and for API message 2172. */
+    private String versionNotice() {
+        return VersionNotices.noticeText(noticeVersion(), knob("desupport_date", "20261215"),
+                knob("desupport_minimum", "1050.1"));
+    }
+
+    /** This build in IBKR's form (1030.1): the install directory's number and build 1. */
+    private String noticeVersion() {
+        return knob("notice_version", jars.getParent().getFileName() + ".1");
+    }
+
+    /** A notice IBC has no handler for blocks the login until someone closes it. */
+    private void afterUnknown(Runnable next) {
         if (!faults.containsKey("unknown-dialog")) {
             next.run();
             return;
@@ -611,6 +655,10 @@ final class Standin {
                 argv.add("--fault");
                 argv.add(fault.getKey() + (fault.getValue().isEmpty() ? "" : "=" + fault.getValue()));
             }
+        }
+        if (faults.containsKey("version-notice")) {
+            argv.add("--version-notice");
+            argv.add(versionNotice());
         }
         try {
             api = ApiChild.start(argv, this::apiDied);

@@ -27,9 +27,9 @@ from ibkr_ops.settings import Deployment
 # Memory a host needs beyond its Gateways' MemoryMax=, so that a Gateway growing to its own
 # limit is stopped by it (its own restart) before the host runs out and the kernel's OOM killer
 # picks a victim, most likely the other Gateway, the biggest process there. The system: the
-# kernel's own allocations, systemd, journald, sshd and apt's daily runs (which peak at a few
-# hundred MB). Each Gateway: what runs outside its cgroup, its Xvfb (a 1280x1024x24 screen),
-# its login watch and its health check runs (Python).
+# kernel's own allocations, systemd, journald, sshd and apt's daily runs. Each Gateway: what
+# runs outside its cgroup, its Xvfb (about 70 MB resident with its 1280x1024x24 screen), its
+# login watch and its health check runs (Python, tens of MB each).
 SYSTEM_HEADROOM_MB = 384
 INSTANCE_OVERHEAD_MB = 128
 
@@ -126,6 +126,8 @@ def _same_resource(a: Instance, b: Instance) -> str | None:
     if da.display == db.display:
         return (f"both use X display {da.display} ({schema.DISPLAY.key}); give one of them "
                 "another, e.g. :2")
+    # Follows from the names and the one service user today; checked on its own so that a
+    # layout that lets the directory be chosen stays guarded.
     if a.settings_dir == b.settings_dir:
         return f"both keep their Gateway settings in {a.settings_dir}; give them other names"
     # Compared without regard to case: refusing a pair IBKR would tell apart costs less than

@@ -21,6 +21,7 @@ from ibkr_ops.remote.facts import Facts
 from ibkr_ops.settings import load_deployment
 from ibkr_ops.tasks.deploy import render as render_task
 from ibkr_ops.tasks.hosts import install as install_task
+from ibkr_ops.tasks.migrate import go_live
 
 REFERENCE = Path(__file__).resolve().parents[2] / "deploy" / "reference"
 PAPER = (REFERENCE / "paper.env").read_text()
@@ -153,9 +154,9 @@ def test_install_of_a_valid_pair_says_it_is_not_built_yet(tmp_path: Path) -> Non
         install_task(Context(), host=["root@127.0.0.1:1"], credentials=files)
     assert info.value.code == 2
     assert str(info.value.message) == (
-        f"error: installing Gateway instances (paper ({files[0]}), live ({files[1]})) is not "
-        "built yet, though the files agree: install one credentials file without IBKR_INSTANCE "
-        "for now; `invoke render --out DIR` shows each instance's files")
+        f"error: installing Gateway instances is not built yet (paper ({files[0]}), live "
+        f"({files[1]}), checked against each other): for now give one credentials file without "
+        "IBKR_INSTANCE; `invoke render --out DIR` shows each instance's files")
 
 
 def test_one_file_keeps_the_single_gateway_layout(tmp_path: Path) -> None:
@@ -174,9 +175,15 @@ def test_one_file_with_a_name_is_that_instance(tmp_path: Path) -> None:
     render_task(Context(), credentials=files, out=str(out), config_only=True)
     assert (out / "etc/systemd/system/ibkr-gateway@main.service").is_file()
     assert "IBKR_INSTANCE=main" in (out / "etc/ibkr/main/credentials.env").read_text()
-    with pytest.raises(Exit, match=r"installing Gateway instances \(main ") as info:
-        install_task(Context(), host=["root@127.0.0.1:1"], credentials=files)
-    assert info.value.code == 2
+    for run, doing in ((lambda: install_task(Context(), host=["root@127.0.0.1:1"],
+                                             credentials=files), "installing"),
+                       (lambda: go_live(Context(), host="root@127.0.0.1:1", credentials=files[0],
+                                        yes_live=True), "going live on")):
+        with pytest.raises(Exit) as info:
+            run()
+        assert info.value.code == 2
+        assert str(info.value.message).startswith(
+            f"error: {doing} Gateway instances is not built yet (main ({files[0]})): ")
 
 
 # --- memory, on the facts the install gathers ------------------------------------------------

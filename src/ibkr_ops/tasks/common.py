@@ -76,3 +76,15 @@ def instances(credentials: list[str] | None, options: dict[str, str | None]) -> 
                              "each Gateway's file once")
         seen[inode] = given
     return host_instances(loaded)
+
+
+def single_gateway(found: list[Instance], doing: str) -> Deployment:
+    """The deployment of a single-Gateway host; named instances are refused (``doing`` them,
+    e.g. "installing") until the host side for them exists."""
+    if len(found) == 1 and found[0].name is None:
+        return found[0].deployment
+    named = ", ".join(f"{i.name} ({i.source})" for i in found)
+    checked = ", checked against each other" if len(found) > 1 else ""
+    raise UsageError(f"{doing} Gateway instances is not built yet ({named}{checked}): for now "
+                     "give one credentials file without IBKR_INSTANCE; `invoke render --out DIR` "
+                     "shows each instance's files")

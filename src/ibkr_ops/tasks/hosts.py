@@ -14,7 +14,6 @@ from invoke.tasks import task
 from ibkr_ops.botunit import check_wait, service_names
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
-from ibkr_ops.instances import Instance
 from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
@@ -24,6 +23,7 @@ from ibkr_ops.tasks.common import (
     SETTING_HELP,
     connected,
     instances,
+    single_gateway,
     ssh_configs,
     user_errors,
 )
@@ -44,17 +44,6 @@ def install_options(ibc_zip: str | None, ibc_version: str | None, gateway_instal
         ibc_from_release(ibc_version) if ibc_version else None,
         gateway=gateway_installer(Path(gateway_installer_path)) if gateway_installer_path else None,
         dry_run=dry_run, trust_new_host=trust_new_host, wait_s=wait, ssh_configs=ssh_configs())
-
-
-def single_gateway(found: list[Instance]) -> Deployment:
-    """The deployment of a single-Gateway host; named instances are refused until their
-    install exists (the files were checked against each other already)."""
-    if len(found) == 1 and found[0].name is None:
-        return found[0].deployment
-    named = ", ".join(f"{i.name} ({i.source})" for i in found)
-    raise UsageError(f"installing Gateway instances ({named}) is not built yet, though the files "
-                     "agree: install one credentials file without IBKR_INSTANCE for now; "
-                     "`invoke render --out DIR` shows each instance's files")
 
 
 def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> list[HostReport]:
@@ -101,7 +90,7 @@ def install(c: Context, host: list[str], credentials: list[str] | None = None,
             "restart_mode": restart_mode, "memory_max_mb": memory_max_mb})
         options = install_options(ibc_zip, ibc_version, gateway_installer, dry_run,
                                   trust_new_host, wait, bot_units=bot_unit, bot_wait=bot_wait)
-        d = single_gateway(found)
+        d = single_gateway(found, "installing")
         failure = summarize(run_install(host, d, options))
     if failure:
         raise Exit(f"error: {failure}", code=1)

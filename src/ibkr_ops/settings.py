@@ -76,6 +76,7 @@ class Deployment:
     read_only_api: bool = _S["read_only_api"].default
     trusted_ips: tuple[str, ...] = _S["trusted_ips"].default
     service_user: str = _S["service_user"].default
+    instance: str | None = _S["instance"].default
     restart_time: str = _S["restart_time"].default
     timezone: str = _S["timezone"].default
     restart_mode: RestartMode = _S["restart_mode"].default

@@ -181,7 +181,7 @@ def test_one_failing_host_does_not_stop_the_others(installed: sandbox.Guest, cre
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(Exit) as info:
         install_task(Context(), host=[installed.name, "root@127.0.0.1:1"],
-                     credentials=str(credentials), wait=60.0)
+                     credentials=[str(credentials)], wait=60.0)
     assert info.value.code == 1
     assert "failed on 1 of 2 host(s): root@127.0.0.1:1" in str(info.value.message)
     out = capsys.readouterr().out

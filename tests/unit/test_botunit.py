@@ -110,7 +110,7 @@ def test_install_task_refuses_before_any_host_is_contacted(
     os.chmod(creds, 0o600)
     with pytest.raises(Exit) as info:
         # Port 1 refuses connections: had it been tried, the error would say "cannot connect".
-        install_task(Context(), host=["root@127.0.0.1:1"], credentials=str(creds),
+        install_task(Context(), host=["root@127.0.0.1:1"], credentials=[str(creds)],
                      **args)  # type: ignore[arg-type]
     assert info.value.code == 2
     assert str(info.value.message).startswith(f"error: {message}")

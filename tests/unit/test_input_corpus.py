@@ -97,7 +97,7 @@ def refused_by_render(credentials: str, out: Path) -> str:
     """`invoke render`'s one line, checked: status 2, one line, nothing written, no secret."""
     before = set(out.parent.iterdir())
     with pytest.raises(Exit) as caught:
-        render_task(Context(), credentials=credentials, out=str(out), config_only=True)
+        render_task(Context(), credentials=[credentials], out=str(out), config_only=True)
     message = str(caught.value.message)
     assert caught.value.code == 2, message
     assert "\n" not in message and PASSWORD not in message and "SeCr" not in message
@@ -220,7 +220,7 @@ def test_a_bad_out_is_one_line(tmp_path: Path, name: str, make: Callable[[Path],
     path = write_private(creds, BASE)
     out = make(tmp_path)
     with pytest.raises(Exit) as caught:
-        render_task(Context(), credentials=str(path), out=str(out), config_only=True)
+        render_task(Context(), credentials=[str(path)], out=str(out), config_only=True)
     assert caught.value.code == 2 and words in str(caught.value.message)
     assert "\n" not in str(caught.value.message)
     assert not [p for p in tmp_path.rglob(".*") if p.name.startswith((".out", ".full", ".o"))]

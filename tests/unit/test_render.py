@@ -138,7 +138,7 @@ def test_render_task_writes_nothing_on_bad_input(tmp_path: Path) -> None:
     os.chmod(creds, 0o600)
     out = tmp_path / "out"
     with pytest.raises(Exit) as info:
-        render_task(Context(), credentials=str(creds), out=str(out))
+        render_task(Context(), credentials=[str(creds)], out=str(out))
     assert info.value.code == 2
     assert "IBKR_TRADING_MODE" in str(info.value.message)
     assert "hunter2" not in str(info.value.message)
@@ -152,7 +152,7 @@ def test_render_task_writes_config_and_host_tools_with_modes(tmp_path: Path,
     shutil.copy(REFERENCE / "paper.env", creds)
     os.chmod(creds, 0o600)
     out = tmp_path / "out"
-    render_task(Context(), credentials=str(creds), out=str(out))
+    render_task(Context(), credentials=[str(creds)], out=str(out))
     assert (out / "etc/ibkr/config.ini").stat().st_mode & 0o777 == 0o600
     assert (out / "usr/local/bin/ibkr-health-check").stat().st_mode & 0o777 == 0o755
     assert (out / "usr/local/lib/ibkr-ops/ibkr_ops.zip").is_file()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ibkr_ops.layout import DEFAULT as LAYOUT
+from ibkr_ops.layout import check_instance
 
 T = TypeVar("T")
 
@@ -330,6 +331,13 @@ def _display(value: str) -> str:
     return value
 
 
+def _instance(value: str) -> str:
+    try:
+        return check_instance(value)
+    except ValueError as exc:
+        raise Invalid(f"is refused: {exc}") from None
+
+
 def _webhook(value: str) -> str:
     from ibkr_ops.host import webhook  # noqa: PLC0415
 
@@ -414,6 +422,17 @@ SERVICE_USER = Text(
     option="service_user", help="Linux user the Gateway runs as",
     hint="a Linux user name, e.g. trader", valid=_service_user, section=SERVICE,
     comment="Linux user the Gateway runs as (created if missing). Default trader.")
+# No task option: one install may take several files, and each names its own instance.
+INSTANCE = OptionalText(
+    name="instance", key="IBKR_INSTANCE", default=None, valid=_instance,
+    help="the Gateway's instance name on its host",
+    hint="the name of this Gateway on its host, e.g. paper or live", section=SERVICE,
+    example="paper", default_text="the trading mode beside other Gateways, none alone",
+    comment="The name of this Gateway on a host that runs several side by side (one credentials "
+            "file\neach, e.g. paper and live): its units become ibkr-gateway@NAME.service. 1-32 "
+            "lower-case\nletters, digits, '-' or '_'. Default: IBKR_TRADING_MODE when the install "
+            "is given more than\none credentials file; none (the single-Gateway host) for one "
+            "file alone.")
 RESTART_TIME = Text(
     name="restart_time", key="IBKR_RESTART_TIME", default="16:30", option="restart_time",
     help="daily restart time, Mon-Fri", hint="HH:MM, 24-hour", valid=_hhmm, section=RESTARTS,
@@ -586,11 +605,11 @@ HOST_ONLY: tuple[Setting[Any], ...] = (
 # credentials.env's settings, in the order the host's file lists them.
 IN_FILE: tuple[Setting[Any], ...] = (
     USERNAME, PASSWORD, TRADING_MODE, TWS_MAJOR_VRSN, GATEWAY_SHA256, DISCORD_WEBHOOK_URL,
-    API_PORT, API_HOST, READ_ONLY_API, TRUSTED_IPS, SERVICE_USER, RESTART_TIME, TIMEZONE, RESTART_MODE,
-    BLACKOUT_WINDOWS, TWOFA_TIMEOUT_ACTION, EXISTING_SESSION_ACTION, TWOFA_DEVICE, MEMORY_MAX_MB,
-    JAVA_HEAP_MB, COMMAND_SERVER_PORT, HEALTH_CLIENT_ID, DISPLAY, HEALTH_INTERVAL_S,
-    HANG_RESTART_AFTER, MAX_RESTARTS_PER_HOUR, MEMORY_RESTART, MAINTENANCE_WINDOWS,
-    BOT_IDLE_ALERT_MIN,
+    API_PORT, API_HOST, READ_ONLY_API, TRUSTED_IPS, SERVICE_USER, INSTANCE, RESTART_TIME,
+    TIMEZONE, RESTART_MODE, BLACKOUT_WINDOWS, TWOFA_TIMEOUT_ACTION, EXISTING_SESSION_ACTION,
+    TWOFA_DEVICE, MEMORY_MAX_MB, JAVA_HEAP_MB, COMMAND_SERVER_PORT, HEALTH_CLIENT_ID, DISPLAY,
+    HEALTH_INTERVAL_S, HANG_RESTART_AFTER, MAX_RESTARTS_PER_HOUR, MEMORY_RESTART,
+    MAINTENANCE_WINDOWS, BOT_IDLE_ALERT_MIN,
 )
 SETTINGS: tuple[Setting[Any], ...] = (*IN_FILE, MEMORY_CEILING_MB, *HOST_ONLY)
 BY_NAME = {s.name: s for s in SETTINGS}

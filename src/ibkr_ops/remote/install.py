@@ -10,12 +10,13 @@ import contextlib
 import json
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError
 from ibkr_ops.gateway_installer import check_arch, check_fits
+from ibkr_ops.instances import Instance
 from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import converge, diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
@@ -75,6 +76,13 @@ class HostReport:
 def desired_files(d: Deployment, layout: Layout = DEFAULT) -> list[ManagedFile]:
     """Everything the host should hold: the rendered configuration and the host tools."""
     return sorted(render(d, layout) + host_tools(), key=lambda f: f.path)
+
+
+def instance_files(instances: Sequence[Instance], *, tools: bool = True) -> list[ManagedFile]:
+    """Every file of a host's Gateways, each rendered in its own layout, and (``tools``) the
+    host tools they share, once."""
+    files = [f for i in instances for f in render(i.deployment, i.layout)]
+    return sorted(files + (host_tools() if tools else []), key=lambda f: f.path)
 
 
 def gather(host: Host, d: Deployment, files: list[ManagedFile],

@@ -11,10 +11,15 @@ from invoke.exceptions import Exit
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import schema
+from ibkr_ops.instances import Instance, host_instances
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.remote.switch import open_root
 from ibkr_ops.settings import Deployment, load_deployment
 
+_CREDENTIALS_REQUIRED = ("--credentials FILE is required (start from "
+                         "deploy/ibkr/credentials.env.template)")
+CREDENTIALS_HELP = ("credentials.env to read (mode 0600); repeat it for several Gateways on one "
+                    "host, one file each, named by IBKR_INSTANCE")
 # Task option name → credentials.env key and help, for options that override the file.
 SETTING_OPTIONS = {name: setting.key for name, setting in schema.OPTIONS.items()}
 SETTING_HELP = {name: setting.option_help for name, setting in schema.OPTIONS.items()}
@@ -48,8 +53,38 @@ def user_errors() -> Iterator[None]:
 def deployment(credentials: str | None, options: dict[str, str | None]) -> Deployment:
     """Read the credentials file and apply the setting options that were given."""
     if not credentials:
-        raise UsageError("--credentials FILE is required (start from deploy/ibkr/credentials.env.template)")
+        raise UsageError(_CREDENTIALS_REQUIRED)
     overrides = {SETTING_OPTIONS[name]: value for name, value in options.items()
                  if value is not None}
     return load_deployment(Path(credentials), overrides)
 
+
+def instances(credentials: list[str] | None, options: dict[str, str | None]) -> list[Instance]:
+    """The Gateways one host gets, one per --credentials file, each with the setting options
+    applied; a clash between two of them is refused before any host is contacted."""
+    if not credentials:
+        raise UsageError(_CREDENTIALS_REQUIRED)
+    loaded = [(given, deployment(given, options)) for given in credentials]
+    # After loading, so that a path that is no file has its own message; by inode, so that
+    # any two spellings of one file are caught.
+    seen: dict[tuple[int, int], str] = {}
+    for given in credentials:
+        where = Path(given).stat()
+        inode = (where.st_dev, where.st_ino)
+        if inode in seen:
+            raise UsageError(f"--credentials {seen[inode]} and {given} are the same file; give "
+                             "each Gateway's file once")
+        seen[inode] = given
+    return host_instances(loaded)
+
+
+def single_gateway(found: list[Instance], doing: str) -> Deployment:
+    """The deployment of a single-Gateway host; named instances are refused (``doing`` them,
+    e.g. "installing") until the host side for them exists."""
+    if len(found) == 1 and found[0].name is None:
+        return found[0].deployment
+    named = ", ".join(f"{i.name} ({i.source})" for i in found)
+    checked = ", checked against each other" if len(found) > 1 else ""
+    raise UsageError(f"{doing} Gateway instances is not built yet ({named}{checked}): for now "
+                     "give one credentials file without IBKR_INSTANCE; `invoke render --out DIR` "
+                     "shows each instance's files")

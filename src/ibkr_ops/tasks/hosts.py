@@ -18,7 +18,15 @@ from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
 from ibkr_ops.settings import Deployment
-from ibkr_ops.tasks.common import SETTING_HELP, connected, deployment, ssh_configs, user_errors
+from ibkr_ops.tasks.common import (
+    CREDENTIALS_HELP,
+    SETTING_HELP,
+    connected,
+    instances,
+    single_gateway,
+    ssh_configs,
+    user_errors,
+)
 from ibkr_ops.tasks.report import print_report, progress_for, summarize
 
 HOST_HELP = "[user@]host[:port] or a name from your ssh config or the sandbox"
@@ -49,9 +57,9 @@ def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> lis
     return reports
 
 
-@task(iterable=["host", "bot_unit"], help={
+@task(iterable=["host", "credentials", "bot_unit"], help={
     "host": HOST_HELP + " (repeat for several hosts)",
-    "credentials": "credentials.env to install (mode 0600)",
+    "credentials": CREDENTIALS_HELP,
     "ibc_zip": "IBC's Linux zip on this machine (IBCLinux-X.Y.Z.zip)",
     "ibc_version": "IBC release X.Y.Z for the host to download itself instead",
     "gateway_installer": "offline IB Gateway installer for Linux (.sh)",
@@ -63,7 +71,7 @@ def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> lis
     "bot_wait": "seconds a --bot-unit start waits for a healthy Gateway before it fails "
                 "(default 300)",
     **SETTING_HELP})
-def install(c: Context, host: list[str], credentials: str | None = None,
+def install(c: Context, host: list[str], credentials: list[str] | None = None,
             ibc_zip: str | None = None, ibc_version: str | None = None,
             gateway_installer: str | None = None, dry_run: bool = False,
             trust_new_host: bool = False, wait: float = 300.0, mode: str | None = None,
@@ -75,13 +83,14 @@ def install(c: Context, host: list[str], credentials: str | None = None,
             bot_wait: str = "300") -> None:
     """Install or update the Gateway stack on one or more hosts over SSH."""
     with user_errors():
-        d = deployment(credentials, {
+        found = instances(credentials, {
             "mode": mode, "api_port": api_port, "api_host": api_host,
             "read_only_api": read_only_api, "trusted_ips": trusted_ips,
             "service_user": service_user, "restart_time": restart_time, "timezone": timezone,
             "restart_mode": restart_mode, "memory_max_mb": memory_max_mb})
         options = install_options(ibc_zip, ibc_version, gateway_installer, dry_run,
                                   trust_new_host, wait, bot_units=bot_unit, bot_wait=bot_wait)
+        d = single_gateway(found, "installing")
         failure = summarize(run_install(host, d, options))
     if failure:
         raise Exit(f"error: {failure}", code=1)

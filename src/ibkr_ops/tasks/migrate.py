@@ -15,7 +15,7 @@ from ibkr_ops.remote.install import InstallOptions
 from ibkr_ops.remote.migrate import MigrateOptions, MigrateReport, refuse_same_host
 from ibkr_ops.remote.migrate import migrate as run_migrate
 from ibkr_ops.settings import Deployment
-from ibkr_ops.tasks.common import connected, deployment, ssh_configs, user_errors
+from ibkr_ops.tasks.common import connected, instances, single_gateway, ssh_configs, user_errors
 from ibkr_ops.tasks.hosts import HOST_HELP, install_options
 from ibkr_ops.tasks.report import print_report, progress_for
 
@@ -105,7 +105,8 @@ def go_live(c: Context, host: str | None = None, credentials: str | None = None,
         options = GoLiveOptions(InstallOptions(wait_s=wait), force)
         live = None
         if not rollback:
-            live = deployment(credentials, {})
+            live = single_gateway(instances([credentials] if credentials else None, {}),
+                                  "going live on")
             golive.require_live(live, credentials or "")
             confirm_live(live, host, yes_live=yes_live, ask=input if sys.stdin.isatty() else None)
         with connected(host, trust_new_host) as target:

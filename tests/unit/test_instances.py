@@ -1,0 +1,210 @@
+"""Gateways side by side on one host: their names and the clashes refused before any host."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ibkr_ops.errors import UsageError
+from ibkr_ops.instances import (
+    INSTANCE_OVERHEAD_MB,
+    SYSTEM_HEADROOM_MB,
+    check_memory,
+    host_instances,
+    memory_needed_mb,
+)
+from ibkr_ops.remote.facts import Facts
+from ibkr_ops.settings import load_deployment
+from ibkr_ops.tasks.deploy import render as render_task
+from ibkr_ops.tasks.hosts import install as install_task
+from ibkr_ops.tasks.migrate import go_live
+
+REFERENCE = Path(__file__).resolve().parents[2] / "deploy" / "reference"
+PAPER = (REFERENCE / "paper.env").read_text()
+# The reference live file, on a display and command port of its own beside paper.
+LIVE = (REFERENCE / "live.env").read_text() + "IBKR_DISPLAY=:2\nIBKR_COMMAND_SERVER_PORT=7463\n"
+PASSWORDS = ("CHANGE-ME-placeholder", "CHANGE ME #live")
+
+
+def private(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def pair(tmp_path: Path, live: str = LIVE, paper: str = PAPER) -> list[str]:
+    return [private(tmp_path, "paper.env", paper), private(tmp_path, "live.env", live)]
+
+
+def without(text: str, key: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith(f"{key}="))
+
+
+def refused(files: list[str], out: Path) -> str:
+    """The one line both `install` and `render` refuse with: status 2, no secret in it, no
+    file written and no host contacted (port 1 refuses connections: had install tried, its
+    report would say "cannot connect" and the status be 1)."""
+    messages = []
+    for run in (lambda: install_task(Context(), host=["root@127.0.0.1:1"], credentials=files),
+                lambda: render_task(Context(), credentials=files, out=str(out))):
+        with pytest.raises(Exit) as info:
+            run()
+        message = str(info.value.message)
+        assert info.value.code == 2, message
+        assert "\n" not in message and not any(p in message for p in PASSWORDS)
+        messages.append(message)
+    assert not out.exists()
+    assert messages[0] == messages[1]
+    return messages[0]
+
+
+CLASHES = [
+    ("same name", LIVE + "IBKR_INSTANCE=paper\n", "both are Gateway instance 'paper'; set another "
+                                                 "IBKR_INSTANCE in one of them"),
+    ("same api port", LIVE + "IBKR_API_PORT=4002\n", "both use port 4002 (IBKR_API_PORT)"),
+    ("same command port", without(LIVE, "IBKR_COMMAND_SERVER_PORT"),
+     "both use port 7462 (IBKR_COMMAND_SERVER_PORT)"),
+    ("api port is the other's command port",
+     without(LIVE, "IBKR_COMMAND_SERVER_PORT") + "IBKR_COMMAND_SERVER_PORT=4002\n",
+     "both use port 4002 (IBKR_API_PORT in the first, IBKR_COMMAND_SERVER_PORT in the second)"),
+    ("same display", without(LIVE, "IBKR_DISPLAY"), "both use X display :1 (IBKR_DISPLAY)"),
+    ("same account", LIVE.replace("IBKR_USERNAME=live_user", "IBKR_USERNAME=Demo_User"),
+     "both log in as the same IBKR_USERNAME: the second login would log the first out"),
+    ("service user", LIVE + "IBKR_SERVICE_USER=ops\n",
+     "IBKR_SERVICE_USER differs ('trader' and 'ops'), but the Gateways of a host run as one user"),
+    ("gateway build", LIVE.replace("TWS_MAJOR_VRSN=1030", "TWS_MAJOR_VRSN=1045"),
+     "TWS_MAJOR_VRSN differs ('1030' and '1045'), but the Gateways of a host run one Gateway "
+     "installation"),
+    ("gateway pin", LIVE + "IBKR_GATEWAY_SHA256=" + "ab" * 32 + "\n",
+     "IBKR_GATEWAY_SHA256 differs (none and 'abababababab...')"),
+]
+
+
+@pytest.mark.parametrize(("live", "words"), [(live, words) for _, live, words in CLASHES],
+                         ids=[name for name, _, _ in CLASHES])
+def test_a_clash_is_one_line_naming_both_files(tmp_path: Path, live: str, words: str) -> None:
+    files = pair(tmp_path, live)
+    message = refused(files, tmp_path / "out")
+    assert message.startswith(f"error: {files[0]} and {files[1]}: "), message
+    assert words in message
+
+
+def test_two_files_of_one_mode_are_told_to_name_their_instances(tmp_path: Path) -> None:
+    other = PAPER.replace("IBKR_USERNAME=demo_user", "IBKR_USERNAME=second_paper_user")
+    message = refused(pair(tmp_path, other), tmp_path / "out")
+    assert "both are Gateway instance 'paper' (named by its trading mode: neither sets " \
+           "IBKR_INSTANCE)" in message
+
+
+def test_the_same_file_twice_is_refused(tmp_path: Path) -> None:
+    paper = private(tmp_path, "paper.env", PAPER)
+    again = f"{tmp_path}/./paper.env"
+    message = refused([paper, again], tmp_path / "out")
+    assert f"--credentials {paper} and {again} are the same file" in message
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("Paper", "use 1-32 lower-case letters"),
+    ("paper@2", "use 1-32 lower-case letters"),
+    ("a" * 33, "use 1-32 lower-case letters"),
+    ("backup", "is taken by the host's own backup directory"),
+])
+def test_an_instance_name_the_layout_refuses_is_refused(tmp_path: Path, name: str,
+                                                        why: str) -> None:
+    files = pair(tmp_path, LIVE + f"IBKR_INSTANCE={name}\n")
+    message = refused(files, tmp_path / "out")
+    assert message.startswith(f"error: {files[1]}: IBKR_INSTANCE is refused: ") and why in message
+
+
+def test_paper_and_live_are_two_instances_named_by_their_mode(tmp_path: Path) -> None:
+    found = host_instances([(f, load_deployment(Path(f))) for f in pair(tmp_path)])
+    assert [(i.name, i.layout.gateway_unit) for i in found] == [
+        ("paper", "ibkr-gateway@paper.service"), ("live", "ibkr-gateway@live.service")]
+    assert [i.settings_dir for i in found] == ["/home/trader/Jts-paper", "/home/trader/Jts-live"]
+
+
+def test_render_writes_each_instance_in_its_own_units_and_paths(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    render_task(Context(), credentials=pair(tmp_path), out=str(out))
+    units = out / "etc/systemd/system"
+    assert sorted(p.name for p in units.iterdir() if "gateway@" in p.name) == [
+        "ibkr-gateway@live.service", "ibkr-gateway@paper.service"]
+    assert not (units / "ibkr-gateway.service").exists()
+    live = (units / "ibkr-gateway@live.service").read_text()
+    assert "Requires=xvfb@live.service" in live
+    assert "--tws-settings-path=/home/trader/Jts-live" in live
+    assert "--ibc-ini=/etc/ibkr/live/config.ini" in live and "--mode=live" in live
+    assert "After=ibkr-gateway@paper.service" in (units / "ibkr-health-check@paper.service").read_text()
+    assert "Unit=ibkr-gateway-restart@live.service" in (units / "ibkr-gateway-restart@live.timer").read_text()
+    assert "TradingMode=live" in (out / "etc/ibkr/live/config.ini").read_text()
+    assert "TradingMode=paper" in (out / "etc/ibkr/paper/config.ini").read_text()
+    assert (out / "usr/local/lib/ibkr-ops/ibkr_ops.zip").is_file()  # shared, once
+    assert not (out / "etc/ibkr/config.ini").exists()
+
+
+def test_install_of_a_valid_pair_says_it_is_not_built_yet(tmp_path: Path) -> None:
+    files = pair(tmp_path)
+    with pytest.raises(Exit) as info:
+        install_task(Context(), host=["root@127.0.0.1:1"], credentials=files)
+    assert info.value.code == 2
+    assert str(info.value.message) == (
+        f"error: installing Gateway instances is not built yet (paper ({files[0]}), live "
+        f"({files[1]}), checked against each other): for now give one credentials file without "
+        "IBKR_INSTANCE; `invoke render --out DIR` shows each instance's files")
+
+
+def test_one_file_keeps_the_single_gateway_layout(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    render_task(Context(), credentials=[private(tmp_path, "paper.env", PAPER)], out=str(out),
+                config_only=True)
+    golden = REFERENCE / "paper"
+    rendered = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert rendered == sorted(p.relative_to(golden) for p in golden.rglob("*") if p.is_file())
+    assert all((out / p).read_bytes() == (golden / p).read_bytes() for p in rendered)
+
+
+def test_one_file_with_a_name_is_that_instance(tmp_path: Path) -> None:
+    files = [private(tmp_path, "live.env", LIVE + "IBKR_INSTANCE=main\n")]
+    out = tmp_path / "out"
+    render_task(Context(), credentials=files, out=str(out), config_only=True)
+    assert (out / "etc/systemd/system/ibkr-gateway@main.service").is_file()
+    assert "IBKR_INSTANCE=main" in (out / "etc/ibkr/main/credentials.env").read_text()
+    for run, doing in ((lambda: install_task(Context(), host=["root@127.0.0.1:1"],
+                                             credentials=files), "installing"),
+                       (lambda: go_live(Context(), host="root@127.0.0.1:1", credentials=files[0],
+                                        yes_live=True), "going live on")):
+        with pytest.raises(Exit) as info:
+            run()
+        assert info.value.code == 2
+        assert str(info.value.message).startswith(
+            f"error: {doing} Gateway instances is not built yet (main ({files[0]})): ")
+
+
+# --- memory, on the facts the install gathers ------------------------------------------------
+
+def test_memory_counts_each_gateways_limit_and_the_headroom(tmp_path: Path) -> None:
+    found = host_instances([(f, load_deployment(Path(f))) for f in pair(tmp_path)])
+    # The reference files: paper's default 2048 MB, live's 3072 MB.
+    needed = 2048 + 3072 + SYSTEM_HEADROOM_MB + 2 * INSTANCE_OVERHEAD_MB
+    assert memory_needed_mb(found) == needed
+    check_memory(found, Facts(memory_mb=needed))
+    with pytest.raises(UsageError) as info:
+        check_memory(found, Facts(memory_mb=needed - 1))
+    message = str(info.value)
+    assert message.startswith(f"{found[0].source} and {found[1].source}: 2 Gateways need "
+                              f"{needed} MB (2048 + 3072 MB of IBKR_MEMORY_MAX_MB")
+    assert f"but the host has {needed - 1} MB; lower IBKR_MEMORY_MAX_MB" in message
+    assert "\n" not in message
+
+
+def test_memory_of_a_gateway_alone_is_left_to_preflight(tmp_path: Path) -> None:
+    paper = private(tmp_path, "paper.env", PAPER)
+    (alone,) = host_instances([(paper, load_deployment(Path(paper)))])
+    assert alone.name is None
+    check_memory([alone], Facts(memory_mb=2048))  # MemoryMax= 2048 on a 2 GB host, as today

@@ -55,7 +55,6 @@ def test_comparison_without_a_patch_number_uses_major_and_minor() -> None:
 def test_the_known_minimum_follows_the_cutoff_dates() -> None:
     assert gv.minimum_on(dt.date(2025, 3, 19)) == gv.Version(10, 19, 2)
     assert gv.minimum_on(dt.date(2025, 3, 20)) == gv.Version(10, 30, 1)
-    assert gv.minimum_on(dt.date(2026, 12, 15)) == gv.Version(10, 50, 1)
     days = [c.day for c in gv.CUTOFFS]
     assert days == sorted(days) and all(c.source for c in gv.CUTOFFS)
 
@@ -68,13 +67,13 @@ def test_a_build_below_the_minimum_is_an_error_with_what_to_do() -> None:
 
 
 def test_a_coming_cutoff_warns_within_the_period_only() -> None:
-    installed = gv.parse("1045")
-    assert gv.assess(installed, dt.date(2026, 11, 1)) is None  # 44 days ahead
-    verdict = gv.assess(installed, dt.date(2026, 12, 3))
+    installed = gv.parse("10.19.2")
+    assert gv.assess(installed, dt.date(2025, 2, 1)) is None  # 47 days ahead
+    verdict = gv.assess(installed, dt.date(2025, 3, 1))
     assert verdict is not None and verdict.level == "warning"
-    assert "desupported by IBKR on 2026-12-15 (in 12 days)" in verdict.text
-    assert "minimum from then on is 10.50.1" in verdict.text
-    assert gv.assess(gv.parse("1050"), dt.date(2026, 12, 3)) is None
+    assert "desupported by IBKR on 2025-03-20 (in 19 days)" in verdict.text
+    assert "minimum from then on is 10.30.1" in verdict.text
+    assert gv.assess(gv.parse("1030"), dt.date(2025, 3, 1)) is None
 
 
 def test_the_minimum_is_a_parameter_with_the_known_one_as_default() -> None:
@@ -144,7 +143,7 @@ def test_a_desupported_build_is_stopped_and_said_once() -> None:
     assert login.state in loginwatch.STAYS_DOWN
 
 
-def host(tmp_path: Path, version: str = "1045") -> HostConfig:
+def host(tmp_path: Path, version: str = "1019") -> HostConfig:
     tmp_path.mkdir(exist_ok=True)
     creds = tmp_path / "credentials.env"
     creds.write_text(f"IBKR_USERNAME=u\nIBKR_PASSWORD=p\nTWS_MAJOR_VRSN={version}\n")
@@ -164,7 +163,7 @@ class Outbox:
         self.sent.append((level, text))
 
 
-DAY = dt.date(2026, 12, 3)
+DAY = dt.date(2025, 3, 1)
 
 
 def test_the_warning_goes_out_once_a_day(tmp_path: Path) -> None:
@@ -173,7 +172,7 @@ def test_the_warning_goes_out_once_a_day(tmp_path: Path) -> None:
     assert desupport.daily(config, DAY, outbox) == "desupport warning already sent today"
     assert desupport.daily(config, DAY + dt.timedelta(days=1), outbox) == "desupport warning sent"
     assert [level for level, _ in outbox.sent] == ["warning", "warning"]
-    assert "IB Gateway 10.45 will be desupported by IBKR on 2026-12-15 (in 12 days)" \
+    assert "IB Gateway 10.19 will be desupported by IBKR on 2025-03-20 (in 19 days)" \
         in outbox.sent[0][1]
 
 
@@ -218,13 +217,13 @@ def test_the_minimum_is_passed_in_and_defaults_to_the_known_one(tmp_path: Path) 
 
 def test_the_health_checks_run_sends_it_beside_its_own_verdict(tmp_path: Path) -> None:
     """A healthy Gateway stays healthy; the day's desupport message comes on its own."""
-    config, outbox = host(tmp_path, "1045"), Outbox()
+    config, outbox = host(tmp_path, "1019"), Outbox()
     checks = tuple(health.Check(name, health.OK, "fine", 1.0) for name in health.LAYERS)
     report, words = watchdog.supervise(config, health.Report(checks, 5.0), deliver=outbox)
     assert report.status == health.OK
     assert "desupport" in words
-    ((level, text),) = outbox.sent  # 10.45 is past its warning period from 2026-11-15 on
-    assert level in ("warning", "error") and "IB Gateway 10.45" in text
+    ((level, text),) = outbox.sent  # 10.19 is below the minimum since 2025-03-20
+    assert level == "error" and "IB Gateway 10.19" in text
     watchdog.supervise(config, health.Report(checks, 5.0), deliver=outbox)
     assert len(outbox.sent) == 1
 
@@ -233,7 +232,7 @@ def test_the_notice_the_gateways_api_told_comes_before_the_known_cutoffs(tmp_pat
     config = host(tmp_path, "1045")
     told = (NOTICE_2025.replace("1019.2", "1045.1").replace("20250320", "20261220")
             .replace("1030.1", "1050.1"))
-    verdict = desupport.check(config, DAY, notice=told)
+    verdict = desupport.check(config, dt.date(2026, 12, 3), notice=told)
     assert verdict is not None
     assert verdict.text.startswith("IBKR's own notice says IB Gateway 10.45 will be desupported "
                                    "on 2026-12-20 (in 17 days)")

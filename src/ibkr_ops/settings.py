@@ -70,6 +70,7 @@ class Deployment:
     trading_mode: TradingMode
     tws_major_vrsn: str
     gateway_sha256: str | None = _S["gateway_sha256"].default
+    gateway_min_version: str | None = _S["gateway_min_version"].default
     discord_webhook_url: Secret | None = field(default=None, repr=False)
     api_port: int = _S["api_port"].default
     api_host: str = _S["api_host"].default

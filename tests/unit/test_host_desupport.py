@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import pytest
 
+from ibkr_ops import render
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import desupport, health, ibclog, loginwatch, watchdog
 from ibkr_ops.host import gatewayversion as gv
 from ibkr_ops.host.config import HostConfig
+from ibkr_ops.settings import deployment_from_env
 
 CONFIG = HostConfig(state_dir="/nonexistent")
 # IBKR's notices as users quoted them (PlusGenie/ib-gateway-docker#5, 2023; QuantConnect's
@@ -236,3 +239,21 @@ def test_the_notice_the_gateways_api_told_comes_before_the_known_cutoffs(tmp_pat
     assert verdict is not None
     assert verdict.text.startswith("IBKR's own notice says IB Gateway 10.45 will be desupported "
                                    "on 2026-12-20 (in 17 days)")
+
+
+def test_the_operators_minimum_from_credentials_reaches_the_health_checks_run(
+        tmp_path: Path) -> None:
+    """IBKR_GATEWAY_MIN_VERSION, carried to the host in ops.json, raises the floor there."""
+    d = deployment_from_env({"IBKR_USERNAME": "u", "IBKR_PASSWORD": "p", "IBKR_TRADING_MODE": "paper",
+                             "TWS_MAJOR_VRSN": "1050", "IBKR_GATEWAY_MIN_VERSION": "1055.1"})
+    assert d.gateway_min_version == "10.55.1"
+    config = dataclasses.replace(host(tmp_path, "1050"),
+                                 gateway_min_version=render.host_config(d).gateway_min_version)
+    checks = tuple(health.Check(name, health.OK, "fine", 1.0) for name in health.LAYERS)
+    outbox = Outbox()
+    watchdog.supervise(config, health.Report(checks, 5.0), deliver=outbox)
+    ((level, text),) = outbox.sent
+    assert level == "error" and "below IBKR's minimum supported version 10.55.1" in text
+    with pytest.raises(UsageError, match="IBKR_GATEWAY_MIN_VERSION"):
+        deployment_from_env({"IBKR_USERNAME": "u", "IBKR_PASSWORD": "p", "IBKR_TRADING_MODE": "paper",
+                             "TWS_MAJOR_VRSN": "1050", "IBKR_GATEWAY_MIN_VERSION": "latest"})

@@ -79,6 +79,7 @@ class HostConfig:
     # fail); shorter losses are the Gateway's to repair and only a warning.
     upstream_lost_fail_s: float = _S["upstream_lost_fail_s"].default
     bot_idle_alert_min: int = _S["bot_idle_alert_min"].default
+    gateway_min_version: str | None = _S["gateway_min_version"].default
     metrics_file: str = _S["metrics_file"].default
     hostname: str = _S["hostname"].default
     state_dir: str = _S["state_dir"].default

@@ -324,6 +324,16 @@ def _sha256(value: str) -> str:
     return value.lower()
 
 
+def _gateway_version(value: str) -> str:
+    from ibkr_ops.errors import UsageError  # noqa: PLC0415
+    from ibkr_ops.host import gatewayversion  # noqa: PLC0415 - only to check a value
+
+    try:
+        return str(gatewayversion.parse(value))
+    except UsageError:
+        raise Invalid(f"has {value[:20]!r}, not a Gateway version (e.g. 10.30.1 or 1030)") from None
+
+
 def _display(value: str) -> str:
     # :0 is the desktop's (WSLg's on WSL): a second X server there fails or takes it over.
     if not re.fullmatch(r":[0-9]{1,3}", value) or value == ":0":
@@ -387,6 +397,13 @@ GATEWAY_SHA256 = OptionalText(
     section=REQUIRED_SECTION, example="",
     comment="Optional: the sha256 of the one Gateway installer the hosts may receive (`sha256sum "
             "FILE`);\ninstall refuses any other before copying anything.")
+GATEWAY_MIN_VERSION = OptionalText(
+    name="gateway_min_version", key="IBKR_GATEWAY_MIN_VERSION", default=None, host=True,
+    valid=_gateway_version, help="IBKR's minimum supported Gateway version, if newer than known",
+    hint="a Gateway version, e.g. 10.30.1 or 1030", section=REQUIRED_SECTION, example="10.30.1",
+    comment="Optional: IBKR's minimum supported Gateway version, when you have seen a newer "
+            "notice than\nthis tool knows; below it the health check reports an error once a "
+            "day. Default: the\nminimum from IBKR's notices as this tool knows them.")
 DISCORD_WEBHOOK_URL = OptionalText(
     name="discord_webhook_url", key="DISCORD_WEBHOOK_URL", default=None, secret=True,
     help="Discord webhook for notifications", hint="https://discord.com/api/webhooks/ID/TOKEN",
@@ -604,9 +621,9 @@ HOST_ONLY: tuple[Setting[Any], ...] = (
 
 # credentials.env's settings, in the order the host's file lists them.
 IN_FILE: tuple[Setting[Any], ...] = (
-    USERNAME, PASSWORD, TRADING_MODE, TWS_MAJOR_VRSN, GATEWAY_SHA256, DISCORD_WEBHOOK_URL,
-    API_PORT, API_HOST, READ_ONLY_API, TRUSTED_IPS, SERVICE_USER, INSTANCE, RESTART_TIME,
-    TIMEZONE, RESTART_MODE, BLACKOUT_WINDOWS, TWOFA_TIMEOUT_ACTION, EXISTING_SESSION_ACTION,
+    USERNAME, PASSWORD, TRADING_MODE, TWS_MAJOR_VRSN, GATEWAY_SHA256, GATEWAY_MIN_VERSION,
+    DISCORD_WEBHOOK_URL, API_PORT, API_HOST, READ_ONLY_API, TRUSTED_IPS, SERVICE_USER, INSTANCE,
+    RESTART_TIME, TIMEZONE, RESTART_MODE, BLACKOUT_WINDOWS, TWOFA_TIMEOUT_ACTION, EXISTING_SESSION_ACTION,
     TWOFA_DEVICE, MEMORY_MAX_MB, JAVA_HEAP_MB, COMMAND_SERVER_PORT, HEALTH_CLIENT_ID, DISPLAY,
     HEALTH_INTERVAL_S, HANG_RESTART_AFTER, MAX_RESTARTS_PER_HOUR, MEMORY_RESTART,
     MAINTENANCE_WINDOWS, BOT_IDLE_ALERT_MIN,

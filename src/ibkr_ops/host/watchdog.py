@@ -34,6 +34,7 @@ from ibkr_ops.errors import OpsError
 from ibkr_ops.host import (
     alerts,
     desupport,
+    gatewayversion,
     health,
     history,
     loginwatch,
@@ -401,7 +402,9 @@ def supervise(config: HostConfig, report: health.Report,
         restarts = history.load(config)
     words.append(alerts.on_report(config, report, deliver=deliver, verdict=verdict))
     # Weeks ahead of IBKR's cutoff: a message a day of its own, the health status untouched.
+    minimum = config.gateway_min_version
     words.append(desupport.daily(config, dt.datetime.now(dt.UTC).date(), deliver,
+                                 gatewayversion.parse(minimum) if minimum else None,
                                  notice=report.version_notice))
     _export(config, report, restarts)
     return report, "; ".join(w for w in words if w)

@@ -214,7 +214,8 @@ def test_ibkrs_own_notice_seen_by_the_login_watch_names_the_date(tmp_path: Path)
 def test_the_minimum_is_passed_in_and_defaults_to_the_known_one(tmp_path: Path) -> None:
     config = host(tmp_path, "1050")
     assert desupport.check(config, dt.date(2027, 1, 5)) is None
-    verdict = desupport.check(config, dt.date(2027, 1, 5), minimum=gv.parse("10.51"))
+    verdict = desupport.check(dataclasses.replace(config, gateway_min_version="10.51"),
+                              dt.date(2027, 1, 5))
     assert verdict is not None and verdict.level == "error"
 
 

@@ -3,8 +3,9 @@
 The health check runs every half minute; a warning that is weeks ahead is worth one message a
 day, not one a run, and it must not turn the Gateway's health to "warn" (a bot works fine
 until the cutoff). So it is its own small step after the check: the installed build (the
-host's `TWS_MAJOR_VRSN`), the minimum (IBKR's own notice if the login watch saw one, else the
-project's known cutoffs) and the day it last said so (`<state_dir>/desupport.json`).
+host's `TWS_MAJOR_VRSN`), the minimum (IBKR's own notice if the Gateway or the login watch
+saw one, else `IBKR_GATEWAY_MIN_VERSION` or the project's known cutoffs) and the day it last
+said so (`<state_dir>/desupport.json`).
 """
 
 from __future__ import annotations
@@ -50,23 +51,25 @@ def _ibkr_said(config: HostConfig, version: Version, today: dt.date,
         + gatewayversion.UPGRADE_HINT))
 
 
-def check(config: HostConfig, today: dt.date, minimum: Version | None = None,
-          warn_days: int = gatewayversion.WARN_DAYS, notice: str = "") -> Verdict | None:
-    """What is due about the installed build today; `minimum` as in `gatewayversion.assess`,
-    `notice` IBKR's notice as the Gateway's API told it (message 2172)."""
+def check(config: HostConfig, today: dt.date, warn_days: int = gatewayversion.WARN_DAYS,
+          notice: str = "") -> Verdict | None:
+    """What is due about the installed build today; the operator's `gateway_min_version`, if
+    set, is the minimum (as in `gatewayversion.assess`), `notice` IBKR's notice as the
+    Gateway's API told it (message 2172)."""
     version = installed(config)
     if version is None:
         return None
+    floor = config.gateway_min_version
+    minimum = gatewayversion.parse(floor) if floor else None
     known = gatewayversion.assess(version, today, minimum, warn_days)
     if known is not None and known.level == "error":
         return known
     return _ibkr_said(config, version, today, notice) or known
 
 
-def daily(config: HostConfig, today: dt.date, deliver: Deliver,
-          minimum: Version | None = None, notice: str = "") -> str:
+def daily(config: HostConfig, today: dt.date, deliver: Deliver, notice: str = "") -> str:
     """Send the day's warning if one is due and none went out today; words for the journal."""
-    verdict = check(config, today, minimum, notice=notice)
+    verdict = check(config, today, notice=notice)
     if verdict is None:
         return ""
     path = Path(config.state_dir) / STATE_FILE

@@ -38,6 +38,13 @@ _STATES = {ibclog.STARTED: "logging-in", ibclog.TWOFA_WAIT: "twofa-wait",
            ibclog.EXISTING_SESSION: "session-lost", ibclog.DESUPPORTED: "desupported"}
 
 
+def stays_down(state: str, config: HostConfig) -> bool:
+    """Whether the watch stopped the Gateway for good in this state: a refusal, a build IBKR
+    no longer takes, or a prompt not approved with IBKR_TWOFA_TIMEOUT_ACTION=exit."""
+    return state in STAYS_DOWN or (state == "twofa-timeout"
+                                   and config.twofa_timeout_action == "exit")
+
+
 @dataclass
 class Reaction:
     """What one event calls for: a notification (level, text) and whether to stop."""
@@ -92,8 +99,7 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
     if kind == ibclog.TWOFA_HUNG:
         return _hung(login)
     if kind in login.notified:
-        return Reaction(stop=kind in (ibclog.REJECTED, ibclog.DESUPPORTED) or (
-            kind == ibclog.TWOFA_TIMEOUT and config.twofa_timeout_action == "exit"))
+        return Reaction(stop=stays_down(login.state, config))
     login.notified.append(kind)
     if kind == ibclog.DESUPPORTED:
         # IBKR refuses this build: every new start would show the same dialog again.

@@ -34,7 +34,6 @@ from ibkr_ops.errors import OpsError
 from ibkr_ops.host import (
     alerts,
     desupport,
-    gatewayversion,
     health,
     history,
     loginwatch,
@@ -222,8 +221,7 @@ def _login_rule(config: HostConfig, ws: WatchState, checks: Checks,
     when it stalls, waits for a second factor or is refused, so an alert for the port being
     closed meanwhile would only come first and say less."""
     login_state, since = str(login.get("state", "")), login.get("since")
-    stays_down = login_state in loginwatch.STAYS_DOWN or (
-        login_state == "twofa-timeout" and config.twofa_timeout_action == "exit") or (
+    stays_down = loginwatch.stays_down(login_state, config) or (
         login_state == "twofa-hung" and not (unit is not None and unit.active))
     pending = login_state in loginwatch.IN_PROGRESS and isinstance(since, int | float) \
         and now - since < LOGIN_GRACE_S
@@ -402,9 +400,7 @@ def supervise(config: HostConfig, report: health.Report,
         restarts = history.load(config)
     words.append(alerts.on_report(config, report, deliver=deliver, verdict=verdict))
     # Weeks ahead of IBKR's cutoff: a message a day of its own, the health status untouched.
-    minimum = config.gateway_min_version
     words.append(desupport.daily(config, dt.datetime.now(dt.UTC).date(), deliver,
-                                 gatewayversion.parse(minimum) if minimum else None,
                                  notice=report.version_notice))
     _export(config, report, restarts)
     return report, "; ".join(w for w in words if w)

@@ -152,8 +152,8 @@ def test_the_dry_run_announces_the_move_and_its_one_restart(migrated: Migrated) 
     assert migrated.untouched
     assert dry.instances == ["paper", "live"]
     rows = dict(dry.items)
-    assert rows["move ibkr-gateway.service into ibkr-gateway@paper.service (its settings, "
-                "state and Gateway settings kept; one restart)"] == "would change"
+    assert rows["ibkr-gateway.service moves into ibkr-gateway@paper.service (settings and "
+                "state kept, one restart)"] == "would change"
     assert rows["gateway (paper) start (moved in from the single-Gateway layout: "
                 "ibkr-gateway.service stops, this one starts)"] == "would change"
     assert rows["gateway (live) start (not running)"] == "would change"

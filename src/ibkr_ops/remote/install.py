@@ -294,8 +294,8 @@ def plan_items(plan: Plan | HostPlan, *, dry_run: bool) -> list[tuple[str, str]]
             ("IBC", mark if shared.ibc else "unchanged"),
             ("IB Gateway", mark if shared.gateway else "unchanged")]
     if host.migrate_into is not None:
-        rows.append((f"move {DEFAULT.gateway_unit} into {host.migrate_into.gateway_unit} "
-                     "(its settings, state and Gateway settings kept; one restart)", mark))
+        rows.append((f"{DEFAULT.gateway_unit} moves into {host.migrate_into.gateway_unit} "
+                     "(settings and state kept, one restart)", mark))
     rows += [(f.path, mark) for f in host.files]
     rows += [(f.path, "unchanged") for f in host.unchanged_files]
     for one in host.plans:

@@ -33,6 +33,9 @@ from ibkr_ops.sandbox.paths import Layout as SandboxLayout
 from ibkr_ops.settings import load_deployment
 from ibkr_ops.tasks.common import instances
 from ibkr_ops.tasks.hosts import install as install_task
+from ibkr_ops.tasks.hosts import logs as logs_task
+from ibkr_ops.tasks.hosts import restart as restart_task
+from ibkr_ops.tasks.hosts import status as status_task
 
 GUEST = "instances"
 HOME = "/home/trader"
@@ -235,6 +238,23 @@ def test_one_file_without_an_instance_is_refused_on_an_instance_host(
         install_task(Context(), host=[GUEST], credentials=[files["live"]], **options_args())
     assert info.value.code == 2
     assert tree() == before
+
+
+def test_host_tasks_cover_every_instance_or_refuse_to_guess(
+        migrated: Migrated, capfd: pytest.CaptureFixture[str]) -> None:
+    status_task(Context(), host=GUEST)
+    logs_task(Context(), host=GUEST, instance="live", lines=50)
+    out = capfd.readouterr().out
+    assert "== Gateway instance paper" in out and "== Gateway instance live" in out
+    assert "ibkr-gateway-restart@paper.timer" in out and "ibkr-gateway-restart@live.timer" in out
+    with pytest.raises(Exit) as info:
+        restart_task(Context(), host=GUEST)
+    assert info.value.code == 2
+    assert str(info.value.message) == ("error: this host runs several Gateways (live, paper); "
+                                       "name one with --instance")
+    with pytest.raises(Exit) as info:
+        status_task(Context(), host=GUEST, instance="other")
+    assert info.value.code == 2 and "has no Gateway instance 'other'" in str(info.value.message)
 
 
 def test_a_killed_jvm_leaves_the_other_instance_alone(migrated: Migrated) -> None:

@@ -15,8 +15,9 @@ from test_converge import HEALTHY, INSTALLED, PASSWORD, RecordedHost, with_sums
 
 from ibkr_ops.instances import Instance, host_instances
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import converge
+from ibkr_ops.remote import converge, gateways
 from ibkr_ops.remote.facts import parse_facts
+from ibkr_ops.remote.gateways import parse_listing, tool_command
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_instances, instance_files
 from ibkr_ops.remote.plan import make_host_plan
 from ibkr_ops.remote.primitives import Host
@@ -197,3 +198,18 @@ def test_an_unchanged_single_gateway_host_gets_todays_two_steps() -> None:
     one = make_host_plan(parse_facts(with_sums(INSTALLED, files)), [(DEFAULT, files)], None, None)
     assert [s.what for s in converge.host_steps(one, [d])] == [
         "creating the directories", "starting the timers and the login watch"]
+
+
+def test_a_hosts_gateways_are_found_by_their_settings_files() -> None:
+    listing = "\n".join(["/etc/ibkr/live/ops.json", "/etc/ibkr/ops.json",
+                         "/etc/ibkr/backup/ops.json", "/etc/ibkr/paper/ops.json"])
+    assert parse_listing(listing) == [DEFAULT, LIVE, PAPER]  # a backup's copy is no Gateway
+    assert parse_listing("") == []
+    assert gateways.names([LIVE, PAPER]) == "live, paper"
+
+
+def test_a_host_tool_is_pointed_at_one_gateway() -> None:
+    assert tool_command(DEFAULT.restart_tool, DEFAULT, "--mode", "warm") == \
+        "/usr/local/bin/ibkr-gateway-restart --mode warm"
+    assert tool_command(DEFAULT.notify_tool, LIVE, "--level", "info", "a b") == \
+        "/usr/local/bin/ibkr-notify --instance live --level info 'a b'"

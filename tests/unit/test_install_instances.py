@@ -82,7 +82,7 @@ def test_two_instances_are_one_plan_shared_steps_once_then_each_gateway() -> Non
     assert [n.split()[:3] for n in notes] == [["/usr/local/bin/ibkr-notify", "--instance",
                                                "paper"], ["/usr/local/bin/ibkr-notify",
                                                           "--instance", "live"]]
-    assert "installed and healthy (live: live, API port 4001)" in notes[1]
+    assert "installed and healthy (instance live, live, API port 4001)" in notes[1]
     assert report.health.startswith("paper: healthy (")
     assert "; live: healthy (" in report.health
     assert not any(PASSWORD in c for c in conn.commands)

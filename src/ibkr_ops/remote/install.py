@@ -200,7 +200,7 @@ def install_instances(host: Host, instances: Sequence[Instance], options: Instal
 def installed_message(i: Instance, report: HostReport) -> str:
     """The install's notification of one Gateway, its instance named."""
     d = i.deployment
-    what = f"{i.name}: {d.trading_mode}" if i.name else d.trading_mode
+    what = f"instance {i.name}, {d.trading_mode}" if i.name else d.trading_mode
     return (f"ibkr-ops: installed and healthy ({what}, API port {d.api_port}); changed: "
             f"{change_summary(report)}")
 

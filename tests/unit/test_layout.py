@@ -84,7 +84,9 @@ def test_an_instance_name_systemd_or_the_directories_would_refuse_is_refused(
 def _defaults_named(text: str) -> list[str]:
     """Every name of the default layout's own (not shared) in a rendered file."""
     patterns = [rf"(?<![@\w-]){re.escape(u)}" for u in UNITS]
-    patterns += [r"/etc/ibkr/(?!paper/)", r"/var/lib/ibkr-ops(?!/paper)",
+    # Shared by every Gateway of a host: the metrics folder and the state root's login lock.
+    patterns += [r"/etc/ibkr/(?!paper/)", r'/var/lib/ibkr-ops(?!/paper|/metrics[ /]|")',
+                 r"ibkr_gateway\.prom",
                  r"/var/log/ibkr(?!/paper)", r"settings-(dir|path)=/home/trader/Jts(?!-paper)"]
     return [m.group(0) for p in patterns for m in re.finditer(p, text)]
 

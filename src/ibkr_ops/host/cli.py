@@ -441,9 +441,10 @@ def screenshot_main(argv: Sequence[str] | None = None) -> int:
 
         from ibkr_ops.host import screen  # noqa: PLC0415
 
-        display = args.display or _load(args).display
-        image = screen.capture(display)
-        shown = screen.windows(display)
+        config = _load(args)
+        display = args.display or config.display
+        image = screen.capture(display, config.display_unit)
+        shown = screen.windows(display, config.display_unit)
         data = screen.png(image)
         if args.json:
             print(json.dumps({"display": display, "width": image.width, "height": image.height,

@@ -90,6 +90,11 @@ class Layout:
         return directory if self.instance is None else f"{directory}/{self.instance}"
 
     @property
+    def _suffix(self) -> str:
+        """What a file name shared with other Gateways carries of this one (``-paper``)."""
+        return "" if self.instance is None else f"-{self.instance}"
+
+    @property
     def instance_args(self) -> str:
         """What a unit passes a host tool so it acts on this Gateway: `` --instance NAME``, or
         nothing for the single-Gateway host (whose units stay as they were installed)."""
@@ -130,8 +135,7 @@ class Layout:
     @property
     def needrestart_conf(self) -> str:
         """needrestart's override that keeps apt from restarting the display or Gateway."""
-        suffix = "" if self.instance is None else f"-{self.instance}"
-        return f"/etc/needrestart/conf.d/ibkr-ops{suffix}.conf"
+        return f"/etc/needrestart/conf.d/ibkr-ops{self._suffix}.conf"
 
     # State and logs ---------------------------------------------------------------------------
     @property
@@ -148,8 +152,7 @@ class Layout:
     @property
     def metrics_file(self) -> str:
         """This Gateway's Prometheus text file (``ibkr_gateway-paper.prom``)."""
-        suffix = "" if self.instance is None else f"-{self.instance}"
-        return f"{self.metrics_dir}/ibkr_gateway{suffix}.prom"
+        return f"{self.metrics_dir}/ibkr_gateway{self._suffix}.prom"
 
     @property
     def writable_state(self) -> tuple[str, ...]:
@@ -239,7 +242,7 @@ class Layout:
     @property
     def dropin_name(self) -> str:
         """The drop-in a user's bot service gets, to start after this Gateway is healthy."""
-        return "ibkr-gateway.conf" if self.instance is None else f"ibkr-gateway-{self.instance}.conf"
+        return f"ibkr-gateway{self._suffix}.conf"
 
     def dropin_path(self, service: str) -> str:
         return f"{UNIT_DIR}/{service}.d/{self.dropin_name}"

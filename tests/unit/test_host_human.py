@@ -29,3 +29,12 @@ def test_an_unreadable_or_empty_display_is_said_plainly() -> None:
     assert "the display could not be read (xwininfo" in human.on_screen(CONFIG, broken)
     assert human.on_screen(CONFIG, lambda display, unit: []) == "no window on the display"
     assert human.vnc_command(HostConfig()).startswith("invoke vnc --host ")
+
+
+def test_the_vnc_command_names_the_instance_on_a_host_of_several() -> None:
+    paper = dataclasses.replace(CONFIG, instance="paper")
+    assert human.vnc_command(paper) == "invoke vnc --host gw1 --instance paper --interactive"
+    seen: list[tuple[str, str]] = []
+    human.on_screen(dataclasses.replace(paper, display=":2", display_unit="xvfb@paper.service"),
+                    lambda display, unit: seen.append((display, unit)) or [])
+    assert seen == [(":2", "xvfb@paper.service")]  # the instance's own display and its unit

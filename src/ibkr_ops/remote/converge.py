@@ -91,9 +91,10 @@ def migration(into: Layout, d: Deployment) -> list[Step]:
     Gateway logs out cleanly, its settings saved), the Gateway's settings (jts.ini and the
     account directories, not the installation they sit beside) and the host tools' state
     copied where the instance keeps them, without overwriting what the instance already has
-    (a repeated run), then the old units and needrestart override removed and its settings
-    files moved into the backup directory. The instance's own start comes later, with the
-    others': with the stop here, one restart of that Gateway."""
+    (a repeated run), then its settings files moved into the backup directory and its units,
+    needrestart override and metrics file (node_exporter would go on reading it) removed.
+    The instance's own start comes later, with the others': with the stop here, one restart
+    of that Gateway."""
     old = DEFAULT
     settings, new_settings = old.settings_dir(d.home), into.settings_dir(d.home)
     installation = posixpath.relpath(posixpath.dirname(d.gateway_dir), settings)
@@ -120,7 +121,7 @@ def migration(into: Layout, d: Deployment) -> list[Step]:
         # layout for a repeated run to move.
         Step(f"set -e; install -d -m 0700 -o root -g root {q(old.backup_dir)} {q(backup)}; "
              f"for f in {kept}; do if [ -f \"$f\" ]; then mv -f \"$f\" {q(backup)}/; fi; done; "
-             f"rm -f {unit_files} {q(old.needrestart_conf)}",
+             f"rm -f {unit_files} {q(old.needrestart_conf)} {q(old.metrics_file)}",
              what="removing the single-Gateway layout",
              say=f"removing {old.gateway_unit} and its units; its settings files go to {backup}"),
     ]

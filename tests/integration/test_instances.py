@@ -224,10 +224,16 @@ def test_a_second_run_changes_and_restarts_nothing(migrated: Migrated,
                                                    files: dict[str, str]) -> None:
     pids = [main_pid(layout.gateway_unit) for layout in (PAPER, LIVE)]
     options = dataclasses.replace(ms.options(), gateway=None)
-    for given in ([files["paper"], files["live"]], [files["live-named"]]):
-        (report,) = [install_host(GUEST, instances(given, {}), options, ms.say)]
+    report = install_host(GUEST, instances([files["paper"], files["live"]], {}), options, ms.say)
+    assert report.error is None, report.error
+    assert {status for _, status in report.items} == {"unchanged"}, report.items
+    # The live file alone, named: that instance only, and of it only the settings file that
+    # records the new key (IBKR_INSTANCE), which no Gateway reads at start; then back.
+    for given, changed in (([files["live-named"]], {LIVE.credentials}),
+                           ([files["paper"], files["live"]], {LIVE.credentials})):
+        report = install_host(GUEST, instances(given, {}), options, ms.say)
         assert report.error is None, report.error
-        assert {status for _, status in report.items} == {"unchanged"}, report.items
+        assert {item for item, status in report.items if status != "unchanged"} == changed
     assert [main_pid(layout.gateway_unit) for layout in (PAPER, LIVE)] == pids
 
 

@@ -1,6 +1,6 @@
 """Instance figures on sandbox guests (needs root): the install of two Gateway instances
 (paper and live, one plan) against one Gateway, each on a fresh guest and timed to healthy,
-and the memory of an idle two-instance host.
+and the resident memory of an idle two-instance host.
 
 Usage: python bench/bench_instances.py [--rounds N]   (or nox -s bench -- bench_instances)
 The Gateway stand-in runs under the real IBC when IBKR_OPS_IBC_ZIP (or ../shared) has it,
@@ -60,17 +60,18 @@ def shell(name: str, command: str) -> str:
         conn.close()
 
 
-def memory(name: str, layouts: list[Layout]) -> tuple[dict[str, int], int, int]:
-    """Per Gateway instance: its units' cgroup memory.current summed (MB); and for the host,
-    that total and the resident memory of every process (RSS summed, MB)."""
-    per: dict[str, int] = {}
-    for layout in layouts:
-        units = " ".join(layout.units)
-        out = shell(name, f"for u in {units}; do cat /sys/fs/cgroup/system.slice/$u/"
-                          "memory.current 2>/dev/null; done")
-        per[str(layout.instance)] = sum(int(v) for v in out.split()) // 2**20
-    rss = shell(name, "ps -eo rss= | awk '{s += $1} END {print s}'").strip()
-    return per, sum(per.values()), int(rss or 0) // 1024
+def memory(name: str, layouts: list[Layout]) -> tuple[dict[str, int], int]:
+    """Resident memory in MB: each Gateway instance's (every process of its units, its Xvfb
+    and login watch included, by the unit ps names), and the whole host's. RSS, because a
+    sandbox guest on a hybrid cgroup tree has no memory controller per unit."""
+    by_unit: dict[str, int] = {}
+    for line in shell(name, "ps -eo rss=,unit=").splitlines():
+        rss, _, unit = line.strip().partition(" ")
+        if rss.isdigit():
+            by_unit[unit.strip()] = by_unit.get(unit.strip(), 0) + int(rss)
+    per = {str(layout.instance): sum(by_unit.get(u, 0) for u in layout.units) // 1024
+           for layout in layouts}
+    return per, sum(by_unit.values()) // 1024
 
 
 def main() -> None:
@@ -93,12 +94,13 @@ def main() -> None:
         try:
             for n in range(1, args.rounds + 1):
                 one.append(timed(f"bio{n}", deployment("paper", "bench_paper"), options))
-                sandbox.down(f"bio{n}")
                 two.append(timed(f"bit{n}", pair, options))
-                if n < args.rounds:
+                if n < args.rounds:  # the last two stay up to idle side by side
+                    sandbox.down(f"bio{n}")
                     sandbox.down(f"bit{n}")
             time.sleep(args.idle)
-            per, total, rss = memory(f"bit{args.rounds}", [i.layout for i in pair])
+            per, total = memory(f"bit{args.rounds}", [i.layout for i in pair])
+            alone = memory(f"bio{args.rounds}", [Layout()])
         finally:
             sandbox.down()
     print(f"install to healthy, fresh guest, one Gateway:   median {statistics.median(one):6.1f} s "
@@ -106,9 +108,10 @@ def main() -> None:
     print(f"install to healthy, fresh guest, two instances: median {statistics.median(two):6.1f} s "
           f"({', '.join(f'{t:.1f}' for t in two)}) = "
           f"{statistics.median(two) / statistics.median(one):.2f}x one")
-    print(f"idle two-instance host after {args.idle:.0f} s: units' memory.current "
+    print(f"idle two-instance host after {args.idle:.0f} s, resident memory (RSS): "
           + ", ".join(f"{name} {mb} MB" for name, mb in per.items())
-          + f", together {total} MB; resident memory of every process {rss} MB")
+          + f" (each instance's units); every process of the host {total} MB (one Gateway's "
+          f"host: {alone[1]} MB, its units {alone[0]['None']} MB)")
 
 
 if __name__ == "__main__":

@@ -213,3 +213,16 @@ def test_a_host_tool_is_pointed_at_one_gateway() -> None:
         "/usr/local/bin/ibkr-gateway-restart --mode warm"
     assert tool_command(DEFAULT.notify_tool, LIVE, "--level", "info", "a b") == \
         "/usr/local/bin/ibkr-notify --instance live --level info 'a b'"
+
+
+def test_a_paper_single_gateway_is_not_moved_into_a_live_instance() -> None:
+    found = host_instances([("live.env", deployment("rec", "live")),
+                            ("paper.env", deployment("rec_paper", IBKR_DISPLAY=":2",
+                                                     IBKR_COMMAND_SERVER_PORT="7463"))])
+    # The live instance keeps the single Gateway's restart time, not the one given out first.
+    single = SINGLE.replace("16:30", "16:45")
+    conn, report = install(INSTALLED.replace("MODE paper", "") + single, found)
+    assert report.error is not None
+    assert report.error.startswith("this host trades paper; switch it to live with `invoke "
+                                   "go-live`")
+    assert conn.sent() == []

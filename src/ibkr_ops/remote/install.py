@@ -260,16 +260,18 @@ def _check_live_switch(instances: Sequence[Instance], facts: Facts, into: Instan
     for i in instances:
         if not i.deployment.is_live or options.allow_live_switch:
             continue
+        # By name: the stagger may have given the instance a new restart time (a new value).
+        moved = into is not None and i.name == into.name
         if i.name is None:
             mode = facts.trading_mode
         else:
-            found = facts.installed.get(None if i is into else i.name)
+            found = facts.installed.get(None if moved else i.name)
             mode = found.trading_mode if found else None
         if mode in (None, "live"):
             continue
         now = ("trades paper" if mode == "paper" else
                "has installed settings that do not read, so it is not known to trade live")
-        whose = f"this host's Gateway {i.name}" if i.name and i is not into else "this host"
+        whose = f"this host's Gateway {i.name}" if i.name and not moved else "this host"
         raise OpsError(f"{whose} {now}; switch it to live with `invoke go-live` "
                        "(confirmation, checks, a paper backup and automatic rollback)")
 

@@ -58,15 +58,15 @@ def host_steps(plan: HostPlan, deployments: Sequence[Deployment]) -> list[Step]:
     if plan.daemon_reload:
         out.append(Step(systemctl.daemon_reload(), what="systemctl daemon-reload"))
     for one in plan.plans:
-        out += _instance_steps(one, named=len(plan.plans) > 1 or one.layout.instance is not None)
+        out += _instance_steps(one)
     return out
 
 
-def _instance_steps(plan: Plan, *, named: bool) -> list[Step]:
+def _instance_steps(plan: Plan) -> list[Step]:
     """One Gateway's units: enabled, its timers and login watch started, what changed
     restarted, and its Gateway started or restarted if its own plan says so."""
     layout = plan.layout
-    whose = f" of {layout.instance}" if named and layout.instance else ""
+    whose = f" of {layout.instance}" if layout.instance else ""
     out: list[Step] = []
     if plan.enable:
         out.append(Step(systemctl.enable(plan.enable), what=f"enabling the units{whose}",

@@ -128,6 +128,12 @@ class Layout:
         """The host tools' state: watchdog, restart history, login, metrics."""
         return self._below("/var/lib/ibkr-ops")
 
+    @staticmethod
+    def added_record() -> str:
+        """What the install added to the host (packages, the service user), host-wide: what
+        `uninstall --purge` takes away. A dot in its name, so no instance's directory."""
+        return f"{Layout().state_dir}/added.list"
+
     @property
     def log_dir(self) -> str:
         """The Gateway's and IBC's log files (the service user's)."""
@@ -145,9 +151,14 @@ class Layout:
         return f"{home}/Jts"
 
     @staticmethod
+    def gateway_builds(home: str) -> str:
+        """Where every installed Gateway version has its directory."""
+        return f"{home}/Jts/ibgateway"
+
+    @staticmethod
     def gateway_dir(home: str, major_version: str) -> str:
         """One installed Gateway version, where its offline installer puts it."""
-        return f"{home}/Jts/ibgateway/{major_version}"
+        return f"{Layout.gateway_builds(home)}/{major_version}"
 
     def settings_dir(self, home: str) -> str:
         """The Gateway's own settings and jts.ini (IBC's --tws-settings-path)."""

@@ -187,6 +187,8 @@ _PURGE_STEP = "purging the packages"
 def steps(plan: UninstallPlan) -> list[Step]:
     """Every step of ``plan``, in order: stop, clean, remove, prune, reload, purge."""
     out: list[Step] = []
+    if plan.empty:
+        return out
     if plan.units:
         units = " ".join(plan.units)
         out.append(Step(

@@ -184,8 +184,9 @@ def test_an_unreadable_mode_counts_as_live_and_no_settings_means_no_user() -> No
     assert not any(p.startswith("/home/") for p in plan.paths)
 
 
-def test_a_host_without_the_product_has_an_empty_plan() -> None:
-    plan, states = narrow(plan_for(survey({})), "")
+@pytest.mark.parametrize("options", [EXTRAS, UninstallOptions(purge=True)])
+def test_a_host_without_the_product_has_an_empty_plan(options: UninstallOptions) -> None:
+    plan, states = narrow(plan_for(survey({}), options), "")
     assert plan.empty and steps(plan) == [] and states == {}
 
 

@@ -140,7 +140,7 @@ def make_plan(found: Footprint, options: UninstallOptions) -> UninstallPlan:
 
 def presence_command(plan: UninstallPlan) -> str:
     """Which of the plan's paths and users exist, and each unit's state (one round trip)."""
-    paths = files.quoted(plan.paths)
+    paths = files.quoted((*plan.paths, DEFAULT.state_dir))
     users = " ".join(shlex.quote(u) for u in plan.users)
     units = " ".join(plan.units)
     return (f"for p in {paths}; do if [ -e \"$p\" ] || [ -L \"$p\" ]; then "
@@ -161,7 +161,8 @@ def narrow(plan: UninstallPlan, text: str) -> tuple[UninstallPlan, dict[str, str
     return (UninstallPlan(
         units=plan.units, groups=tuple(g for g in groups if g[1]), prune=plan.prune,
         users=tuple(u for u in plan.users if u in users), packages=plan.packages,
-        kept=plan.kept, live=plan.live, bots=plan.bots, purge_state=plan.purge_state), states)
+        kept=plan.kept, live=plan.live, bots=plan.bots,
+        purge_state=plan.purge_state and DEFAULT.state_dir in has), states)
 
 
 # Mark the recorded packages automatically installed, then purge those apt itself would now

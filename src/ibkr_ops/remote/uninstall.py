@@ -12,11 +12,11 @@ a host; the dry run prints it and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import DEFAULT, LIB_DIR, TOOLS, UNITS, Layout
@@ -32,7 +32,7 @@ from ibkr_ops.remote.install import Progress
 from ibkr_ops.remote.primitives import Host, Step
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class UninstallOptions:
     """What to keep, and what beyond the layout's names is the product's on a host."""
 
@@ -44,7 +44,7 @@ class UninstallOptions:
     extra_paths: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class UninstallPlan:
     """What goes from one host and what stays, in the order it is removed."""
 
@@ -78,63 +78,71 @@ def _summary(what: added.Added) -> str:
     return ", ".join([*users, f"{len(what.packages)} package(s)"] if what.packages else users)
 
 
+def _units(found: Footprint, named: list[Layout], extra_units: tuple[str, ...]) -> list[str]:
+    """The units to stop: the single Gateway's and the extras whose files are there, and
+    every instance's, from its own files or from a template's."""
+    files = found.unit_files
+    return list(dict.fromkeys([
+        *(u for u in (*DEFAULT.units, *extra_units) if u in files),
+        *(layout.unit(u) for layout in named for u in UNITS
+          if layout.unit(u) in files or template(u) in files)]))
+
+
+def _kept(found: Footprint, options: UninstallOptions, users: list[str],
+          settings_dirs: list[str], bots: list[str]) -> list[str]:
+    """What stays, each with why, for the report."""
+    kept = []
+    if options.keep_settings:
+        kept.append(f"{DEFAULT.config_dir} (settings, credentials, backups) and the Gateway's "
+                    f"own settings in {', '.join(settings_dirs) or 'no settings directory'}")
+    if options.purge:
+        kept += [f"service user {user}: the install did not create it (or was run before "
+                 "ibkr-ops recorded it); `userdel --remove` it yourself if unused"
+                 for user in users if user not in found.added.users]
+    elif found.added.users or found.added.packages:
+        kept.append(f"{_summary(found.added)}, which the install added (recorded in "
+                    f"{Layout.added_record()}): --purge removes them")
+    return kept + [f"{bot}: your bot's service stays (only its drop-in goes); it has no "
+                   "Gateway to wait for any more" for bot in bots]
+
+
 def make_plan(found: Footprint, options: UninstallOptions) -> UninstallPlan:
     """What ``options`` remove of what the survey found (paths not yet checked to exist)."""
     named = [Layout(name) for name in found.instances()]
     layouts = [DEFAULT, *named]
-    unit_files = found.unit_files
-    # An instance's units, from their own files or from a template's.
-    units = [u for u in DEFAULT.units if u in unit_files]
-    units += [layout.unit(u) for layout in named for u in UNITS
-              if layout.unit(u) in unit_files or template(u) in unit_files]
-    units += [u for u in options.extra_units if u in unit_files]
     users = sorted({c.service_user for c in found.configs.values() if c is not None}
                    | set(found.added.users))
     homes = [Layout.home(user) for user in users]
-    state = [p for p in found.entries.get(DEFAULT.state_dir, [])
-             if p != Layout.added_record()]
+    settings_dirs = sorted({layout.settings_dir(home) for layout in layouts for home in homes})
     groups: list[tuple[str, list[str]]] = [
-        ("units", [Layout.unit_path(u) for u in unit_files] + found.links),
+        ("units", [Layout.unit_path(u) for u in found.unit_files] + found.links),
         ("bot drop-ins", found.dropins),
         ("host tools", [*(Layout.tool(t) for t in TOOLS), LIB_DIR]),
         ("needrestart override", sorted({*found.needrestart_confs(),
                                          *(layout.needrestart_conf for layout in layouts)})),
         ("IBC", [DEFAULT.ibc_dir]),
         ("Gateway builds", [Layout.gateway_builds(home) for home in homes]),
-        ("state", state),
+        # The record stays with what it records; it goes last, with a purge.
+        ("state", [p for p in found.entries.get(DEFAULT.state_dir, [])
+                   if p != Layout.added_record()]),
         ("logs", [DEFAULT.log_dir]),
         ("demo", list(options.extra_paths)),
+        ("settings", [] if options.keep_settings else [DEFAULT.config_dir, *settings_dirs]),
     ]
-    kept: list[str] = []
-    settings_dirs = sorted({layout.settings_dir(home) for layout in layouts for home in homes})
-    if options.keep_settings:
-        kept.append(f"{DEFAULT.config_dir} (settings, credentials, backups) and the Gateway's "
-                    f"own settings in {', '.join(settings_dirs) or 'no settings directory'}")
-    else:
-        groups.append(("settings", [DEFAULT.config_dir, *settings_dirs]))
-    purge_users = [u for u in users if u in found.added.users] if options.purge else []
-    for user in users:
-        if options.purge and user not in found.added.users:
-            kept.append(f"service user {user}: the install did not create it (or was run "
-                        "before ibkr-ops recorded it); `userdel --remove` it yourself if unused")
-    packages = found.added.packages if options.purge else ()
-    if not options.purge and (found.added.users or found.added.packages):
-        kept.append(f"{_summary(found.added)}, which the install added (recorded in "
-                    f"{Layout.added_record()}): --purge removes them")
     bots = sorted(posixpath.basename(posixpath.dirname(p)).removesuffix(".d")
                   for p in found.dropins)
-    kept += [f"{bot}: your bot's service stays (only its drop-in goes); it has no Gateway to "
-             "wait for any more" for bot in bots]
-    live = sorted(_gateway_label(path) for path, config in found.configs.items()
-                  if config is None or config.trading_mode == "live")
-    dropin_dirs = sorted({posixpath.dirname(p) for p in found.dropins})
     conf_dir = posixpath.dirname(DEFAULT.needrestart_conf)
     return UninstallPlan(
-        units=tuple(dict.fromkeys(units)),
+        units=tuple(_units(found, named, options.extra_units)),
         groups=tuple((what, tuple(dict.fromkeys(paths))) for what, paths in groups if paths),
-        prune=(*dropin_dirs, conf_dir, posixpath.dirname(conf_dir), DEFAULT.state_dir,
+        prune=(*sorted({posixpath.dirname(p) for p in found.dropins}), conf_dir,
+               posixpath.dirname(conf_dir), DEFAULT.state_dir,
                *(Layout.tws_dir(home) for home in homes)),
-        users=tuple(purge_users), packages=tuple(packages), kept=tuple(kept), live=tuple(live),
+        users=tuple(u for u in users if u in found.added.users) if options.purge else (),
+        packages=found.added.packages if options.purge else (),
+        kept=tuple(_kept(found, options, users, settings_dirs, bots)),
+        live=tuple(sorted(_gateway_label(path) for path, config in found.configs.items()
+                          if config is None or config.trading_mode == "live")),
         bots=tuple(bots), purge_state=options.purge)
 
 
@@ -183,6 +191,9 @@ echo "PURGED" $gone
 
 
 _PURGE_STEP = "purging the packages"
+# Every step ends in bounded time: a removal, even of a Gateway build on a slow disk, takes
+# seconds; stopping waits for the Gateway's own stop timeout, a purge for apt.
+STEP_TIMEOUT_S = 120
 
 
 def steps(plan: UninstallPlan) -> list[Step]:
@@ -222,16 +233,16 @@ def steps(plan: UninstallPlan) -> list[Step]:
     if plan.purge_state:
         out.append(Step(f"rm -rf -- {shlex.quote(DEFAULT.state_dir)}",
                         what="removing the install's record"))
-    return out
+    return [s if s.timeout else dataclasses.replace(s, timeout=STEP_TIMEOUT_S) for s in out]
 
 
-@dataclass
+@dataclasses.dataclass
 class UninstallReport:
     """What happened on one host (or would, on a dry run)."""
 
     host: str
-    plan: UninstallPlan = field(default_factory=UninstallPlan)
-    states: dict[str, str] = field(default_factory=dict)
+    plan: UninstallPlan = dataclasses.field(default_factory=UninstallPlan)
+    states: dict[str, str] = dataclasses.field(default_factory=dict)
     purged: tuple[str, ...] = ()
     dry_run: bool = False
     seconds: float = 0.0

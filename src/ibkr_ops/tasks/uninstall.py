@@ -61,6 +61,9 @@ def print_uninstall(report: UninstallReport) -> None:
               + (" (unless other software needs them)" if report.dry_run else ""))
     for line in plan.kept:
         print(f"   kept: {line}")
+    if report.dry_run and plan.live:
+        print(f"   LIVE: {', '.join(plan.live)} trades live (or its mode does not read): the "
+              "uninstall asks you to type the host name, or takes --yes-live")
     if plan.empty:
         print("   nothing of ibkr-ops is on this host")
     print(f"   {'dry run: nothing changed' if report.dry_run else 'done'}; "

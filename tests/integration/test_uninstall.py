@@ -2,7 +2,7 @@
 
 One guest walks the whole life in order (each stage a module fixture built on the one
 before, so any test alone still gets its stage): fresh → installed (the real install path,
-a bot drop-in, and a paper instance's files beside the single Gateway) → dry run →
+a bot drop-in, and a live instance's files beside the single paper Gateway) → dry run →
 `--keep-settings` → installed again → plain uninstall → `--purge`. Two Gateway logins in all.
 
 The fresh host lacks one package the install needs (netcat-openbsd, repacked into a local
@@ -29,6 +29,7 @@ from collections.abc import Iterator
 import migrate_support as ms
 import pytest
 from invoke.context import Context
+from invoke.exceptions import Exit
 from sim_support import real_ibc_zip
 from test_upgrades import REBUILD
 
@@ -46,7 +47,7 @@ PACKAGE = "netcat-openbsd"
 REPO = "/srv/uninstall-test-repo"
 SOURCE = "/etc/apt/sources.list.d/uninstall-test.list"
 BOT = "uninstall-bot.service"
-PAPER = Layout("paper")
+LIVE = Layout("live")
 HOME = DEFAULT.home("trader")
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow", "subuid", "subgid")
 ACCOUNTS = " ".join(f"/etc/{name}" for name in ACCOUNT_FILES)
@@ -92,7 +93,8 @@ def install(d: Deployment) -> HostReport:
 
 
 def uninstall(capsys: pytest.CaptureFixture[str] | None = None, **options: bool) -> str:
-    uninstall_task(Context(), host=GUEST, **options)
+    """The task as a user runs it (the live instance confirmed, unless told otherwise)."""
+    uninstall_task(Context(), host=GUEST, **{"yes_live": True, **options})
     return capsys.readouterr().out if capsys else ""
 
 
@@ -126,16 +128,16 @@ def fresh(sandbox_layout: SandboxLayout) -> Iterator[Stage]:
 
 @pytest.fixture(scope="module")
 def installed(fresh: Stage) -> Stage:
-    """Installed through the real path, plus a paper instance's files (rendered for
-    ``Layout("paper")``, enabled, not started) beside the single Gateway."""
+    """Installed through the real path, plus a live instance's files (rendered for
+    ``Layout("live")``, enabled, not started) beside the single paper Gateway."""
     report = install(fresh.deployment)
     assert (f"packages ({PACKAGE})", "changed") in report.items
-    paper = render(fresh.deployment, PAPER)
+    live = render(ms.deployment("live", username="un_live"), LIVE)
     with ms.root(GUEST) as host:
-        for f in paper:
+        for f in live:
             host.run_step(files.put(f))
-        host.root(f"{files.make_dirs(PAPER.user_dirs(HOME), 0o750, 'trader')} && "
-                  f"{systemctl.daemon_reload()} && {systemctl.enable(PAPER.enabled_units)}")
+        host.root(f"{files.make_dirs(LIVE.user_dirs(HOME), 0o750, 'trader')} && "
+                  f"{systemctl.daemon_reload()} && {systemctl.enable(LIVE.enabled_units)}")
     fresh.listing = listing()
     return fresh
 
@@ -147,12 +149,13 @@ def test_dry_run_lists_what_goes_and_changes_nothing(installed: Stage,
     assert listing() == installed.listing
     assert run(f"systemctl show -p MainPID --value {DEFAULT.gateway_unit}") == pid
     for expected in (f"would stop and disable {DEFAULT.gateway_unit} (active)",
-                     f"would stop and disable {PAPER.gateway_unit} (inactive)",
+                     f"would stop and disable {LIVE.gateway_unit} (inactive)",
                      f"would remove {DEFAULT.ibc_dir}", f"would remove {DEFAULT.config_dir}",
-                     f"would remove {PAPER.settings_dir(HOME)}",
+                     f"would remove {LIVE.settings_dir(HOME)}",
                      f"would remove {DEFAULT.dropin_path(BOT)}",
                      f"would remove {demo.DISCORD_ZIPAPP.rsplit('/', 1)[0]}",
                      "would remove trader and its home", f"would purge {PACKAGE}",
+                     "LIVE: instance live trades live",
                      "dry run: nothing changed"):
         assert expected in out, out
     assert f"{UNIT_DIR}/{BOT}\n" not in out
@@ -163,10 +166,19 @@ def test_dry_run_lists_what_goes_and_changes_nothing(installed: Stage,
 def settings() -> dict[str, str]:
     """Each file under the settings directories and the Gateway's, with its sha256; but the
     stand-in's record of its logins, which the stopping Gateway appends its logout to."""
-    out = run(f"find {DEFAULT.config_dir} {DEFAULT.settings_dir(HOME)} {PAPER.settings_dir(HOME)} "
+    out = run(f"find {DEFAULT.config_dir} {DEFAULT.settings_dir(HOME)} {LIVE.settings_dir(HOME)} "
               "-type f -print0 | xargs -0 sha256sum")
     sums = (line.split("  ", 1) for line in out.splitlines())
     return {path: digest for digest, path in sums if path != ms.LOGINS}
+
+
+def test_a_live_gateway_stays_unless_confirmed(installed: Stage) -> None:
+    with pytest.raises(Exit) as info:
+        uninstall(yes_live=False)
+    assert info.value.code == 2
+    assert "runs a LIVE Gateway (instance live)" in str(info.value.message)
+    assert "give --yes-live" in str(info.value.message)
+    assert listing() == installed.listing
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +193,10 @@ def test_keep_settings_keeps_the_settings_and_nothing_else(kept: Stage) -> None:
     builds = Layout.gateway_builds(HOME)
     assert now == {p: s for p, s in kept.kept.items() if not p.startswith(f"{builds}/")}
     assert {DEFAULT.credentials, DEFAULT.config_ini, f"{DEFAULT.settings_dir(HOME)}/jts.ini",
-            PAPER.credentials} <= set(now)
+            LIVE.credentials} <= set(now)
     assert ours_known() == ""
     gone = [p for p in (builds, DEFAULT.ibc_dir, DEFAULT.log_dir, DEFAULT.tools_zip,
-                        DEFAULT.dropin_path(BOT), DEFAULT.unit_path(PAPER.gateway_unit))
+                        DEFAULT.dropin_path(BOT), DEFAULT.unit_path(LIVE.gateway_unit))
             if p in listing()]
     assert gone == []
     assert f"{UNIT_DIR}/{BOT}" in listing()  # the user's own unit is theirs

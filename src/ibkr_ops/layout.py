@@ -171,7 +171,7 @@ class Layout:
     def added_record() -> str:
         """What the install added to the host (packages, the service user), host-wide: what
         `uninstall --purge` takes away. A dot in its name, so no instance's directory."""
-        return f"{Layout().state_dir}/added.list"
+        return f"{STATE_ROOT}/added.list"
 
     @property
     def log_dir(self) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host.config import HostConfig
-from ibkr_ops.layout import DEFAULT, UNIT_DIR, UNITS, Layout
+from ibkr_ops.layout import CONFIG_ROOT, DEFAULT, STATE_ROOT, UNIT_DIR, UNITS, Layout
 from ibkr_ops.remote import added
 
 # An instance name that occurs nowhere else in a name, to learn where a layout puts the
@@ -44,7 +44,7 @@ true
 
 def _roots() -> tuple[str, ...]:
     """The directories whose entries carry the product's names."""
-    return (UNIT_DIR, DEFAULT.config_dir, DEFAULT.state_dir, DEFAULT.log_dir,
+    return (UNIT_DIR, CONFIG_ROOT, STATE_ROOT, DEFAULT.log_dir,
             posixpath.dirname(DEFAULT.needrestart_conf))
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import DEFAULT, LIB_DIR, TOOLS, UNITS, Layout
-from ibkr_ops.remote import added, files, systemctl
+from ibkr_ops.remote import added, files, systemctl, vnc
 from ibkr_ops.remote.footprint import (
     Footprint,
     instance_in,
@@ -194,6 +194,8 @@ _PURGE_STEP = "purging the packages"
 # Every step ends in bounded time: a removal, even of a Gateway build on a slow disk, takes
 # seconds; stopping waits for the Gateway's own stop timeout, a purge for apt.
 STEP_TIMEOUT_S = 120
+# A screen session `invoke vnc` left running (its transient unit) ends with the display.
+VNC_UNITS = f"{vnc.UNIT_PREFIX}*.service"
 
 
 def steps(plan: UninstallPlan) -> list[Step]:
@@ -205,7 +207,8 @@ def steps(plan: UninstallPlan) -> list[Step]:
         units = " ".join(plan.units)
         out.append(Step(
             f"systemctl disable --now --quiet {units} 2>/dev/null; "
-            f"systemctl stop {units} 2>/dev/null; ! systemctl is-active --quiet {units}",
+            f"systemctl stop {units} {shlex.quote(VNC_UNITS)} 2>/dev/null; "
+            f"! systemctl is-active --quiet {units}",
             what="stopping the units", say=f"stopping and disabling {units}", timeout=300))
         out.append(Step(f"for u in {units}; do systemctl clean --what=all \"$u\" "
                         "2>/dev/null; done; true", what="cleaning the units' state"))

@@ -17,13 +17,14 @@ from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import UsageError
 from ibkr_ops.layout import DEFAULT, LIB_DIR, TOOLS, UNIT_DIR, UNITS, Layout
 from ibkr_ops.remote import added
-from ibkr_ops.remote.footprint import _roots, parse_survey, survey_command, template
+from ibkr_ops.remote.footprint import parse_survey, roots, survey_command, template
 from ibkr_ops.remote.uninstall import (
     UninstallOptions,
     UninstallPlan,
     make_plan,
     narrow,
     presence_command,
+    purge_result,
     steps,
 )
 from ibkr_ops.render import render
@@ -61,7 +62,7 @@ def survey(files: dict[str, str], record: str | None = None,
     ``live``), the install's record."""
     lines: set[str] = set()
     for path, kind in files.items():
-        for root in _roots():
+        for root in roots():
             if path.startswith(root + "/"):
                 parts = path[len(root) + 1:].split("/")
                 for depth in (1, 2):
@@ -271,3 +272,38 @@ def test_bad_input_and_an_unreachable_host_are_one_line(options: dict[str, objec
     assert info.value.code == code
     text = str(info.value.message)
     assert "\n" not in text and re.search(message, text), text
+
+
+def _stand_ins(bin_dir: Path, scripts: dict[str, str]) -> dict[str, str]:
+    bin_dir.mkdir()
+    for name, body in scripts.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+@pytest.mark.parametrize(("autoremovable", "purged", "kept"), [
+    ("x11vnc libvncserver1 unrelated-old", "x11vnc libvncserver1", "libgtk"),
+    ("unrelated-old", "", "x11vnc libvncserver1 libgtk"),
+])
+def test_purge_removes_what_apt_would_autoremove_of_the_recorded(
+        tmp_path: Path, autoremovable: str, purged: str, kept: str) -> None:
+    """The purge step over stand-ins for dpkg-query, apt-mark and apt-get: of the recorded
+    packages still installed, only those apt would now autoremove are purged (never a package
+    the record does not name), and the others are reported as kept."""
+    log = tmp_path / "log"
+    env = _stand_ins(tmp_path / "bin", {
+        "dpkg-query": 'for p in "$@"; do case "$p" in -*) ;; gone-pkg) ;; '
+                      '*) printf "ii %s\\n" "$p";; esac; done',
+        "apt-mark": f'echo "apt-mark $*" >> {log}',
+        "apt-get": f'if [ "$1" = -s ]; then for p in {autoremovable}; do echo "Remv $p:amd64 '
+                   f'[1]"; done; else echo "apt-get $*" >> {log}; fi'})
+    plan = UninstallPlan(packages=("x11vnc", "libvncserver1", "libgtk", "gone-pkg"))
+    (step,) = [s for s in steps(plan) if s.what == "purging the packages"]
+    done = subprocess.run(["sh", "-c", step.command], env=env, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.splitlines() == [f"PURGED {purged}".rstrip(), f"KEPT {kept}"]
+    assert purge_result(done.stdout) == (tuple(purged.split()), tuple(kept.split()))
+    calls = log.read_text().splitlines()
+    assert calls[0] == "apt-mark auto x11vnc libvncserver1 libgtk"
+    assert calls[1:] == ([f"apt-get purge -y -q {purged}"] if purged else [])

@@ -42,7 +42,7 @@ true
 """
 
 
-def _roots() -> tuple[str, ...]:
+def roots() -> tuple[str, ...]:
     """The directories whose entries carry the product's names."""
     return (UNIT_DIR, CONFIG_ROOT, STATE_ROOT, DEFAULT.log_dir,
             posixpath.dirname(DEFAULT.needrestart_conf))
@@ -51,7 +51,7 @@ def _roots() -> tuple[str, ...]:
 def survey_command() -> str:
     """The one shell command (run as root) that prints every entry the plan may need."""
     configs = (DEFAULT.ops_json, Layout(_PROBE).ops_json.replace(f"/{_PROBE}/", "/*/"))
-    env = {"DIRS": " ".join(_roots()), "CONFIGS": " ".join(configs),
+    env = {"DIRS": " ".join(roots()), "CONFIGS": " ".join(configs),
            "RECORD": Layout.added_record()}
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return f"env {assigns} sh -c {shlex.quote(_SCRIPT)}"
@@ -142,7 +142,7 @@ def parse_survey(text: str, extra_units: Iterable[str] = ()) -> Footprint:
     """The survey's output as a Footprint; lines of other kinds are skipped."""
     extras = tuple(extra_units)
     found = Footprint()
-    roots = _roots()
+    listed = roots()
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "ENTRY":
@@ -157,7 +157,7 @@ def parse_survey(text: str, extra_units: Iterable[str] = ()) -> Footprint:
                 elif parent.endswith(".d") and ftype == "f" and instance_in(
                         name, lambda layout: layout.dropin_name) is not None:
                     found.dropins.append(path)
-            elif parent in roots and parent != UNIT_DIR:
+            elif parent in listed and parent != UNIT_DIR:
                 found.entries.setdefault(parent, []).append(path)
         elif kind == "CONFIG":
             path, _, data = rest.partition(" ")

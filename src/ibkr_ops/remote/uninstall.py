@@ -179,14 +179,17 @@ def narrow(plan: UninstallPlan, text: str) -> tuple[UninstallPlan, dict[str, str
 # and the user's keep their running code until they restart.
 _PURGE = r"""set -f
 present=$(INSTALLED)
-[ -n "$present" ] || { echo "PURGED"; exit 0; }
+[ -n "$present" ] || { echo "PURGED"; echo "KEPT"; exit 0; }
 apt-mark auto $present >/dev/null
 gone=$(apt-get -s autoremove 2>/dev/null | awk '/^Remv / {sub(/:.*/, "", $2); print $2}' \
   | grep -xF "$present" || true)
 if [ -n "$gone" ]; then
   DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get purge -y -q $gone >/dev/null
 fi
+kept=$present
+[ -z "$gone" ] || kept=$(printf '%s\n' $present | grep -vxF "$gone" || true)
 echo "PURGED" $gone
+echo "KEPT" $kept
 """
 
 
@@ -247,8 +250,15 @@ class UninstallReport:
     plan: UninstallPlan = dataclasses.field(default_factory=UninstallPlan)
     states: dict[str, str] = dataclasses.field(default_factory=dict)
     purged: tuple[str, ...] = ()
+    needed: tuple[str, ...] = ()  # recorded packages other software needs: kept
     dry_run: bool = False
     seconds: float = 0.0
+
+
+def purge_result(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The purge step's two lines: what apt purged, and what stayed because it is needed."""
+    lines = {words[0]: tuple(words[1:]) for words in map(str.split, text.splitlines()) if words}
+    return lines.get("PURGED", ()), lines.get("KEPT", ())
 
 
 def survey(host: Host, options: UninstallOptions) -> tuple[UninstallPlan, dict[str, str]]:
@@ -276,7 +286,7 @@ def uninstall_on(host: Host, options: UninstallOptions, progress: Progress,
                     progress(step.say)
                 result = host.run_step(step)
                 if step.what == _PURGE_STEP:
-                    report.purged = tuple(result.stdout.split()[1:])
+                    report.purged, report.needed = purge_result(result.stdout)
         except OSError as exc:  # the connection dropped mid-run
             raise OpsError(f"connection lost ({exc.strerror or type(exc).__name__}); re-run "
                            "the uninstall: what is gone stays gone, the rest goes") from None

@@ -59,6 +59,8 @@ def print_uninstall(report: UninstallReport) -> None:
         purged = " ".join(report.purged) if not report.dry_run else " ".join(plan.packages)
         print(f"   packages: {'would purge' if report.dry_run else 'purged'} {purged or 'none'}"
               + (" (unless other software needs them)" if report.dry_run else ""))
+        if report.needed:
+            print(f"   kept: packages {' '.join(report.needed)}: other software needs them")
     for line in plan.kept:
         print(f"   kept: {line}")
     if report.dry_run and plan.live:

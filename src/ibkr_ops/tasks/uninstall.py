@@ -48,8 +48,9 @@ def print_uninstall(report: UninstallReport) -> None:
     plan, verb = report.plan, "would remove" if report.dry_run else "removed"
     print(f"\n== {report.host}")
     for unit in plan.units:
-        print(f"   unit: {'would stop and disable' if report.dry_run else 'stopped and disabled'}"
-              f" {unit} ({report.states.get(unit) or 'unknown'})")
+        state = report.states.get(unit) or "unknown"
+        print(f"   unit: would stop and disable {unit} ({state})" if report.dry_run else
+              f"   unit: stopped and disabled {unit} (was {state})")
     for what, paths in plan.groups:
         for path in paths:
             print(f"   {what}: {verb} {path}")

@@ -167,6 +167,12 @@ class Layout:
         it (ProtectSystem=strict) can still take the lock."""
         return STATE_ROOT
 
+    @staticmethod
+    def added_record() -> str:
+        """What the install added to the host (packages, the service user), host-wide: what
+        `uninstall --purge` takes away. A dot in its name, so no instance's directory."""
+        return f"{STATE_ROOT}/added.list"
+
     @property
     def log_dir(self) -> str:
         """The Gateway's and IBC's log files (the service user's)."""
@@ -184,9 +190,14 @@ class Layout:
         return f"{home}/Jts"
 
     @staticmethod
+    def gateway_builds(home: str) -> str:
+        """Where every installed Gateway version has its directory."""
+        return f"{home}/Jts/ibgateway"
+
+    @staticmethod
     def gateway_dir(home: str, major_version: str) -> str:
         """One installed Gateway version, where its offline installer puts it."""
-        return f"{home}/Jts/ibgateway/{major_version}"
+        return f"{Layout.gateway_builds(home)}/{major_version}"
 
     def settings_dir(self, home: str) -> str:
         """The Gateway's own settings and jts.ini (IBC's --tws-settings-path)."""

@@ -125,6 +125,7 @@ def test_the_single_gateway_moves_into_the_instance_of_its_login_with_one_restar
     assert "cp -a" in sent[sent.index(what[0]) + 1]
     assert "/home/trader/Jts-paper" in sent[sent.index(what[0]) + 1]
     assert '[ "$e" = ibgateway ] && continue' in sent[sent.index(what[0]) + 1]
+    assert '[ "$e" = /var/lib/ibkr-ops/added.list ] && continue' in sent[sent.index(what[0]) + 1]
     removal = sent[sent.index(what[0]) + 2]
     assert "/etc/ibkr/backup/single-gateway" in removal and "rm -f" in removal
     assert removal.index("mv -f") < removal.index("rm -f")

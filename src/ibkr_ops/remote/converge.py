@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ibkr_ops.gateway_installer import PROVENANCE_FILE
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import files, systemctl
+from ibkr_ops.remote import added, files, systemctl
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
 from ibkr_ops.remote.plan import HostPlan, Plan
 from ibkr_ops.remote.primitives import STAGED, Step, Upload
@@ -35,12 +35,14 @@ def host_steps(plan: HostPlan, deployments: Sequence[Deployment]) -> list[Step]:
     layouts = [p.layout for p in plan.plans]
     out: list[Step] = []
     if shared.packages:
-        out.append(Step("DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                        "--no-install-recommends " + files.quoted(shared.packages),
+        out.append(Step(added.recording_packages(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+            + files.quoted(shared.packages)),
                         what="apt-get install", say=f"installing packages: "
                         f"{' '.join(shared.packages)}", timeout=900))
     if shared.create_user:
-        out.append(Step(f"useradd --create-home --user-group --shell /bin/bash {user}",
+        out.append(Step(f"useradd --create-home --user-group --shell /bin/bash {user} && "
+                        f"{added.recording_user(d.service_user)}",
                         what="creating the service user",
                         say=f"creating service user {d.service_user}"))
     root_dirs = dict.fromkeys(p for layout in layouts for p in layout.root_dirs)
@@ -97,7 +99,9 @@ def migration(into: Layout, d: Deployment) -> list[Step]:
     of that Gateway."""
     old = DEFAULT
     settings, new_settings = old.settings_dir(d.home), into.settings_dir(d.home)
-    installation = posixpath.relpath(posixpath.dirname(d.gateway_dir), settings)
+    installation = posixpath.relpath(Layout.gateway_builds(d.home), settings)
+    # Host-wide, not that Gateway's: it stays where it is.
+    record = Layout.added_record()
     backup = f"{old.backup_dir}/single-gateway"
     oneshots = [u for u in old.units if u not in old.enabled_units]
     unit_files = files.quoted(old.unit_path(u) for u in old.units)
@@ -113,6 +117,7 @@ def migration(into: Layout, d: Deployment) -> list[Step]:
              f"[ \"$e\" = {q(installation)} ] && continue; [ -e {q(new_settings)}/\"$e\" ] || "
              f"cp -a \"$e\" {q(new_settings)}/; done; "
              f"for e in {q(old.state_dir)}/*; do [ -f \"$e\" ] || continue; "
+             f"[ \"$e\" = {q(record)} ] && continue; "
              f"[ -e {q(into.state_dir)}/\"${{e##*/}}\" ] || cp -a \"$e\" {q(into.state_dir)}/; done",
              what="copying the Gateway's settings and state",
              say=f"copying {settings} (not {installation}/) to {new_settings} and the state "

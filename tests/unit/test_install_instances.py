@@ -227,3 +227,12 @@ def test_a_paper_single_gateway_is_not_moved_into_a_live_instance() -> None:
     assert report.error.startswith("this host trades paper; switch it to live with `invoke "
                                    "go-live`")
     assert conn.sent() == []
+
+
+def test_one_file_without_a_name_updates_a_single_gateway_that_has_instances_beside_it() -> None:
+    (alone,) = host_instances([("paper.env", deployment())])
+    facts = INSTALLED + SINGLE + "\nLAYOUT live live\nLENV live rec_live 16:45 America/New_York"
+    conn, report = install(facts, [alone])
+    assert report.error is None, report.error
+    assert report.instances == []
+    assert not any("@live" in c or "/live/" in c for c in conn.sent())

@@ -60,8 +60,9 @@ for f in "$CONFIG_ROOT/$OPS_NAME" "$CONFIG_ROOT"/*/"$OPS_NAME"; do
   m=$(python3 -c "$MODE_PROBE" "$TOOLS_ZIP" "$f" 2>/dev/null); m=${m#MODE }
   echo "LAYOUT $n ${m:-unknown}"
   c="$d/$CREDENTIALS_NAME"
-  [ -f "$c" ] && python3 -c "$ENV_PROBE" "$TOOLS_ZIP" "$n" "$c" $ENV_KEYS 2>/dev/null
+  if [ -f "$c" ]; then python3 -c "$ENV_PROBE" "$TOOLS_ZIP" "$n" "$c" $ENV_KEYS 2>/dev/null; fi
 done
+true
 """
 
 

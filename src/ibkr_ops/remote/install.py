@@ -215,11 +215,13 @@ def _bot_dropins(instances: Sequence[Instance], options: InstallOptions) -> list
 def migration_target(instances: Sequence[Instance], facts: Facts) -> Instance | None:
     """The instance that takes over the host's single-Gateway layout: the one that logs in
     as its IBKR_USERNAME (one login, one account's settings). None when the host has no such
-    layout or nothing named is installed; a host whose Gateways would otherwise be left
+    layout or no named instance is given; a host whose Gateways would otherwise be left
     beside, or in the way of, the files given is refused (UsageError)."""
     named = [i for i in instances if i.name is not None]
     if not named:
-        if facts.instances:
+        # Beside a single-Gateway layout that is there already, a file without a name is
+        # that Gateway's, as before instances existed; it never makes one beside instances.
+        if facts.instances and not facts.single_layout:
             raise UsageError(
                 f"this host runs Gateway instances ({', '.join(facts.instances)}); give each "
                 f"its credentials file with {schema.INSTANCE.key}, not one file without it")

@@ -149,6 +149,24 @@ class Layout:
         """One installed Gateway version, where its offline installer puts it."""
         return f"{home}/Jts/ibgateway/{major_version}"
 
+    @staticmethod
+    def builds_dir(home: str) -> str:
+        """Every installed Gateway build side by side, each in a directory of its version;
+        ``gateway_dir`` is a link to the one that build's major version runs (IBC finds the
+        Gateway as ``<tws-path>/ibgateway/<major>``, so the unit never names a build)."""
+        return f"{home}/Jts/builds"
+
+    @staticmethod
+    def build_dir(home: str, version: str) -> str:
+        """One installed build (``10.30.1``), installed there by its own installer and never
+        moved afterwards: install4j writes absolute paths into it."""
+        return f"{home}/Jts/builds/{version}"
+
+    @staticmethod
+    def build_history(home: str) -> str:
+        """The builds the Gateway switched to, oldest first (``<unix time> <version>``)."""
+        return f"{home}/Jts/builds/.ibkr-ops-history"
+
     def settings_dir(self, home: str) -> str:
         """The Gateway's own settings and jts.ini (IBC's --tws-settings-path)."""
         return f"{home}/Jts" if self.instance is None else f"{home}/Jts-{self.instance}"

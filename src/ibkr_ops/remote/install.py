@@ -141,6 +141,10 @@ def install_on(host: Host, d: Deployment, options: InstallOptions,
         if facts.ibc_source is None and options.ibc is None:
             raise OpsError(f"IBC is not installed in {DEFAULT.ibc_dir}; give --ibc-zip PATH "
                            "or --ibc-version X.Y.Z")
+        if plan.gateway is not None and replaces_running_build(facts, options):
+            from ibkr_ops.remote import upgrade  # noqa: PLC0415 - it imports install_on
+
+            return upgrade.from_install(host, d, plan.gateway, options, progress)
         report.items = plan_items(plan, dry_run=options.dry_run)
         if options.dry_run:
             report.diff = _diffs(host, plan, d)
@@ -164,6 +168,13 @@ def install_on(host: Host, d: Deployment, options: InstallOptions,
         with contextlib.suppress(OSError):
             host.cleanup()
     return report
+
+
+def replaces_running_build(facts: Facts, options: InstallOptions) -> bool:
+    """Whether a new build would replace the Gateway a host has enabled: then it goes beside
+    it, with the upgrade's switch and rollback (a dry run only shows the plan)."""
+    enabled = facts.units.get(DEFAULT.gateway_unit, ("none", ""))[0] == "enabled"
+    return enabled and options.start_gateway and not options.dry_run
 
 
 def change_summary(report: HostReport) -> str:

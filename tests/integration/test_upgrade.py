@@ -1,0 +1,194 @@
+"""`invoke upgrade` on one sandbox guest under the real IBC: builds side by side, the switch,
+the automatic rollback, `--rollback`, prune and the refusals, in the order an operator meets
+them (each test starts from the state the one before left).
+
+The guest starts on the simulated Gateway 10.19.2; the API server version a client sees says
+which build answers (10.19: 176, 10.30: 187). The build that never logs in is a simulated
+10.30.2 whose login waits a day (a knob baked into its installer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import migrate_support as ms
+import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ibkr_ops import sandbox
+from ibkr_ops.gateway_installer import GatewayInstaller, gateway_installer
+from ibkr_ops.remote import upgrade
+from ibkr_ops.remote.install import install_host
+from ibkr_ops.remote.upgrade import UpgradeOptions, UpgradeReport
+from ibkr_ops.sandbox.paths import Layout
+from ibkr_ops.sim import artifacts as sim_artifacts
+from ibkr_ops.tasks.upgrade import upgrade as upgrade_task
+
+WAIT_S = 60.0
+GUEST = "upgrade"
+BUILDS = "/home/trader/Jts/builds"
+LINKS = "/home/trader/Jts/ibgateway"
+SERVER = {"10.19": 176, "10.30": 187}
+EXTRA = "IBKR_GATEWAY_MIN_VERSION=10.19.2\n"
+
+
+def build(into: Path, version: str, *knobs: tuple[str, str]) -> GatewayInstaller:
+    release = sim_artifacts.Release(version, knobs=knobs)
+    path = into / version / release.installer_name
+    path.parent.mkdir()
+    path.write_bytes(sim_artifacts.build_installer(release))
+    return gateway_installer(path)
+
+
+@pytest.fixture(scope="module")
+def installers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GatewayInstaller]:
+    into = tmp_path_factory.mktemp("installers")
+    return {"10.19.2": build(into, "10.19.2"), "10.30.1": build(into, "10.30.1"),
+            "never": build(into, "10.30.2", ("login_delay", "86400")),
+            "10.30.3": build(into, "10.30.3"), "10.19.1": build(into, "10.19.1")}
+
+
+@pytest.fixture(scope="module")
+def guest(sandbox_layout: Layout, installers: dict[str, GatewayInstaller]) -> Iterator[str]:
+    """A guest of this module's own, installed with Gateway 10.19.2 through `install`."""
+    sandbox.up([GUEST])
+    try:
+        d = ms.deployment(extra=EXTRA)
+        d = dataclasses.replace(d, tws_major_vrsn="1019")
+        options = dataclasses.replace(ms.options(), gateway=installers["10.19.2"])
+        report = install_host(GUEST, d, options, ms.say)
+        assert report.error is None, report.error
+        yield GUEST
+    finally:
+        sandbox.down(GUEST)
+
+
+def options(wait_s: float = WAIT_S) -> UpgradeOptions:
+    # The guest's clock may be inside the trading session: the check is asked and overruled.
+    return UpgradeOptions(dataclasses.replace(ms.options(wait_s), gateway=None), force=True)
+
+
+def run_upgrade(installer: GatewayInstaller, wait_s: float = WAIT_S) -> UpgradeReport:
+    with ms.root(GUEST) as host:
+        return upgrade.upgrade(host, installer, options(wait_s), ms.say)
+
+
+def serves(name: str, minor: str) -> None:
+    """Healthy, and the API answering is the build of ``minor`` (by its server version)."""
+    health = ms.health(name)
+    assert health["healthy"] is True, health
+    assert health["server_version"] == SERVER[minor], health
+
+
+def link(name: str, major: str) -> str:
+    return ms.run(name, f"readlink {LINKS}/{major}").strip()
+
+
+def builds(name: str) -> set[str]:
+    return set(ms.run(name, f"ls {BUILDS}").split())
+
+
+def pid(name: str) -> str:
+    return ms.run(name, "systemctl show -p MainPID --value ibkr-gateway.service").strip()
+
+
+def test_the_installed_build_sits_in_its_own_directory(guest: str) -> None:
+    assert builds(guest) == {"10.19.2"}
+    assert link(guest, "1019") == f"{BUILDS}/10.19.2"
+    serves(guest, "10.19")
+
+
+def test_upgrade_to_a_new_major_version_is_healthy_and_keeps_the_previous_build(
+        guest: str, installers: dict[str, GatewayInstaller]) -> None:
+    report = run_upgrade(installers["10.30.1"])
+    assert report.error is None, report.lines()
+    assert report.running.startswith("10.30.1 (stable, sha256 ")
+    assert [k.split()[0] for k in report.kept] == ["10.19.2"]
+    assert report.switch_s > 0 and report.health.startswith("healthy")
+    assert "TWS_MAJOR_VRSN=1030" in ms.run(guest, "cat /etc/ibkr/credentials.env")
+    assert "ibcstart.sh 1030 " in ms.run(guest, "cat /etc/systemd/system/ibkr-gateway.service")
+    assert link(guest, "1030") == f"{BUILDS}/10.30.1"
+    assert builds(guest) == {"10.19.2", "10.30.1"}
+    serves(guest, "10.30")
+    said = [json.dumps(m) for m in ms.discord_messages(guest)]
+    assert any("approve it on IBKR Mobile" in m and "10.30.1" in m for m in said), said
+
+
+def test_a_build_that_never_logs_in_is_rolled_back_by_itself(
+        guest: str, installers: dict[str, GatewayInstaller]) -> None:
+    settings = ms.run(guest, "sha256sum /etc/ibkr/credentials.env /etc/ibkr/config.ini "
+                             "/etc/systemd/system/ibkr-gateway.service")
+    report = run_upgrade(installers["never"], wait_s=45)
+    assert report.error is not None and "rolled back to IB Gateway 10.30.1" in report.error
+    assert "not healthy after 45 s" in report.error
+    assert report.rollback_s > 0
+    # The old build again, with its settings, and the failed one gone.
+    serves(guest, "10.30")
+    assert link(guest, "1030") == f"{BUILDS}/10.30.1"
+    assert builds(guest) == {"10.19.2", "10.30.1"}
+    assert ms.run(guest, "sha256sum /etc/ibkr/credentials.env /etc/ibkr/config.ini "
+                         "/etc/systemd/system/ibkr-gateway.service") == settings
+
+
+def test_rollback_on_request_returns_to_the_previous_build(guest: str) -> None:
+    with ms.root(guest) as host:
+        report = upgrade.rollback(host, options(), ms.say)
+    assert report.error is None, report.lines()
+    assert report.running.startswith("10.19.2")
+    assert [k.split()[0] for k in report.kept] == ["10.30.1"]
+    assert "TWS_MAJOR_VRSN=1019" in ms.run(guest, "cat /etc/ibkr/credentials.env")
+    serves(guest, "10.19")
+
+
+@pytest.mark.parametrize("case", ["not an installer", "truncated", "same version",
+                                  "below the minimum", "pin mismatch"])
+def test_bad_input_is_one_line_and_the_running_build_runs_on(
+        guest: str, installers: dict[str, GatewayInstaller], tmp_path: Path, case: str) -> None:
+    path, expected = installers["10.30.3"].path, ""
+    if case == "not an installer":
+        path = tmp_path / "notes.sh"
+        path.write_text("#!/bin/sh\necho hello\n")
+        expected = "not an install4j shell installer"
+    elif case == "truncated":
+        path = tmp_path / installers["10.30.3"].path.name
+        path.write_bytes(installers["10.30.3"].path.read_bytes()[:-5000])
+        expected = "truncated"
+    elif case == "same version":
+        path, expected = installers["10.19.2"].path, "the build already running"
+    elif case == "below the minimum":
+        path, expected = installers["10.19.1"].path, "below the minimum supported version 10.19.2"
+    else:
+        ms.run(guest, f"echo IBKR_GATEWAY_SHA256={'0' * 64} >> /etc/ibkr/credentials.env")
+        expected = "but IBKR_GATEWAY_SHA256 pins"
+    before, running = ms.state(guest), pid(guest)
+    try:
+        with pytest.raises(Exit) as caught:
+            upgrade_task(Context(), host=guest, gateway_installer=str(path), force=True)
+    finally:
+        ms.run(guest, "sed -i '/^IBKR_GATEWAY_SHA256=/d' /etc/ibkr/credentials.env")
+    message = str(caught.value.message)
+    assert caught.value.code == 2 and expected in message, message
+    assert "\n" not in message.strip()
+    if case != "pin mismatch":  # the test itself wrote the pin into the settings
+        assert ms.state(guest) == before
+    assert pid(guest) == running
+    assert builds(guest) == {"10.19.2", "10.30.1"}
+    serves(guest, "10.19")
+
+
+def test_a_successful_upgrade_prunes_all_but_the_running_and_previous_build(
+        guest: str, installers: dict[str, GatewayInstaller]) -> None:
+    report = run_upgrade(installers["10.30.3"])
+    assert report.error is None, report.lines()
+    assert report.removed == ["10.30.1"]
+    assert builds(guest) == {"10.19.2", "10.30.3"}
+    assert link(guest, "1030") == f"{BUILDS}/10.30.3"
+    serves(guest, "10.30")
+    with ms.root(guest) as host:
+        lines = upgrade.build_lines(host)
+    assert lines[0].startswith("IB Gateway build running: 10.30.3 (stable, sha256 "), lines
+    assert lines[1].startswith("IB Gateway builds kept: 10.19.2 (stable"), lines

@@ -22,7 +22,7 @@ from invoke.exceptions import Exit
 from ibkr_ops import sandbox
 from ibkr_ops.gateway_installer import GatewayInstaller, gateway_installer
 from ibkr_ops.remote import upgrade
-from ibkr_ops.remote.install import install_host
+from ibkr_ops.remote.install import install_host, wait_healthy
 from ibkr_ops.remote.upgrade import UpgradeOptions, UpgradeReport
 from ibkr_ops.sandbox.paths import Layout
 from ibkr_ops.sim import artifacts as sim_artifacts
@@ -53,7 +53,8 @@ def installers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GatewayIns
 
 @pytest.fixture(scope="module")
 def guest(sandbox_layout: Layout, installers: dict[str, GatewayInstaller]) -> Iterator[str]:
-    """A guest of this module's own, installed with Gateway 10.19.2 through `install`."""
+    """A guest of this module's own, installed with Gateway 10.19.2 through `install`, then
+    laid out as before builds were kept."""
     sandbox.up([GUEST])
     try:
         d = ms.deployment(extra=EXTRA)
@@ -61,6 +62,12 @@ def guest(sandbox_layout: Layout, installers: dict[str, GatewayInstaller]) -> It
         options = dataclasses.replace(ms.options(), gateway=installers["10.19.2"])
         report = install_host(GUEST, d, options, ms.say)
         assert report.error is None, report.error
+        # As a host installed before builds were kept has it: the build at IBC's path itself.
+        ms.run(GUEST, f"systemctl stop ibkr-gateway.service && rm {LINKS}/1019 && "
+                      f"mv {BUILDS}/10.19.2 {LINKS}/1019 && rm -r {BUILDS} && "
+                      "systemctl start ibkr-gateway.service")
+        with ms.root(GUEST) as host:
+            wait_healthy(host, WAIT_S, ms.say)
         yield GUEST
     finally:
         sandbox.down(GUEST)
@@ -76,14 +83,19 @@ def run_upgrade(installer: GatewayInstaller, wait_s: float = WAIT_S) -> UpgradeR
         return upgrade.upgrade(host, installer, options(wait_s), ms.say)
 
 
-def serves(name: str, version: str) -> None:
+def serves(name: str, version: str, where: str = "") -> None:
     """Healthy, and the API answering is the one of build ``version`` (the stand-in's API
-    child runs from its build's jars; the health check's client caps the server version)."""
+    child runs from its build's jars, ``where`` if not in builds/; the health check's client
+    caps the server version, so that does not tell builds apart)."""
     health = ms.health(name)
     assert health["healthy"] is True, health
     children = ms.run(name, "ps -eo args | grep '[i]bkr-gateway-sim.pyz api'")
-    assert f"{BUILDS}/{version}/jars/ibkr-gateway-sim.pyz" in children, children
+    assert f"{where or BUILDS + '/' + version}/jars/ibkr-gateway-sim.pyz" in children, children
     assert f"--gateway-version {version}" in children, children
+
+
+def real_directory(name: str, path: str) -> bool:
+    return ms.run(name, f"test -d {path} && ! test -L {path} && echo yes").strip() == "yes"
 
 
 def link(name: str, major: str) -> str:
@@ -98,10 +110,14 @@ def pid(name: str) -> str:
     return ms.run(name, "systemctl show -p MainPID --value ibkr-gateway.service").strip()
 
 
-def test_the_installed_build_sits_in_its_own_directory(guest: str) -> None:
-    assert builds(guest) == {"10.19.2"}
-    assert link(guest, "1019") == f"{BUILDS}/10.19.2"
-    serves(guest, "10.19.2")
+def test_a_host_from_before_builds_were_kept_runs_as_it_is(guest: str) -> None:
+    assert real_directory(guest, f"{LINKS}/1019")
+    serves(guest, "10.19.2", where=f"{LINKS}/1019")
+    with ms.root(guest) as host:
+        assert upgrade.build_lines(host) == [
+            "IB Gateway build running: 10.19.2 (stable, sha256 "
+            f"{ms.run(guest, f'cat {LINKS}/1019/.ibkr-ops-provenance')[7:19]}…, installed "
+            "before builds were kept)", "IB Gateway builds kept: none"]
 
 
 def test_upgrade_to_a_new_major_version_is_healthy_and_keeps_the_previous_build(
@@ -114,7 +130,8 @@ def test_upgrade_to_a_new_major_version_is_healthy_and_keeps_the_previous_build(
     assert "TWS_MAJOR_VRSN=1030" in ms.run(guest, "cat /etc/ibkr/credentials.env")
     assert "ibcstart.sh 1030 " in ms.run(guest, "cat /etc/systemd/system/ibkr-gateway.service")
     assert link(guest, "1030") == f"{BUILDS}/10.30.1"
-    assert builds(guest) == {"10.19.2", "10.30.1"}
+    # The build from before stays where it is: nothing needed its place.
+    assert builds(guest) == {"10.30.1"} and real_directory(guest, f"{LINKS}/1019")
     serves(guest, "10.30.1")
     said = [json.dumps(m) for m in ms.discord_messages(guest)]
     assert any("approve it on IBKR Mobile" in m and "10.30.1" in m for m in said), said
@@ -131,7 +148,7 @@ def test_a_build_that_never_logs_in_is_rolled_back_by_itself(
     # The old build again, with its settings, and the failed one gone.
     serves(guest, "10.30.1")
     assert link(guest, "1030") == f"{BUILDS}/10.30.1"
-    assert builds(guest) == {"10.19.2", "10.30.1"}
+    assert builds(guest) == {"10.30.1"}
     assert ms.run(guest, "sha256sum /etc/ibkr/credentials.env /etc/ibkr/config.ini "
                          "/etc/systemd/system/ibkr-gateway.service") == settings
 
@@ -143,6 +160,9 @@ def test_rollback_on_request_returns_to_the_previous_build(guest: str) -> None:
     assert report.running.startswith("10.19.2")
     assert [k.split()[0] for k in report.kept] == ["10.30.1"]
     assert "TWS_MAJOR_VRSN=1019" in ms.run(guest, "cat /etc/ibkr/credentials.env")
+    # Its place is needed for the link now: moved beside the others while stopped.
+    assert link(guest, "1019") == f"{BUILDS}/10.19.2"
+    assert builds(guest) == {"10.19.2", "10.30.1"}
     serves(guest, "10.19.2")
 
 

@@ -199,3 +199,6 @@ def test_linking_the_old_build_itself_keeps_it_running_from_its_new_place(
     sh(builds.link(home, "1019", str(legacy), "root"))
     assert os.readlink(legacy) == f"{home}/Jts/builds/legacy-1019"
     assert (legacy / "jars").is_dir()
+    # Named by its old place again (the caller read it before the move): the link stays.
+    sh(builds.link(home, "1019", str(legacy), "root"))
+    assert os.readlink(legacy) == f"{home}/Jts/builds/legacy-1019"

@@ -206,7 +206,8 @@ def check_keep(value: str | int) -> int:
 def link(home: str, major: str, target: str, user: str) -> str:
     """Point ``ibgateway/<major>`` at ``target`` in one rename; a real directory there (a build
     from before builds were kept) moves into ``builds/`` first under ``legacy_name``'s name
-    (and is the target there, if it was the target)."""
+    (and is the target there, if it was the target: the old place now names the link's
+    target)."""
     here = shlex.quote(Layout.gateway_dir(home, major))
     builds, owner = shlex.quote(Layout.builds_dir(home)), shlex.quote(f"{user}:{user}")
     links = shlex.quote(Layout.gateway_dir(home, major).rsplit("/", 1)[0])
@@ -217,6 +218,7 @@ def link(home: str, major: str, target: str, user: str) -> str:
             f"2>/dev/null); [ -n \"$v\" ] || v=legacy-{major}; "
             f"if [ -e {builds}/\"$v\" ]; then v=\"$v-legacy\"; fi; mv {here} {builds}/\"$v\"; "
             f"if [ \"$t\" = {here} ]; then t={builds}/\"$v\"; fi; fi; "
+            f"if [ \"$t\" = {here} ]; then t=$(readlink {here}); fi; "
             f"ln -sfn \"$t\" {here}.ibkr-ops-new && "
             f"chown -h {owner} {here}.ibkr-ops-new && mv -T {here}.ibkr-ops-new {here}")
 

@@ -259,6 +259,7 @@ def _conclude(host: Host, report: UpgradeReport, d: Deployment, options: Upgrade
     report.kept = [b.describe() for b in inv.kept(now) if b not in gone]
     report.removed = [b.version for b in gone]
     if options.install.notify:
+        kept = [b.version for b in inv.kept(now) if b not in gone]
         notify(host, "info", f"ibkr-ops: {headline} ({report.health}); kept: "
-                             f"{', '.join(b.version for b in inv.kept(now) if b not in gone)}")
+                             f"{', '.join(kept) or 'none'}")
     return report

@@ -8,7 +8,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from ibkr_ops.errors import UsageError
+from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.remote import artifacts, builds
 from ibkr_ops.remote import upgrade as lifecycle
 from ibkr_ops.remote.install import InstallOptions
@@ -42,8 +42,12 @@ def upgrade(c: Context, host: str | None = None, gateway_installer: str | None =
                      else None)
         with connected(host, trust_new_host) as target:
             say = progress_for(host)
-            report = (lifecycle.rollback(target, options, say) if installer is None
-                      else lifecycle.upgrade(target, installer, options, say))
+            try:
+                report = (lifecycle.rollback(target, options, say) if installer is None
+                          else lifecycle.upgrade(target, installer, options, say))
+            except OSError as exc:  # the connection dropped mid-switch
+                raise OpsError(f"connection lost ({exc.strerror or type(exc).__name__}); "
+                               f"`invoke status --host {host}` shows which build runs") from None
     print(f"\n== {report.host}")
     for line in report.lines():
         print(f"   {line}")

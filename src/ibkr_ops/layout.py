@@ -146,7 +146,8 @@ class Layout:
 
     @staticmethod
     def gateway_dir(home: str, major_version: str) -> str:
-        """One installed Gateway version, where its offline installer puts it."""
+        """Where IBC finds the Gateway of a major version: a link to the build it runs (in
+        ``builds_dir``), or that build itself on a host installed before builds were kept."""
         return f"{home}/Jts/ibgateway/{major_version}"
 
     @staticmethod

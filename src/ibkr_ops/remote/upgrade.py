@@ -187,6 +187,12 @@ def _keep_settings(host: Host, current: Deployment, running: Build | None,
     return backup
 
 
+class Restarted(OpsError):
+    """The switch failed after the Gateway was stopped for it: the rollback restarts the
+    previous build. (Before that, the previous build still runs and only its settings need
+    putting back.)"""
+
+
 def _switch(host: Host, current: Deployment, d: Deployment, build: Build,
             options: UpgradeOptions, progress: Progress,
             doing: str) -> tuple[float, str, list[tuple[str, str]]]:
@@ -197,21 +203,32 @@ def _switch(host: Host, current: Deployment, d: Deployment, build: Build,
         # the install below find the build there.
         host.root(builds.link(d.home, d.tws_major_vrsn, build.path, d.service_user),
                   what="linking the build")
-    quiet = dataclasses.replace(options.install, gateway=None, start_gateway=False,
-                                notify=False)
-    installed = install_on(host, d, quiet, progress)
-    if installed.error:
-        raise OpsError(installed.error)
+    installed = _put_settings(host, d, options, progress)
     wait = options.install.wait_s
     if options.install.notify:
         notify(host, "warning", f"ibkr-ops: {doing} on {host.name}: a new login, approve it on "
                                 f"IBKR Mobile now (waiting up to {wait:.0f} s)")
     progress(f"{doing}: one cold restart, a new login (approve it on IBKR Mobile)")
     started = time.monotonic()
-    host.root(builds.switch_command(d.home, d.tws_major_vrsn, build.path, d.service_user,
-                                    DEFAULT), what="switching the Gateway's build", timeout=240)
-    health = switch.ready(host, wait, progress)
+    try:
+        host.root(builds.switch_command(d.home, d.tws_major_vrsn, build.path, d.service_user,
+                                        DEFAULT), what="switching the Gateway's build",
+                  timeout=240)
+        health = switch.ready(host, wait, progress)
+    except OpsError as exc:
+        raise Restarted(str(exc)) from None
     return time.monotonic() - started, health, installed.items
+
+
+def _put_settings(host: Host, d: Deployment, options: UpgradeOptions,
+                  progress: Progress) -> HostReport:
+    """``d``'s files in place through the install path, the Gateway left as it runs."""
+    quiet = dataclasses.replace(options.install, gateway=None, start_gateway=False,
+                                notify=False)
+    installed = install_on(host, d, quiet, progress)
+    if installed.error:
+        raise OpsError(installed.error)
+    return installed
 
 
 def _roll_back(host: Host, cause: OpsError, current: Deployment, running: Build | None,
@@ -225,13 +242,17 @@ def _roll_back(host: Host, cause: OpsError, current: Deployment, running: Build 
     progress(f"switch failed ({cause}); rolling back to IB Gateway {running.version}")
     try:
         kept = switch.read_deployment(host, f"{backup}/credentials.env")
-        found = inventory(host, current.home)
-        # A build from before builds were kept has moved into builds/ while stopped.
-        back = found.by_version(running.version) or running
-        report.rollback_s, report.health, _ = _switch(
-            host, current, kept, back, dataclasses.replace(
-                options, install=dataclasses.replace(options.install, notify=False)),
-            progress, f"rolling back to IB Gateway {running.version}")
+        if isinstance(cause, Restarted):
+            found = inventory(host, current.home)
+            # A build from before builds were kept has moved into builds/ while stopped.
+            back = found.by_version(running.version) or running
+            report.rollback_s, report.health, _ = _switch(
+                host, current, kept, back, dataclasses.replace(
+                    options, install=dataclasses.replace(options.install, notify=False)),
+                progress, f"rolling back to IB Gateway {running.version}")
+        else:  # never stopped: the previous build still runs, its settings come back
+            _put_settings(host, kept, options, progress)
+            report.health = "not stopped"
     except OpsError as again:
         report.error = (f"{cause}; the rollback to IB Gateway {running.version} failed too: "
                         f"{again}; its settings are in {backup}")
@@ -242,7 +263,9 @@ def _roll_back(host: Host, cause: OpsError, current: Deployment, running: Build 
         host.root(builds.remove([failed], inventory(host, current.home), current.home))
         report.steps.append(f"removed the failed build {failed.version}")
     report.error = (f"{cause}; rolled back to IB Gateway {running.version}, which is healthy "
-                    "again with its settings")
+                    "again with its settings" if isinstance(cause, Restarted) else
+                    f"{cause}; IB Gateway {running.version} was not stopped and runs on with "
+                    "its settings")
     notify(host, "error", f"ibkr-ops: Gateway switch failed on {host.name}: {cause}; back on "
                           f"IB Gateway {running.version} ({report.health})")
 

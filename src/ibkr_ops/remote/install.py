@@ -7,6 +7,7 @@ connection they already hold: one SSH session per host per task.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shlex
 import time
@@ -167,6 +168,17 @@ def install_on(host: Host, d: Deployment, options: InstallOptions,
         report.seconds = time.monotonic() - started
         with contextlib.suppress(OSError):
             host.cleanup()
+    return report
+
+
+def install_files(host: Host, d: Deployment, options: InstallOptions,
+                  progress: Progress) -> HostReport:
+    """Everything of ``d`` in place with the Gateway left as it runs and nobody notified, for
+    a caller that restarts it itself (go-live, upgrade); OpsError when that fails."""
+    report = install_on(host, d, dataclasses.replace(options, start_gateway=False, notify=False),
+                        progress)
+    if report.error:
+        raise OpsError(report.error)
     return report
 
 

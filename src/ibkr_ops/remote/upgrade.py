@@ -24,7 +24,7 @@ from ibkr_ops.host import gatewayversion
 from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import builds, converge, switch
 from ibkr_ops.remote.builds import Build, Inventory
-from ibkr_ops.remote.install import HostReport, InstallOptions, Progress, install_on, notify
+from ibkr_ops.remote.install import HostReport, InstallOptions, Progress, install_files, notify
 from ibkr_ops.remote.primitives import Host, run_steps
 from ibkr_ops.settings import Deployment
 
@@ -203,7 +203,8 @@ def _switch(host: Host, current: Deployment, d: Deployment, build: Build,
         # the install below find the build there.
         host.root(builds.link(d.home, d.tws_major_vrsn, build.path, d.service_user),
                   what="linking the build")
-    installed = _put_settings(host, d, options, progress)
+    installed = install_files(host, d, dataclasses.replace(options.install, gateway=None),
+                              progress)
     wait = options.install.wait_s
     if options.install.notify:
         notify(host, "warning", f"ibkr-ops: {doing} on {host.name}: a new login, approve it on "
@@ -218,17 +219,6 @@ def _switch(host: Host, current: Deployment, d: Deployment, build: Build,
     except OpsError as exc:
         raise Restarted(str(exc)) from None
     return time.monotonic() - started, health, installed.items
-
-
-def _put_settings(host: Host, d: Deployment, options: UpgradeOptions,
-                  progress: Progress) -> HostReport:
-    """``d``'s files in place through the install path, the Gateway left as it runs."""
-    quiet = dataclasses.replace(options.install, gateway=None, start_gateway=False,
-                                notify=False)
-    installed = install_on(host, d, quiet, progress)
-    if installed.error:
-        raise OpsError(installed.error)
-    return installed
 
 
 def _roll_back(host: Host, cause: OpsError, current: Deployment, running: Build | None,
@@ -251,7 +241,8 @@ def _roll_back(host: Host, cause: OpsError, current: Deployment, running: Build 
                     options, install=dataclasses.replace(options.install, notify=False)),
                 progress, f"rolling back to IB Gateway {running.version}")
         else:  # never stopped: the previous build still runs, its settings come back
-            _put_settings(host, kept, options, progress)
+            install_files(host, kept, dataclasses.replace(options.install, gateway=None),
+                          progress)
             report.health = "not stopped"
     except OpsError as again:
         report.error = (f"{cause}; the rollback to IB Gateway {running.version} failed too: "

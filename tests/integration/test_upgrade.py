@@ -214,3 +214,16 @@ def test_a_successful_upgrade_prunes_all_but_the_running_and_previous_build(
         lines = upgrade.build_lines(host)
     assert lines[0].startswith("IB Gateway build running: 10.30.3 (stable, sha256 "), lines
     assert lines[1].startswith("IB Gateway builds kept: 10.19.2 (stable"), lines
+
+
+def test_install_with_another_build_goes_beside_the_running_one_and_switches(
+        guest: str, installers: dict[str, GatewayInstaller]) -> None:
+    """`install` with a new build on a running host: the upgrade's way, not over it."""
+    options = dataclasses.replace(ms.options(WAIT_S), gateway=installers["10.30.1"], force=True)
+    report = install_host(guest, ms.deployment(extra=EXTRA), options, ms.say)
+    assert report.error is None, report.error
+    gateway = dict(report.items)["IB Gateway"]
+    assert gateway.startswith("changed (") and "running: IB Gateway 10.30.1" in gateway
+    assert "kept: 10.30.3" in gateway and "removed: 10.19.2" in gateway
+    assert builds(guest) == {"10.30.1", "10.30.3"}
+    serves(guest, "10.30.1")

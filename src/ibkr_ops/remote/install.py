@@ -55,6 +55,8 @@ class InstallOptions:
     bot_wait_s: int = 300
     # ssh_config files beyond ~/.ssh/config whose names work as hosts (the sandbox's).
     ssh_configs: tuple[str, ...] = ()
+    # A new build on a running host switches even inside the session (`invoke upgrade --force`).
+    force: bool = False
 
 
 @dataclass

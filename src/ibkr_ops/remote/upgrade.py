@@ -162,8 +162,8 @@ def from_install(host: Host, d: Deployment, installer: GatewayInstaller,
     install's settings), as a HostReport."""
     started = time.monotonic()
     try:
-        report = upgrade(host, installer, UpgradeOptions(install=options), progress,
-                         target=d)
+        report = upgrade(host, installer, UpgradeOptions(install=options, force=options.force),
+                         progress, target=d)
     except UsageError as exc:
         return HostReport(host.name, error=f"{exc}; nothing was changed",
                           seconds=time.monotonic() - started)

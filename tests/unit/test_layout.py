@@ -15,6 +15,7 @@ from test_render import needs_analyze, reference
 
 from ibkr_ops import resources
 from ibkr_ops.botunit import dropins
+from ibkr_ops.host.config import metrics_path
 from ibkr_ops.layout import DEFAULT, TOOLS, TOOLS_ZIP, UNITS, Layout
 from ibkr_ops.remote.artifacts import tools_zip
 from ibkr_ops.remote.facts import facts_command, parse_facts
@@ -84,7 +85,9 @@ def test_an_instance_name_systemd_or_the_directories_would_refuse_is_refused(
 def _defaults_named(text: str) -> list[str]:
     """Every name of the default layout's own (not shared) in a rendered file."""
     patterns = [rf"(?<![@\w-]){re.escape(u)}" for u in UNITS]
-    patterns += [r"/etc/ibkr/(?!paper/)", r"/var/lib/ibkr-ops(?!/paper)",
+    # Shared by every Gateway of a host: the metrics folder and the state root's login lock.
+    patterns += [r"/etc/ibkr/(?!paper/)", r'/var/lib/ibkr-ops(?!/paper|/metrics[ /]|")',
+                 r"ibkr_gateway\.prom",
                  r"/var/log/ibkr(?!/paper)", r"settings-(dir|path)=/home/trader/Jts(?!-paper)"]
     return [m.group(0) for p in patterns for m in re.finditer(p, text)]
 
@@ -183,3 +186,39 @@ def test_every_shim_loads_the_zip_the_layout_installs() -> None:
     assert [p.name for p in shims] == sorted(TOOLS)
     for shim in shims:
         assert f'LIB = "{TOOLS_ZIP}"' in shim.read_text(), shim.name
+
+
+def test_an_instances_units_tell_every_host_tool_which_gateway(tmp_path: Path) -> None:
+    """A tool reading the host's settings alone would not know which Gateway it serves."""
+    assert (DEFAULT.instance_args, PAPER.instance_args) == ("", " --instance paper")
+    files = render(reference("paper", tmp_path), PAPER)
+    dropin = dropins(("bot.service",), 60, PAPER)[0]
+    calls = [line.split("=", 1)[1] for f in [*files, dropin] if f.is_unit or f is dropin
+             for line in f.content.decode().splitlines()
+             if line.startswith("Exec") and "/usr/local/bin/" in line]
+    tools = {call.split()[0].rsplit("/", 1)[1] for call in calls}
+    # The rest run over SSH (`invoke notify`, `screenshot`, `vnc`), told the instance there.
+    assert tools == set(TOOLS) - {"ibkr-notify", "ibkr-screenshot", "ibkr-vnc-server"}
+    assert [c for c in calls
+            if "--instance paper" not in c and "ibkr-gateway-prepare" not in c] == []
+
+
+def test_instances_keep_their_state_apart_and_their_metrics_in_the_one_folder(
+        tmp_path: Path) -> None:
+    """node_exporter reads one folder: every Gateway of a host writes its own file there."""
+    d = reference("paper", tmp_path)
+    default, paper, live = (host_config(d, layout) for layout in (DEFAULT, PAPER, Layout("live")))
+    assert (default.instance, paper.instance, live.instance) == (None, "paper", "live")
+    assert default.metrics_file == ""  # the default layout's ops.json keeps its old value
+    assert [metrics_path(c) for c in (default, paper, live)] == [
+        "/var/lib/ibkr-ops/metrics/ibkr_gateway.prom",
+        "/var/lib/ibkr-ops/metrics/ibkr_gateway-paper.prom",
+        "/var/lib/ibkr-ops/metrics/ibkr_gateway-live.prom"]
+    assert DEFAULT.metrics_file == metrics_path(default)
+    assert len({paper.state_dir, live.state_dir, default.state_dir}) == 3
+    assert paper.login_lock == live.login_lock == default.login_lock == DEFAULT.state_dir
+    # The install makes the folder, and the instance's health check may write there.
+    assert PAPER.metrics_dir in PAPER.root_dirs
+    unit = next(f for f in render(d, PAPER) if f.path == PAPER.unit_path(PAPER.health_service))
+    assert ("ReadWritePaths=/var/lib/ibkr-ops/paper /var/lib/ibkr-ops/metrics "
+            "/var/log/ibkr/paper\n") in unit.content.decode()

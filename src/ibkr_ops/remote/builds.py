@@ -150,7 +150,7 @@ def parse_inventory(text: str) -> Inventory:
 def inventory_command(home: str) -> str:
     """The shell command that prints what ``parse_inventory`` reads (run as root)."""
     env = {"HOME_DIR": home, "BUILDS": Layout.builds_dir(home),
-           "LINKS": Layout.gateway_dir(home, "").rsplit("/", 1)[0],
+           "LINKS": Layout.gateway_builds(home),
            "HISTORY": Layout.build_history(home), "PROVENANCE": PROVENANCE_FILE}
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return f"env {assigns} sh -c {shlex.quote(_SCRIPT)}"
@@ -210,7 +210,7 @@ def link(home: str, major: str, target: str, user: str) -> str:
     target)."""
     here = shlex.quote(Layout.gateway_dir(home, major))
     builds, owner = shlex.quote(Layout.builds_dir(home)), shlex.quote(f"{user}:{user}")
-    links = shlex.quote(Layout.gateway_dir(home, major).rsplit("/", 1)[0])
+    links = shlex.quote(Layout.gateway_builds(home))
     return (f"t={shlex.quote(target)}; runuser -u {shlex.quote(user)} -- mkdir -p {builds} "
             f"{links}; "
             f"if [ -d {here} ] && [ ! -L {here} ]; then "

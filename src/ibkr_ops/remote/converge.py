@@ -12,7 +12,7 @@ import shlex
 
 from ibkr_ops.gateway_installer import PROVENANCE_FILE
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import builds, files, systemctl
+from ibkr_ops.remote import added, builds, files, systemctl
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
 from ibkr_ops.remote.plan import Plan
 from ibkr_ops.remote.primitives import STAGED, Step, Upload
@@ -24,12 +24,14 @@ def steps(plan: Plan, d: Deployment) -> list[Step]:
     layout, user = plan.layout, shlex.quote(d.service_user)
     out: list[Step] = []
     if plan.packages:
-        out.append(Step("DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                        "--no-install-recommends " + files.quoted(plan.packages),
+        out.append(Step(added.recording_packages(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+            + files.quoted(plan.packages)),
                         what="apt-get install", say=f"installing packages: "
                         f"{' '.join(plan.packages)}", timeout=900))
     if plan.create_user:
-        out.append(Step(f"useradd --create-home --user-group --shell /bin/bash {user}",
+        out.append(Step(f"useradd --create-home --user-group --shell /bin/bash {user} && "
+                        f"{added.recording_user(d.service_user)}",
                         what="creating the service user",
                         say=f"creating service user {d.service_user}"))
     out.append(Step(f"{files.make_dirs(layout.root_dirs, 0o755)} && "

@@ -7,6 +7,7 @@ connection they already hold: one SSH session per host per task.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shlex
 import time
@@ -54,6 +55,8 @@ class InstallOptions:
     bot_wait_s: int = 300
     # ssh_config files beyond ~/.ssh/config whose names work as hosts (the sandbox's).
     ssh_configs: tuple[str, ...] = ()
+    # A new build on a running host switches even inside the session (`invoke upgrade --force`).
+    force: bool = False
 
 
 @dataclass
@@ -141,6 +144,10 @@ def install_on(host: Host, d: Deployment, options: InstallOptions,
         if facts.ibc_source is None and options.ibc is None:
             raise OpsError(f"IBC is not installed in {DEFAULT.ibc_dir}; give --ibc-zip PATH "
                            "or --ibc-version X.Y.Z")
+        if plan.gateway is not None and replaces_running_build(facts, options):
+            from ibkr_ops.remote import upgrade  # noqa: PLC0415 - it imports install_on
+
+            return upgrade.from_install(host, d, plan.gateway, options, progress)
         report.items = plan_items(plan, dry_run=options.dry_run)
         if options.dry_run:
             report.diff = _diffs(host, plan, d)
@@ -164,6 +171,24 @@ def install_on(host: Host, d: Deployment, options: InstallOptions,
         with contextlib.suppress(OSError):
             host.cleanup()
     return report
+
+
+def install_files(host: Host, d: Deployment, options: InstallOptions,
+                  progress: Progress) -> HostReport:
+    """Everything of ``d`` in place with the Gateway left as it runs and nobody notified, for
+    a caller that restarts it itself (go-live, upgrade); OpsError when that fails."""
+    report = install_on(host, d, dataclasses.replace(options, start_gateway=False, notify=False),
+                        progress)
+    if report.error:
+        raise OpsError(report.error)
+    return report
+
+
+def replaces_running_build(facts: Facts, options: InstallOptions) -> bool:
+    """Whether a new build would replace the Gateway a host has enabled: then it goes beside
+    it, with the upgrade's switch and rollback (a dry run only shows the plan)."""
+    enabled = facts.units.get(DEFAULT.gateway_unit, ("none", ""))[0] == "enabled"
+    return enabled and options.start_gateway and not options.dry_run
 
 
 def change_summary(report: HostReport) -> str:

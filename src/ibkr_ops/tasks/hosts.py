@@ -15,6 +15,7 @@ from ibkr_ops.botunit import check_wait, service_names
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
 from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART
+from ibkr_ops.remote import upgrade
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
 from ibkr_ops.settings import Deployment
@@ -106,8 +107,11 @@ def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
 
 @task(help={"host": HOST_HELP})
 def status(c: Context, host: str | None = None) -> None:
-    """Show the Gateway's units, timers, a health check and its restart history on a host."""
+    """Show the Gateway's build, units, timers, a health check and restart history on a host."""
     with user_errors():
+        if host:
+            with connected(host) as target:
+                print("\n".join(upgrade.build_lines(target)))
         layout, health = DEFAULT, DEFAULT.health_check_tool
         timers = " ".join((layout.restart_timer, layout.health_timer))
         code = _on_host(host, f"systemctl --no-pager status {layout.display_unit} "

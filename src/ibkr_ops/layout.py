@@ -191,13 +191,33 @@ class Layout:
 
     @staticmethod
     def gateway_builds(home: str) -> str:
-        """Where every installed Gateway version has its directory."""
+        """IBC's ``ibgateway/<major>`` paths: links into ``builds_dir`` (and, on a host
+        installed before builds were kept, its build itself)."""
         return f"{home}/Jts/ibgateway"
 
     @staticmethod
     def gateway_dir(home: str, major_version: str) -> str:
-        """One installed Gateway version, where its offline installer puts it."""
+        """Where IBC finds the Gateway of a major version: a link to the build it runs (in
+        ``builds_dir``), or that build itself on a host installed before builds were kept."""
         return f"{Layout.gateway_builds(home)}/{major_version}"
+
+    @staticmethod
+    def builds_dir(home: str) -> str:
+        """Every installed Gateway build side by side, each in a directory of its version;
+        ``gateway_dir`` is a link to the one that build's major version runs (IBC finds the
+        Gateway as ``<tws-path>/ibgateway/<major>``, so the unit never names a build)."""
+        return f"{home}/Jts/builds"
+
+    @staticmethod
+    def build_dir(home: str, version: str) -> str:
+        """One installed build (``10.30.1``), installed there by its own installer and never
+        moved afterwards: install4j writes absolute paths into it."""
+        return f"{home}/Jts/builds/{version}"
+
+    @staticmethod
+    def build_history(home: str) -> str:
+        """The builds the Gateway switched to, oldest first (``<unix time> <version>``)."""
+        return f"{home}/Jts/builds/.ibkr-ops-history"
 
     def settings_dir(self, home: str) -> str:
         """The Gateway's own settings and jts.ini (IBC's --tws-settings-path)."""

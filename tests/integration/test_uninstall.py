@@ -190,12 +190,13 @@ def kept(installed: Stage) -> Stage:
 
 def test_keep_settings_keeps_the_settings_and_nothing_else(kept: Stage) -> None:
     now = settings()
-    builds = Layout.gateway_builds(HOME)
-    assert now == {p: s for p, s in kept.kept.items() if not p.startswith(f"{builds}/")}
+    builds, links = Layout.builds_dir(HOME), Layout.gateway_builds(HOME)
+    assert now == {p: s for p, s in kept.kept.items()
+                   if not p.startswith((f"{builds}/", f"{links}/"))}
     assert {DEFAULT.credentials, DEFAULT.config_ini, f"{DEFAULT.settings_dir(HOME)}/jts.ini",
             LIVE.credentials} <= set(now)
     assert ours_known() == ""
-    gone = [p for p in (builds, DEFAULT.ibc_dir, DEFAULT.log_dir, DEFAULT.tools_zip,
+    gone = [p for p in (builds, links, DEFAULT.ibc_dir, DEFAULT.log_dir, DEFAULT.tools_zip,
                         DEFAULT.dropin_path(BOT), DEFAULT.unit_path(LIVE.gateway_unit))
             if p in listing()]
     assert gone == []

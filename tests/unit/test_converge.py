@@ -139,9 +139,13 @@ def test_a_fresh_host_gets_every_step_in_order(tmp_path: Path) -> None:
     assert ibc.command.endswith("mv /opt/ibc.ibkr-ops-new /opt/ibc; rm -rf /opt/ibc.ibkr-ops-old")
     assert by_what["installing the Gateway"].upload.path == installer  # type: ignore[union-attr]
     # The build's provenance beside it, for status and upgrades.
+    gateway = by_what["installing the Gateway"].command
     assert ("sha256=" + "ab" * 32 + " version=10.30.1t channel=stable arch=x86_64' > "
-            "/home/trader/Jts/ibgateway/1030/.ibkr-ops-provenance") in \
-        by_what["installing the Gateway"].command
+            "/home/trader/Jts/builds/10.30.1t/.ibkr-ops-provenance") in gateway
+    # Into its own directory, beside any other build; IBC's path is a link to it.
+    assert "-q -dir /home/trader/Jts/builds/10.30.1t" in gateway
+    assert gateway.endswith("mv -T /home/trader/Jts/ibgateway/1030.ibkr-ops-new "
+                            "/home/trader/Jts/ibgateway/1030")
     credentials = by_what[f"writing {DEFAULT.credentials}"]
     assert credentials.command.startswith(
         f"install -D -m 0600 -o root -g root {STAGED} /etc/ibkr/credentials.env.ibkr-ops-new "

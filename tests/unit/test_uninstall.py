@@ -104,7 +104,7 @@ def test_default_install_goes_whole_but_the_user_and_the_record() -> None:
     assert groups["host tools"] == (*(Layout.tool(t) for t in TOOLS), LIB_DIR)
     assert groups["needrestart override"] == (DEFAULT.needrestart_conf,)
     assert groups["IBC"] == (DEFAULT.ibc_dir,)
-    assert groups["Gateway builds"] == (Layout.gateway_builds(HOME),)
+    assert groups["Gateway builds"] == (Layout.gateway_builds(HOME), Layout.builds_dir(HOME))
     # The record stays with the user and packages it names; the rest of the state goes.
     assert groups["state"] == (f"{DEFAULT.state_dir}/login.json",)
     assert groups["logs"] == (DEFAULT.log_dir,) and groups["demo"] == (DEMO_DIR,)

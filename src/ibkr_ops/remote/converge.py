@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ibkr_ops.gateway_installer import PROVENANCE_FILE
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import added, files, systemctl
+from ibkr_ops.remote import added, builds, files, systemctl
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
 from ibkr_ops.remote.plan import HostPlan, Plan
 from ibkr_ops.remote.primitives import STAGED, Step, Upload
@@ -150,19 +150,28 @@ def install_ibc(ibc: IbcSource, layout: Layout = DEFAULT) -> Step:
         upload=Upload("ibc.zip", data=ibc.data))
 
 
-def install_gateway(d: Deployment, gateway: GatewayInstaller, layout: Layout = DEFAULT) -> Step:
-    """Run the install4j installer unattended as the service user; mark it complete last."""
-    user, target = shlex.quote(d.service_user), shlex.quote(d.gateway_dir)
+def install_gateway(d: Deployment, gateway: GatewayInstaller, layout: Layout = DEFAULT, *,
+                    link: bool = True) -> Step:
+    """Run the install4j installer unattended as the service user into the build's own
+    directory, beside any other build; mark it complete last. ``link``: point
+    ``ibgateway/<major>`` at it now (a host with no Gateway running); an upgrade links it
+    only while it switches (``builds.switch_command``)."""
+    user = shlex.quote(d.service_user)
+    build = Layout.build_dir(d.home, gateway.version)
+    target = shlex.quote(build)
     runnable = shlex.quote(f"{d.home}/.ibkr-ops-installer.sh")
-    marker = layout.source_marker(d.gateway_dir)
-    provenance = f"{d.gateway_dir}/{PROVENANCE_FILE}"
+    marker = layout.source_marker(build)
+    provenance = f"{build}/{PROVENANCE_FILE}"
+    linked = f"; {builds.link(d.home, d.tws_major_vrsn, build, d.service_user)}" if link else ""
     return Step(
         f"set -e; install -m 0700 -o {user} -g {user} {STAGED} {runnable}; "
-        f"rm -rf {target}; runuser -u {user} -- {runnable} -q -dir {target} >/dev/null; "
+        f"rm -rf {target}; runuser -u {user} -- mkdir -p {target}; "
+        f"runuser -u {user} -- {runnable} -q -dir {target} >/dev/null || "
+        f"{{ rm -rf {target} {runnable}; exit 1; }}; "
         f"rm -f {runnable}; test -d {target}/jars || "
-        f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
+        f"{{ echo 'the installer left no jars/ in {build}' >&2; rm -rf {target}; exit 1; }}; "
         f"{files.record(gateway.provenance, provenance)}; {files.record(gateway.ident, marker)}; "
-        f"chown {user}:{user} {shlex.quote(marker)} {shlex.quote(provenance)}",
+        f"chown {user}:{user} {shlex.quote(marker)} {shlex.quote(provenance)}{linked}",
         what="installing the Gateway", timeout=900,
-        say=f"installing IB Gateway into {d.gateway_dir} (unattended)",
+        say=f"installing IB Gateway {gateway.version} into {build} (unattended)",
         upload=Upload("gateway-installer.sh", path=gateway.path))

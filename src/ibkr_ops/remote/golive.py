@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.layout import DEFAULT
 from ibkr_ops.remote import switch
-from ibkr_ops.remote.install import InstallOptions, Progress, install_on, notify
+from ibkr_ops.remote.install import InstallOptions, Progress, install_files, install_on, notify
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment
 
@@ -85,11 +85,8 @@ def go_live(host: Host, live: Deployment, options: GoLiveOptions,
 def _switch_to_live(host: Host, live: Deployment, options: GoLiveOptions,
                     progress: Progress) -> str:
     """Put the live files in place, then one cold restart: a new login, second factor and all."""
-    quiet = dataclasses.replace(options.install, start_gateway=False, notify=False,
-                                allow_live_switch=True)
-    report = install_on(host, live, quiet, progress)
-    if report.error:
-        raise OpsError(report.error)
+    install_files(host, live, dataclasses.replace(options.install, allow_live_switch=True),
+                  progress)
     wait = options.install.wait_s
     notify(host, "warning", f"LIVE: login starting on {host.name}: approve it on IBKR Mobile "
                             f"now (waiting up to {wait:.0f} s)")

@@ -121,7 +121,8 @@ def make_plan(found: Footprint, options: UninstallOptions) -> UninstallPlan:
         ("needrestart override", sorted({*found.needrestart_confs(),
                                          *(layout.needrestart_conf for layout in layouts)})),
         ("IBC", [DEFAULT.ibc_dir]),
-        ("Gateway builds", [Layout.gateway_builds(home) for home in homes]),
+        ("Gateway builds", [path for home in homes
+                            for path in (Layout.gateway_builds(home), Layout.builds_dir(home))]),
         # The record stays with what it records; it goes last, with a purge.
         ("state", [p for p in found.entries.get(DEFAULT.state_dir, [])
                    if p != Layout.added_record()]),

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Final
 
 UNIT_DIR: Final = "/etc/systemd/system"
+# The settings of every Gateway of a host: the default's files here, an instance's one level
+# down. The host tools list a host's instances from it (``host/installed.py``).
+CONFIG_ROOT: Final = "/etc/ibkr"
 BIN_DIR: Final = "/usr/local/bin"
 LIB_DIR: Final = "/usr/local/lib/ibkr-ops"
 TOOLS_ZIP: Final = f"{LIB_DIR}/ibkr_ops.zip"
@@ -84,6 +87,12 @@ class Layout:
     def _below(self, directory: str) -> str:
         return directory if self.instance is None else f"{directory}/{self.instance}"
 
+    @property
+    def instance_args(self) -> str:
+        """What a unit passes a host tool so it acts on this Gateway: `` --instance NAME``, or
+        nothing for the single-Gateway host (whose units stay as they were installed)."""
+        return "" if self.instance is None else f" --instance {self.instance}"
+
     def unit(self, name: str) -> str:
         """This instance's name for one of ``UNITS`` (``ibkr-gateway@paper.service``)."""
         if self.instance is None:
@@ -94,7 +103,7 @@ class Layout:
     # Settings (root's, mode 0755 directory) ---------------------------------------------------
     @property
     def config_dir(self) -> str:
-        return self._below("/etc/ibkr")
+        return self._below(CONFIG_ROOT)
 
     @property
     def credentials(self) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ibkr_ops.errors import UsageError
-from ibkr_ops.host.config import HostConfig, load_default
+from ibkr_ops.host.config import HostConfig
+from ibkr_ops.host.installed import every
 
 
 def write(tmp_path: Path, data: object) -> Path:
@@ -80,7 +81,7 @@ def test_invalid_json_names_the_line(tmp_path: Path) -> None:
 
 def test_missing_explicit_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"absent\.json: no such file"):
-        load_default(str(tmp_path / "absent.json"))
+        every(str(tmp_path / "absent.json"), None)[0].load()
 
 
 def test_constructor_validates_too() -> None:

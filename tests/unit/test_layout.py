@@ -183,3 +183,18 @@ def test_every_shim_loads_the_zip_the_layout_installs() -> None:
     assert [p.name for p in shims] == sorted(TOOLS)
     for shim in shims:
         assert f'LIB = "{TOOLS_ZIP}"' in shim.read_text(), shim.name
+
+
+def test_an_instances_units_tell_every_host_tool_which_gateway(tmp_path: Path) -> None:
+    """A tool reading the host's settings alone would not know which Gateway it serves."""
+    assert (DEFAULT.instance_args, PAPER.instance_args) == ("", " --instance paper")
+    files = render(reference("paper", tmp_path), PAPER)
+    dropin = dropins(("bot.service",), 60, PAPER)[0]
+    calls = [line.split("=", 1)[1] for f in [*files, dropin] if f.is_unit or f is dropin
+             for line in f.content.decode().splitlines()
+             if line.startswith("Exec") and "/usr/local/bin/" in line]
+    tools = {call.split()[0].rsplit("/", 1)[1] for call in calls}
+    # The rest run over SSH (`invoke notify`, `screenshot`, `vnc`), told the instance there.
+    assert tools == set(TOOLS) - {"ibkr-notify", "ibkr-screenshot", "ibkr-vnc-server"}
+    assert [c for c in calls
+            if "--instance paper" not in c and "ibkr-gateway-prepare" not in c] == []

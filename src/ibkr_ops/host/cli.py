@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from ibkr_ops import layout
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import config as host_config
-from ibkr_ops.host import health, journal, schema
+from ibkr_ops.host import health, installed, journal, schema
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +65,14 @@ def _client_id(text: str) -> int:
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH",
                         help=f"installed settings (default {host_config.DEFAULT_PATH}, if present)")
+    parser.add_argument("--instance", metavar="NAME",
+                        help="the Gateway instance to act on (its settings under "
+                             f"{layout.CONFIG_ROOT}/NAME/); needed on a host that runs several")
+
+
+def _load(args: argparse.Namespace) -> host_config.HostConfig:
+    """The settings of the one Gateway this command acts on (``installed.one``)."""
+    return installed.one(args.config, args.instance).load()
 
 
 def _guarded(prog: str, body: Callable[[], int]) -> int:
@@ -106,34 +115,62 @@ def health_main(argv: Sequence[str] | None = None) -> int:
         parser.error("--wait and --notify do not go together (the timer's run must not block)")
 
     def body() -> int:
-        config = host_config.load_default(args.config)
+        targets = installed.every(args.config, args.instance)
+        if len(targets) > 1:
+            for option, given in (("--host", args.host), ("--port", args.port),
+                                  ("--notify", args.notify), ("--wait", args.wait)):
+                if given not in (None, False):
+                    names = ", ".join(t.instance or "" for t in targets)
+                    raise UsageError(f"{option} acts on one Gateway and this host runs Gateway "
+                                     f"instances {names}; give --instance NAME")
         overrides = {"api_host": args.host, "api_port": args.port,
                      "health_timeout_s": args.timeout, "health_client_id": args.client_id}
-        config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
-                                                if v is not None})
+        configs = [(t.instance, dataclasses.replace(t.load(), **{
+            k: v for k, v in overrides.items() if v is not None})) for t in targets]
         if args.history:
             from ibkr_ops.host import status  # noqa: PLC0415
 
-            print(status.text(config))
+            print(_blocks([(name, status.text(config)) for name, config in configs]))
             return 0
         if args.wait is not None:
-            return _wait(config, args.wait, as_json=args.json)
-        report = health.run(config)
-        line = report.summary()
-        if args.notify:
-            # Imported here: a run without --notify never loads the watchdog or notifier.
-            from ibkr_ops.host import watchdog  # noqa: PLC0415
-
-            report, outcome = watchdog.supervise(config, report)
-            line = report.summary() + (f" [{outcome}]" if outcome else "")
-        priority = {health.OK: journal.INFO, health.WARN: journal.WARNING}.get(
-            report.status, journal.ERR)
-        journal.send("ibkr-health-check", line, priority, ibkr_healthy=str(int(report.healthy)))
+            return _wait(configs[0][1], args.wait, as_json=args.json)
+        reports = [(name, _check(config, name, notify=args.notify)) for name, config in configs]
         if not journal.stdout_is_journal():
-            print(json.dumps(report.to_dict()) if args.json else _table(report))
-        return 0 if report.healthy else 1
+            if args.json:
+                print(json.dumps(health.combined(reports)))
+            else:
+                print(_blocks([(name, _table(report)) for name, report in reports]))
+        return 0 if all(report.healthy for _, report in reports) else 1
 
     return _guarded(parser.prog, body)
+
+
+def _check(config: host_config.HostConfig, instance: str | None, *,
+           notify: bool) -> health.Report:
+    """One Gateway's check (and, for the timer's run, its watchdog), with its journal line."""
+    report = health.run(config)
+    line = report.summary()
+    if notify:
+        # Imported here: a run without --notify never loads the watchdog or notifier.
+        from ibkr_ops.host import watchdog  # noqa: PLC0415
+
+        report, outcome = watchdog.supervise(config, report)
+        line = report.summary() + (f" [{outcome}]" if outcome else "")
+    priority = {health.OK: journal.INFO, health.WARN: journal.WARNING}.get(
+        report.status, journal.ERR)
+    fields = {"ibkr_healthy": str(int(report.healthy))}
+    if instance is not None:
+        fields["ibkr_instance"] = instance
+        line = f"{instance}: {line}"
+    journal.send("ibkr-health-check", line, priority, **fields)
+    return report
+
+
+def _blocks(parts: Sequence[tuple[str | None, str]]) -> str:
+    """One Gateway's text as it is; several, each under its instance's name."""
+    if len(parts) == 1:
+        return parts[0][1]
+    return "\n\n".join(f"== {name} ==\n{text}" for name, text in parts)
 
 
 def _wait(config: host_config.HostConfig, timeout_s: float, *, as_json: bool) -> int:
@@ -186,7 +223,7 @@ def notify_main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from ibkr_ops.host import notify  # noqa: PLC0415 - keeps the health check's start lean
 
-        config = host_config.load_default(args.config)
+        config = _load(args)
         text = sys.stdin.read() if args.message == "-" else args.message
         try:
             delivery = notify.deliver(config, args.level, text)
@@ -225,7 +262,7 @@ def prerestart_main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from ibkr_ops.host import prerestart  # noqa: PLC0415 - the health check never needs it
 
-        config = host_config.load_default(args.config)
+        config = _load(args)
         now = (prerestart.parse_now(args.now, config) if args.now
                else dt.datetime.now(dt.UTC))
         decision = prerestart.decide(now, config)
@@ -271,7 +308,7 @@ def restart_main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from ibkr_ops.host import history, prerestart, proc, restart, systemd  # noqa: PLC0415
 
-        config = host_config.load_default(args.config)
+        config = _load(args)
         if args.mode:
             config = dataclasses.replace(config, restart_mode=args.mode)
         now = dt.datetime.now(dt.UTC)
@@ -323,7 +360,7 @@ def login_watch_main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from ibkr_ops.host import loginwatch, notify  # noqa: PLC0415
 
-        config = host_config.load_default(args.config)
+        config = _load(args)
         loginwatch.run(config, notify.deliver, lambda text: print(text, flush=True))
         return 1
 
@@ -404,7 +441,7 @@ def screenshot_main(argv: Sequence[str] | None = None) -> int:
 
         from ibkr_ops.host import screen  # noqa: PLC0415
 
-        display = args.display or host_config.load_default(args.config).display
+        display = args.display or _load(args).display
         image = screen.capture(display)
         shown = screen.windows(display)
         data = screen.png(image)
@@ -439,10 +476,10 @@ def vnc_server_main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from ibkr_ops.host import vnc  # noqa: PLC0415
 
+        display = args.display or _load(args).display
         if sys.stdin.isatty():
             raise UsageError("give the one-time password on standard input (invoke vnc does)")
         password = vnc.check_password(sys.stdin.readline())
-        display = args.display or host_config.load_default(args.config).display
         vnc.serve(display, password, interactive=args.interactive)
 
     return _guarded(parser.prog, body)

@@ -141,15 +141,6 @@ def metrics_path(config: HostConfig) -> str:
     return config.metrics_file or os.path.join(config.state_dir, "metrics", "ibkr_gateway.prom")
 
 
-def load_default(path: str | None) -> HostConfig:
-    """The settings for a run: an explicit path must exist; the default path may be absent."""
-    if path is not None:
-        return HostConfig.load(path)
-    if os.path.exists(DEFAULT_PATH):
-        return HostConfig.load(DEFAULT_PATH)
-    return HostConfig()
-
-
 def _check_types(config: HostConfig) -> None:
     hints = typing.get_type_hints(HostConfig)
     for f in dataclasses.fields(config):

@@ -5,6 +5,16 @@ names the layer at fault. The `api` layer is the one a port check cannot replace
 Gateway can accept TCP and still never answer, which strands a trading bot. The `upstream`
 layer reads what the Gateway said about IBKR's side at connect: a broken data farm or a
 lost connection to IBKR leaves a bot "connected but with no data".
+
+On a host that runs several Gateway instances and a run that names none, every instance is
+checked, and ``--json`` prints one object around their reports (``combined``)::
+
+    {"healthy": <every instance healthy>,
+     "instances": [{"instance": "live", <that instance's usual report: "healthy", "checks",
+                    "server_version", "accounts", "elapsed_ms">}, ...]}
+
+in the order of their names. One Gateway (the single-Gateway host, or ``--instance NAME``)
+prints its usual report alone, exactly as before instances existed.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,6 +99,14 @@ class Report:
         layers = " ".join(f"{c.name}={c.status}" for c in self.checks)
         issues = "; ".join(f"{c.name}: {c.detail}" for c in self.problems())
         return f"{head}: {layers} ({self.elapsed_ms:.0f} ms)" + (f" - {issues}" if issues else "")
+
+
+def combined(reports: Sequence[tuple[str | None, Report]]) -> dict[str, Any]:
+    """The `--json` object of one Gateway's report, or of several instances' (see above)."""
+    if len(reports) == 1:
+        return reports[0][1].to_dict()
+    return {"healthy": all(r.healthy for _, r in reports),
+            "instances": [{"instance": name, **r.to_dict()} for name, r in reports]}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from ibkr_ops.checks import parse
 from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.result import Failed, Passed, Result, check, require
-from ibkr_ops.checks.runner import Runner, output, quietly, tool
+from ibkr_ops.checks.runner import Runner, output, quietly
 from ibkr_ops.host.health import LAYERS
 from ibkr_ops.layout import DEFAULT, Layout
 
@@ -37,7 +37,7 @@ def _own(runner: Runner, layout: Layout, jvms: dict[int, str]) -> dict[int, str]
 def health(runner: Runner, layout: Layout = DEFAULT) -> dict[str, Any] | None:
     """The host's own health check of the layout's Gateway as JSON, or None when it cannot
     run or says nothing."""
-    ran = quietly(runner, f"{tool(layout, layout.health_check_tool)} --json")
+    ran = quietly(runner, f"{layout.health_check_tool}{layout.instance_args} --json")
     return parse.health_report(ran.stdout) if ran is not None else None
 
 
@@ -85,8 +85,8 @@ def api_port_listens(runner: Runner, expect: Expect) -> Passed:
 @check(3)
 def health_passes(runner: Runner, expect: Expect) -> Passed:
     """ibkr-health-check exits 0 and every layer is ok, with accounts of the right mode."""
-    ran = runner.run(f"{tool(expect.layout, expect.layout.health_check_tool)} --json",
-                     timeout=90)
+    layout = expect.layout
+    ran = runner.run(f"{layout.health_check_tool}{layout.instance_args} --json", timeout=90)
     report = parse.health_report(ran.stdout) or {}
     layers = {c["name"]: (c["status"], c["detail"]) for c in report.get("checks", [])}
     bad = {name: layers.get(name, ("missing", "")) for name in LAYERS

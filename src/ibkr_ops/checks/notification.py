@@ -13,7 +13,7 @@ import uuid
 
 from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.result import NotConfigured, Passed, check, require
-from ibkr_ops.checks.runner import Runner, tool
+from ibkr_ops.checks.runner import Runner
 
 
 def test_message() -> str:
@@ -27,7 +27,7 @@ def notification_accepted(runner: Runner, expect: Expect, text: str | None = Non
     if not expect.webhook:
         raise NotConfigured("DISCORD_WEBHOOK_URL is not set in the host's credentials.env: "
                             "the host sends no alerts")
-    notify = tool(expect.layout, expect.layout.notify_tool)
+    notify = expect.layout.notify_tool + expect.layout.instance_args
     sent = runner.run(f"{notify} --level info {shlex.quote(text or test_message())}", timeout=90)
     require(sent.ok, f"ibkr-notify exit {sent.rc}: {sent.last_error()}")
     ids = re.findall(r"\d{6,}", sent.stdout.partition("id")[2])

@@ -84,12 +84,6 @@ def quietly(runner: Runner, command: str) -> Ran | None:
         return None
 
 
-def tool(layout: Layout, path: str) -> str:
-    """A host tool's command line for this layout's Gateway: an instance's tools are told
-    which instance (the default layout's need no option)."""
-    return f"{path} --instance {layout.instance}" if layout.instance else path
-
-
 def hostside_command(script: str, layout: Layout = DEFAULT) -> str:
     """The command that runs a host-side probe with the host's python3 and tools; an
     instance's probe is given that instance's settings file (the default one finds its own)."""

@@ -13,11 +13,16 @@ Gateway settings directory, login) must not be claimed twice.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import itertools
-from collections.abc import Sequence
+import math
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from ibkr_ops import schedule
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import schema
 from ibkr_ops.layout import Layout
@@ -41,6 +46,16 @@ _SHARED: tuple[tuple[schema.Setting[Any], str], ...] = (
     (schema.GATEWAY_SHA256, "the Gateways of a host run one Gateway installation"),
 )
 
+# How far apart two Gateways' daily restarts must be so that two logins never run at once:
+# the restart runner's own bound on one restart, a warm one that may fall back to a cold one
+# (a full login), each with its timeout. A restart that ends sooner leaves the gap idle; one
+# that takes longer has failed and is the runner's to report. 300 + 600 s today: 15 minutes.
+RESTART_GAP_MIN = math.ceil((schema.BY_NAME["warm_restart_timeout_s"].default
+                             + schema.BY_NAME["cold_restart_timeout_s"].default) / 60)
+# Days on each side of daylight saving time: two zones' clocks are compared on both.
+_SAMPLE_DAYS = (dt.date(2027, 1, 11), dt.date(2027, 7, 12))  # Mondays
+_DAY_MIN = 24 * 60
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -50,6 +65,9 @@ class Instance:
     source: str
     deployment: Deployment
     name: str | None
+    # IBKR_RESTART_TIME was given (in the file or as an option): kept as given. Otherwise the
+    # default is staggered against the host's other Gateways (``stagger``).
+    restart_set: bool = False
 
     @property
     def layout(self) -> Layout:
@@ -68,20 +86,23 @@ def instance_name(d: Deployment, *, alone: bool) -> str | None:
     return None if alone else d.trading_mode
 
 
-def host_instances(files: Sequence[tuple[str, Deployment]]) -> list[Instance]:
-    """The instances of one host from its (file, deployment) pairs, in the order given; the
-    first clash between two of them is one UsageError naming both files."""
-    found = [Instance(source, d, instance_name(d, alone=len(files) == 1)) for source, d in files]
+def host_instances(files: Sequence[tuple[str, Deployment]],
+                   restart_set: Collection[str] = ()) -> list[Instance]:
+    """The instances of one host from its (file, deployment) pairs, in the order given, their
+    default restart times staggered (``restart_set``: the files that give one); the first
+    clash between two of them is one UsageError naming both files."""
+    found = [Instance(source, d, instance_name(d, alone=len(files) == 1), source in restart_set)
+             for source, d in files]
     for a, b in itertools.combinations(found, 2):
         why = _clash(a, b)
         if why:
             raise UsageError(f"{a.source} and {b.source}: {why}")
-    return found
+    return stagger(found)
 
 
 def _clash(a: Instance, b: Instance) -> str | None:
     return (_same_name(a, b) or _disagree(a.deployment, b.deployment) or _same_port(a, b)
-            or _same_resource(a, b))
+            or _same_resource(a, b) or _restarts_too_close(a, b))
 
 
 def _same_name(a: Instance, b: Instance) -> str | None:
@@ -136,6 +157,114 @@ def _same_resource(a: Instance, b: Instance) -> str | None:
         return (f"both log in as the same {schema.USERNAME.key}: the second login would log "
                 "the first out; give each instance its own login (a paper account has its own)")
     return None
+
+
+# --- the daily restarts, staggered ------------------------------------------------------------
+
+RestartTime = tuple[str, str]  # (HH:MM, IANA zone), as a restart timer's OnCalendar= has them
+
+
+def minutes_apart(a: RestartTime, b: RestartTime) -> int:
+    """How close two daily restarts come, either way round the clock, on a winter and a
+    summer day (two zones may shift against each other at daylight saving time)."""
+    def utc_minute(t: RestartTime, day: dt.date) -> int:
+        hour, minute = (int(x) for x in t[0].split(":"))
+        local = dt.datetime.combine(day, dt.time(hour, minute), ZoneInfo(t[1]))
+        moment = local.astimezone(dt.UTC)
+        return moment.hour * 60 + moment.minute
+
+    gaps = [abs(utc_minute(a, day) - utc_minute(b, day)) for day in _SAMPLE_DAYS]
+    return min(min(g, _DAY_MIN - g) for g in gaps)
+
+
+def _restart(d: Deployment) -> RestartTime:
+    return d.restart_time, d.timezone
+
+
+def _restarts_too_close(a: Instance, b: Instance) -> str | None:
+    if not (a.restart_set and b.restart_set):
+        return None
+    gap = minutes_apart(_restart(a.deployment), _restart(b.deployment))
+    if gap >= RESTART_GAP_MIN:
+        return None
+    return (f"their daily restarts ({_shown_restart(a.deployment)} and "
+            f"{_shown_restart(b.deployment)}) are {gap} min apart, and one restart may take "
+            f"{RESTART_GAP_MIN} min (warm, then a cold login): two logins would run at once; "
+            f"set {schema.RESTART_TIME.key} at least {RESTART_GAP_MIN} min apart, or leave it "
+            "out of one of them for a staggered default")
+
+
+def _shown_restart(d: Deployment) -> str:
+    return f"{d.restart_time} {d.timezone}"
+
+
+def _slots(d: Deployment) -> Iterator[str]:
+    """The default restart time and each step of ``RESTART_GAP_MIN`` after it, round the
+    clock, where the restart rules allow a restart (checked only as far as asked)."""
+    hour, minute = (int(x) for x in schema.RESTART_TIME.default.split(":"))
+    for step in range(_DAY_MIN // RESTART_GAP_MIN):
+        total = (hour * 60 + minute + step * RESTART_GAP_MIN) % _DAY_MIN
+        if not schedule.refusal(total // 60, total % 60, d.timezone, d.blackout_windows):
+            yield f"{total // 60:02d}:{total % 60:02d}"
+
+
+def _is_slot(time: str, d: Deployment) -> bool:
+    hour, minute = (int(x) for x in time.split(":"))
+    base_hour, base_minute = (int(x) for x in schema.RESTART_TIME.default.split(":"))
+    offset = (hour * 60 + minute) - (base_hour * 60 + base_minute)
+    return offset % RESTART_GAP_MIN == 0 and not schedule.refusal(hour, minute, d.timezone,
+                                                                  d.blackout_windows)
+
+
+def stagger(instances: Sequence[Instance], others: Mapping[str, RestartTime] | None = None,
+            installed: Mapping[str | None, RestartTime] | None = None) -> list[Instance]:
+    """The instances with every default restart time replaced by a free one: the default, or
+    the first time after it, in steps of ``RESTART_GAP_MIN``, that the restart rules allow
+    and that is that far from every other Gateway's restart: those the files set, those of
+    the host's Gateways this install leaves alone (``others``, by instance) and those given
+    out before. An instance keeps the time the host has for it (``installed``) while that is
+    still one of the default's free steps, so installing some of a host's instances, or all
+    of them in another order, moves no restart. A set time too close to one of ``others``
+    is one UsageError."""
+    others, installed = others or {}, installed or {}
+    taken: list[RestartTime] = [*others.values()]
+    for i in instances:
+        if not i.restart_set:
+            continue
+        for name, other in others.items():
+            if minutes_apart(_restart(i.deployment), other) < RESTART_GAP_MIN:
+                raise UsageError(
+                    f"{i.source}: its daily restart ({_shown_restart(i.deployment)}) is less "
+                    f"than {RESTART_GAP_MIN} min from that of the host's Gateway instance "
+                    f"{name!r} ({other[0]} {other[1]}); move {schema.RESTART_TIME.key}, or "
+                    "install both files together")
+        taken.append(_restart(i.deployment))
+
+    def free(time: str, i: Instance) -> bool:
+        return all(minutes_apart((time, i.deployment.timezone), t) >= RESTART_GAP_MIN
+                   for t in taken)
+
+    chosen: dict[int, str] = {}
+    for n, i in enumerate(instances):  # first, the times the host already has
+        have = installed.get(i.name)
+        if (not i.restart_set and have and have[1] == i.deployment.timezone
+                and _is_slot(have[0], i.deployment) and free(have[0], i)):
+            chosen[n] = have[0]
+            taken.append(have)
+    for n, i in enumerate(instances):
+        if i.restart_set or n in chosen:
+            continue
+        time = next((s for s in _slots(i.deployment) if free(s, i)), None)
+        if time is None:
+            raise UsageError(f"{i.source}: no daily restart time is left for it "
+                             f"{RESTART_GAP_MIN} min from every other Gateway's and within the "
+                             f"restart rules; set {schema.RESTART_TIME.key} yourself")
+        chosen[n] = time
+        taken.append((time, i.deployment.timezone))
+    return [dataclasses.replace(i, deployment=dataclasses.replace(i.deployment,
+                                                                  restart_time=chosen[n]))
+            if n in chosen and chosen[n] != i.deployment.restart_time else i
+            for n, i in enumerate(instances)]
 
 
 def memory_needed_mb(instances: Sequence[Instance]) -> int:

@@ -148,17 +148,6 @@ def test_render_writes_each_instance_in_its_own_units_and_paths(tmp_path: Path) 
     assert not (out / "etc/ibkr/config.ini").exists()
 
 
-def test_install_of_a_valid_pair_says_it_is_not_built_yet(tmp_path: Path) -> None:
-    files = pair(tmp_path)
-    with pytest.raises(Exit) as info:
-        install_task(Context(), host=["root@127.0.0.1:1"], credentials=files)
-    assert info.value.code == 2
-    assert str(info.value.message) == (
-        f"error: installing Gateway instances is not built yet (paper ({files[0]}), live "
-        f"({files[1]}), checked against each other): for now give one credentials file without "
-        "IBKR_INSTANCE; `invoke render --out DIR` shows each instance's files")
-
-
 def test_one_file_keeps_the_single_gateway_layout(tmp_path: Path) -> None:
     out = tmp_path / "out"
     render_task(Context(), credentials=[private(tmp_path, "paper.env", PAPER)], out=str(out),
@@ -175,15 +164,11 @@ def test_one_file_with_a_name_is_that_instance(tmp_path: Path) -> None:
     render_task(Context(), credentials=files, out=str(out), config_only=True)
     assert (out / "etc/systemd/system/ibkr-gateway@main.service").is_file()
     assert "IBKR_INSTANCE=main" in (out / "etc/ibkr/main/credentials.env").read_text()
-    for run, doing in ((lambda: install_task(Context(), host=["root@127.0.0.1:1"],
-                                             credentials=files), "installing"),
-                       (lambda: go_live(Context(), host="root@127.0.0.1:1", credentials=files[0],
-                                        yes_live=True), "going live on")):
-        with pytest.raises(Exit) as info:
-            run()
-        assert info.value.code == 2
-        assert str(info.value.message).startswith(
-            f"error: {doing} Gateway instances is not built yet (main ({files[0]})): ")
+    with pytest.raises(Exit) as info:
+        go_live(Context(), host="root@127.0.0.1:1", credentials=files[0], yes_live=True)
+    assert info.value.code == 2
+    assert str(info.value.message).startswith(
+        f"error: going live on Gateway instances is not built yet (main ({files[0]})): ")
 
 
 # --- memory, on the facts the install gathers ------------------------------------------------

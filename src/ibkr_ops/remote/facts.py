@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
 from ibkr_ops.gateway_installer import PROVENANCE_FILE, parse_provenance, supported_arch
-from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.host import schema
+from ibkr_ops.layout import DEFAULT, Layout, check_instance
 
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
@@ -52,6 +53,14 @@ for u in $UNITS; do
   echo "UNIT $u ${e:-none} ${a:-none}"
 done
 echo "MAINPID $(systemctl show -p MainPID --value "$GATEWAY_UNIT" 2>/dev/null)"
+for f in "$CONFIG_ROOT/$OPS_NAME" "$CONFIG_ROOT"/*/"$OPS_NAME"; do
+  [ -f "$f" ] || continue
+  d=${f%/*}; n=${d#"$CONFIG_ROOT"}; n=${n#/}; n=${n:--}
+  m=$(python3 -c "$MODE_PROBE" "$TOOLS_ZIP" "$f" 2>/dev/null); m=${m#MODE }
+  echo "LAYOUT $n ${m:-unknown}"
+  c="$d/$CREDENTIALS_NAME"
+  [ -f "$c" ] && python3 -c "$ENV_PROBE" "$TOOLS_ZIP" "$n" "$c" $ENV_KEYS 2>/dev/null
+done
 """
 
 
@@ -60,6 +69,16 @@ echo "MAINPID $(systemctl show -p MainPID --value "$GATEWAY_UNIT" 2>/dev/null)"
 MODE_PROBE = ("import sys; sys.path.insert(0, sys.argv[1]); "
               "from ibkr_ops.host.config import HostConfig; "
               "print('MODE', HostConfig.load(sys.argv[2]).trading_mode)")
+
+
+# Of each Gateway installed on the host: the login (for a migration to instances) and the
+# daily restart (for the stagger), read with the host's own parser of credentials.env. Never
+# the password: only these keys are printed, each a word (the schema refuses blanks in them).
+ENV_KEYS = (schema.USERNAME.key, schema.RESTART_TIME.key, schema.TIMEZONE.key)
+ENV_PROBE = ("import sys, pathlib; sys.path.insert(0, sys.argv[1]); "
+             "from ibkr_ops.host.envfile import read_env_file; "
+             "v = read_env_file(pathlib.Path(sys.argv[3])); "
+             "print('LENV', sys.argv[2], *(v.get(k) or '-' for k in sys.argv[4:]))")
 
 
 def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
@@ -78,12 +97,27 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
         "TOOLS_ZIP": layout.tools_zip,
         "MODE_PROBE": MODE_PROBE,
         "PROVENANCE": PROVENANCE_FILE,
+        # Where the default layout and every instance keep their settings (/etc/ibkr/NAME).
+        "CONFIG_ROOT": DEFAULT.config_dir,
+        "OPS_NAME": DEFAULT.ops_json.rsplit("/", 1)[1],
+        "CREDENTIALS_NAME": DEFAULT.credentials.rsplit("/", 1)[1],
+        "ENV_PROBE": ENV_PROBE,
+        "ENV_KEYS": " ".join(ENV_KEYS),
     }
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     body = shlex.quote(_SCRIPT)
     return (f"if [ \"$(id -u)\" = 0 ]; then env PRIV=root {assigns} sh -c {body}; "
             f"elif sudo -n true 2>/dev/null; then sudo -n env PRIV=sudo {assigns} sh -c {body}; "
             f"else env PRIV=none {assigns} sh -c {body}; fi")
+
+
+@dataclass
+class Installed:
+    """One Gateway the host has installed, default layout or instance."""
+
+    trading_mode: str = "unknown"
+    username: str | None = None
+    restart: tuple[str, str] | None = None  # (HH:MM, zone)
 
 
 @dataclass
@@ -111,6 +145,18 @@ class Facts:
     # Of the deployment installed now: None when there is none, "unknown" when its settings
     # do not read (then it is not known to be paper, nor live).
     trading_mode: str | None = None
+    # Every Gateway installed on the host, by instance name (None: the default layout).
+    installed: dict[str | None, Installed] = field(default_factory=dict)
+
+    @property
+    def instances(self) -> list[str]:
+        """The host's named Gateway instances, sorted."""
+        return sorted(n for n in self.installed if n is not None)
+
+    @property
+    def single_layout(self) -> bool:
+        """The host has today's single-Gateway layout (/etc/ibkr/ops.json)."""
+        return None in self.installed
 
     @property
     def is_wsl(self) -> bool:
@@ -167,7 +213,24 @@ def parse_facts(text: str) -> Facts:
             f.gateway_build = parse_provenance(rest)
         elif key == "UNIT" and len(parts) == 3:
             f.units[parts[0]] = (parts[1], parts[2])
+        elif key == "LAYOUT" and len(parts) == 2 and (name := _layout_name(parts[0])) != "":
+            f.installed[name] = Installed(trading_mode=parts[1])
+        elif key == "LENV" and len(parts) == 4 and (name := _layout_name(parts[0])) in f.installed:
+            user, time, zone = (None if p == "-" else p for p in parts[1:])
+            f.installed[name].username = user
+            f.installed[name].restart = (time, zone) if time and zone else None
     return f
+
+
+def _layout_name(word: str) -> str | None:
+    """An instance name as the facts print it ('-': the default layout); '' for a directory
+    that is no instance's (the backup directory has no ops.json, but a copy could)."""
+    if word == "-":
+        return None
+    try:
+        return check_instance(word)
+    except ValueError:
+        return ""
 
 
 def preflight(f: Facts) -> list[str]:

@@ -14,15 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ibkr_ops.botunit import dropins
-from ibkr_ops.errors import OpsError
+from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.gateway_installer import check_arch, check_fits
-from ibkr_ops.instances import Instance
+from ibkr_ops.host import schema
+from ibkr_ops.instances import Instance, check_memory, stagger
 from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import converge, diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
 from ibkr_ops.remote.hosts import open_host
-from ibkr_ops.remote.plan import Plan, make_plan
+from ibkr_ops.remote.plan import HostPlan, Plan, make_host_plan
 from ibkr_ops.remote.primitives import Host, run_steps
 from ibkr_ops.render import ManagedFile, render
 from ibkr_ops.settings import Deployment
@@ -67,6 +68,9 @@ class HostReport:
     seconds: float = 0.0
     health: str = ""
     error: str | None = None
+    exit_code: int = 1
+    # The Gateway instances installed (none: the single-Gateway layout).
+    instances: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -86,55 +90,80 @@ def instance_files(instances: Sequence[Instance], *, tools: bool = True) -> list
 
 
 def gather(host: Host, d: Deployment, files: list[ManagedFile],
-           extra_units: tuple[str, ...] = (), layout: Layout = DEFAULT) -> Facts:
-    """Read the host's facts in one round trip."""
-    command = facts_command([f.path for f in files], [*layout.enabled_units, *extra_units],
-                            d.service_user, d.gateway_dir, layout)
+           extra_units: tuple[str, ...] = (), layout: Layout = DEFAULT,
+           layouts: Sequence[Layout] = ()) -> Facts:
+    """Read the host's facts in one round trip (the units of ``layout`` and ``layouts``)."""
+    units = dict.fromkeys([*layout.enabled_units, *(u for other in layouts
+                                                    for u in other.enabled_units), *extra_units])
+    command = facts_command([f.path for f in files], units, d.service_user, d.gateway_dir, layout)
     result = host.conn.run(command, hide=True, warn=True, in_stream=False)
     if not result.ok:
         raise OpsError(f"reading the host's facts failed: {result.stderr.strip()[-200:]}")
     return parse_facts(result.stdout)
 
 
-def install_host(spec: str, d: Deployment, options: InstallOptions,
+def install_host(spec: str, d: Deployment | Sequence[Instance], options: InstallOptions,
                  progress: Progress) -> HostReport:
-    """Connect to one host and install there; failures end up in the report, never as an
-    exception (a host that cannot be reached included)."""
+    """Connect to one host and install there (one deployment on the single-Gateway layout, or
+    a host's instances); failures end up in the report, never as an exception (a host that
+    cannot be reached included)."""
+    found = _as_instances(d)
     try:
-        check_fits(options.gateway, d.gateway_sha256, d.tws_major_vrsn)
+        first = found[0].deployment
+        check_fits(options.gateway, first.gateway_sha256, first.tws_major_vrsn)
         conn = open_host(spec, trust_new_host=options.trust_new_host,
                          ssh_configs=options.ssh_configs)
     except OpsError as exc:
-        return HostReport(host=spec, error=str(exc))
+        return HostReport(host=spec, error=str(exc), exit_code=exc.exit_code)
     try:
-        return install_on(Host(conn, spec), d, options, progress)
+        return install_instances(Host(conn, spec), found, options, progress)
     finally:
         conn.close()
 
 
+def _as_instances(d: Deployment | Sequence[Instance]) -> list[Instance]:
+    # A deployment given as such keeps its restart time: it is the host's one Gateway.
+    return [Instance("", d, None, restart_set=True)] if isinstance(d, Deployment) else list(d)
+
+
 def install_on(host: Host, d: Deployment, options: InstallOptions,
                progress: Progress) -> HostReport:
-    """Install over a connection the caller holds (and keeps: go-live and migrate go on using
-    it); failures end up in the report, never as an exception."""
-    report = HostReport(host=host.name)
+    """Install one deployment on the single-Gateway layout over a connection the caller holds
+    (and keeps: go-live and migrate go on using it); failures end up in the report."""
+    return install_instances(host, _as_instances(d), options, progress)
+
+
+def install_instances(host: Host, instances: Sequence[Instance], options: InstallOptions,
+                      progress: Progress) -> HostReport:
+    """Install a host's Gateways in one plan over a connection the caller holds: one facts
+    round trip, what they share once, each instance's files and units, each Gateway started
+    or restarted by its own changes only, then each one's health. Failures end up in the
+    report, never as an exception."""
+    report = HostReport(host=host.name, instances=[i.name for i in instances if i.name])
     started = time.monotonic()
     try:
+        d = instances[0].deployment
         check_fits(options.gateway, d.gateway_sha256, d.tws_major_vrsn)
-        files = sorted([*desired_files(d), *options.extra_files,
-                        *dropins(options.bot_units, options.bot_wait_s)], key=lambda f: f.path)
-        facts = gather(host, d, files, options.extra_units)
+        extra = [*options.extra_files, *_bot_dropins(instances, options)]
+        facts = gather(host, d, [*instance_files(instances), *extra], options.extra_units,
+                       instances[0].layout, [i.layout for i in instances] + [DEFAULT])
         report.warnings = preflight(facts)
         check_arch(options.gateway, facts.arch)
         host.sudo = facts.privilege == "sudo"
-        if facts.trading_mode not in (None, "live") and d.is_live and not options.allow_live_switch:
-            now = ("trades paper" if facts.trading_mode == "paper" else
-                   "has installed settings that do not read, so it is not known to trade live")
-            raise OpsError(f"this host {now}; switch it to live with `invoke go-live` "
-                           "(confirmation, checks, a paper backup and automatic rollback)")
-        plan = make_plan(facts, files, options.ibc, options.gateway, options.extra_units,
-                         tuple(f.path for f in options.extra_files))
+        check_memory(instances, facts)
+        into = migration_target(instances, facts)
+        instances = stagger(instances, _others(instances, facts), _installed(facts, into))
+        _check_live_switch(instances, facts, into, options)
+        extra_paths = tuple(f.path for f in options.extra_files)
+        plan = make_host_plan(
+            facts, [(i.layout, sorted([*instance_files([i]), *(extra if n == 0 else [])],
+                                      key=lambda f: f.path))
+                    for n, i in enumerate(instances)],
+            options.ibc, options.gateway, options.extra_units, extra_paths,
+            into.layout if into else None)
         if not options.start_gateway:
-            plan.gateway_action = None
+            for one in plan.plans:
+                one.gateway_action = None
         if not facts.gateway_source and options.gateway is None:
             raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
                            "give --gateway-installer PATH (the offline Linux installer)")
@@ -143,19 +172,21 @@ def install_on(host: Host, d: Deployment, options: InstallOptions,
                            "or --ibc-version X.Y.Z")
         report.items = plan_items(plan, dry_run=options.dry_run)
         if options.dry_run:
-            report.diff = _diffs(host, plan, d)
+            report.diff = _diffs(host, plan, instances)
             report.health = "not checked (dry run)"
             return report
-        run_steps(host, converge.steps(plan, d), progress)
+        run_steps(host, converge.host_steps(plan, [i.deployment for i in instances]), progress)
         if not options.start_gateway:
             report.health = "not checked (Gateway left for the caller to start)"
             return report
-        report.health = wait_healthy(host, options.wait_s, progress)
-        if plan.changes_anything and options.notify:
-            notify(host, "info", f"ibkr-ops: installed and healthy ({d.trading_mode}, API port "
-                                 f"{d.api_port}); changed: {change_summary(report)}")
+        healths = [(i, wait_healthy(host, options.wait_s, progress, i.layout)) for i in instances]
+        report.health = "; ".join(f"{i.name}: {h}" if i.name else h for i, h in healths)
+        if options.notify:
+            for i, one in zip(instances, plan.plans, strict=True):
+                if one.changes_anything or plan.migrate_into is not None:
+                    notify(host, "info", installed_message(i, report), i.layout)
     except OpsError as exc:
-        report.error = str(exc)
+        report.error, report.exit_code = str(exc), exc.exit_code
     except OSError as exc:  # the connection dropped mid-run
         report.error = (f"connection lost ({exc.strerror or type(exc).__name__}); re-run: "
                         "completed steps are kept and the rest is redone")
@@ -166,6 +197,83 @@ def install_on(host: Host, d: Deployment, options: InstallOptions,
     return report
 
 
+def installed_message(i: Instance, report: HostReport) -> str:
+    """The install's notification of one Gateway, its instance named."""
+    d = i.deployment
+    what = f"{i.name}: {d.trading_mode}" if i.name else d.trading_mode
+    return (f"ibkr-ops: installed and healthy ({what}, API port {d.api_port}); changed: "
+            f"{change_summary(report)}")
+
+
+def _bot_dropins(instances: Sequence[Instance], options: InstallOptions) -> list[ManagedFile]:
+    if options.bot_units and len(instances) > 1:
+        raise UsageError("--bot-unit orders a bot after one Gateway: give it with one "
+                         "credentials file (one instance) at a time")
+    return dropins(options.bot_units, options.bot_wait_s, instances[0].layout)
+
+
+def migration_target(instances: Sequence[Instance], facts: Facts) -> Instance | None:
+    """The instance that takes over the host's single-Gateway layout: the one that logs in
+    as its IBKR_USERNAME (one login, one account's settings). None when the host has no such
+    layout or nothing named is installed; a host whose Gateways would otherwise be left
+    beside, or in the way of, the files given is refused (UsageError)."""
+    named = [i for i in instances if i.name is not None]
+    if not named:
+        if facts.instances:
+            raise UsageError(
+                f"this host runs Gateway instances ({', '.join(facts.instances)}); give each "
+                f"its credentials file with {schema.INSTANCE.key}, not one file without it")
+        return None
+    if not facts.single_layout:
+        return None
+    username = facts.installed[None].username
+    found = [i for i in named if username is not None
+             and i.deployment.username.casefold() == username.casefold()]
+    if not found:
+        login = f"{schema.USERNAME.key} {username}" if username else \
+            f"whose {schema.USERNAME.key} could not be read"
+        raise UsageError(f"this host runs a single Gateway ({login}) that none of the files "
+                         "logs in as; add its credentials file or uninstall it first")
+    return found[0]
+
+
+def _others(instances: Sequence[Instance], facts: Facts) -> dict[str, tuple[str, str]]:
+    """The restart times of the host's instances this install leaves alone."""
+    given = {i.name for i in instances}
+    return {name: found.restart for name, found in facts.installed.items()
+            if name is not None and name not in given and found.restart is not None}
+
+
+def _installed(facts: Facts, into: Instance | None) -> dict[str | None, tuple[str, str]]:
+    """The restart time each instance has on the host now; the instance that takes over the
+    single-Gateway layout has that Gateway's."""
+    have = {name: found.restart for name, found in facts.installed.items()
+            if found.restart is not None}
+    if into is not None and None in have:
+        have[into.name] = have.pop(None)
+    return have
+
+
+def _check_live_switch(instances: Sequence[Instance], facts: Facts, into: Instance | None,
+                       options: InstallOptions) -> None:
+    """Paper to live only through go-live (confirmation, checks, backup) or a live migration."""
+    for i in instances:
+        if not i.deployment.is_live or options.allow_live_switch:
+            continue
+        if i.name is None:
+            mode = facts.trading_mode
+        else:
+            found = facts.installed.get(None if i is into else i.name)
+            mode = found.trading_mode if found else None
+        if mode in (None, "live"):
+            continue
+        now = ("trades paper" if mode == "paper" else
+               "has installed settings that do not read, so it is not known to trade live")
+        whose = f"this host's Gateway {i.name}" if i.name and i is not into else "this host"
+        raise OpsError(f"{whose} {now}; switch it to live with `invoke go-live` "
+                       "(confirmation, checks, a paper backup and automatic rollback)")
+
+
 def change_summary(report: HostReport) -> str:
     """What changed, short enough for a notification: items by name, files by count."""
     changed = [name for name, status in report.items if status != "unchanged"]
@@ -174,25 +282,41 @@ def change_summary(report: HostReport) -> str:
     return ", ".join([*named, f"{len(files)} file(s)"] if files else named)
 
 
-def plan_items(plan: Plan, *, dry_run: bool) -> list[tuple[str, str]]:
-    """The plan as report rows; a dry run says 'would change'."""
+def plan_items(plan: Plan | HostPlan, *, dry_run: bool) -> list[tuple[str, str]]:
+    """The plan as report rows, what the Gateways share first, then each instance's; a dry
+    run says 'would change'."""
+    host = plan if isinstance(plan, HostPlan) else HostPlan([plan])
     mark = "would change" if dry_run else "changed"
-    rows = [("packages" + (f" ({' '.join(plan.packages)})" if plan.packages else ""),
-             mark if plan.packages else "unchanged"),
-            ("service user", mark if plan.create_user else "unchanged"),
-            ("IBC", mark if plan.ibc else "unchanged"),
-            ("IB Gateway", mark if plan.gateway else "unchanged")]
-    rows += [(f.path, mark) for f in plan.files]
-    rows += [(f.path, "unchanged") for f in plan.unchanged_files]
-    rows.append(("units enabled", mark if plan.enable else "unchanged"))
-    action = f"{plan.gateway_action} ({plan.gateway_reason})" if plan.gateway_action else ""
-    rows.append((f"gateway {action}".rstrip(), mark if plan.gateway_action else "unchanged"))
+    shared = host.shared
+    rows = [("packages" + (f" ({' '.join(shared.packages)})" if shared.packages else ""),
+             mark if shared.packages else "unchanged"),
+            ("service user", mark if shared.create_user else "unchanged"),
+            ("IBC", mark if shared.ibc else "unchanged"),
+            ("IB Gateway", mark if shared.gateway else "unchanged")]
+    if host.migrate_into is not None:
+        rows.append((f"move {DEFAULT.gateway_unit} into {host.migrate_into.gateway_unit} "
+                     "(its settings, state and Gateway settings kept; one restart)", mark))
+    rows += [(f.path, mark) for f in host.files]
+    rows += [(f.path, "unchanged") for f in host.unchanged_files]
+    for one in host.plans:
+        whose = f" ({one.layout.instance})" if one.layout.instance else ""
+        rows.append((f"units enabled{whose}", mark if one.enable else "unchanged"))
+        action = f"{one.gateway_action} ({one.gateway_reason})" if one.gateway_action else ""
+        rows.append((f"gateway{whose} {action}".rstrip(),
+                     mark if one.gateway_action else "unchanged"))
     return rows
 
 
-def health(host: Host) -> tuple[bool, str]:
-    """Run the host's health check once: (healthy, one-line summary)."""
-    result = host.root(f"{DEFAULT.health_check_tool} --json", warn=True, timeout=60)
+def _tool_command(tool: str, layout: Layout, *args: str) -> str:
+    """A host tool acting on one Gateway: ``--instance NAME`` for an instance."""
+    where = ["--instance", layout.instance] if layout.instance else []
+    return " ".join(shlex.quote(a) for a in [tool, *where, *args])
+
+
+def health(host: Host, layout: Layout = DEFAULT) -> tuple[bool, str]:
+    """Run the host's health check of one Gateway once: (healthy, one-line summary)."""
+    result = host.root(_tool_command(layout.health_check_tool, layout, "--json"), warn=True,
+                       timeout=60)
     try:
         data = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -206,34 +330,40 @@ def health(host: Host) -> tuple[bool, str]:
     return False, "; ".join(failing) or "unhealthy"
 
 
-def wait_healthy(host: Host, wait_s: float, progress: Progress) -> str:
-    """Poll the health check until it passes, saying what is awaited; bounded."""
+def wait_healthy(host: Host, wait_s: float, progress: Progress,
+                 layout: Layout = DEFAULT) -> str:
+    """Poll one Gateway's health check until it passes, saying what is awaited; bounded."""
     started = time.monotonic()
     last_said = -10.0
+    whose = f"Gateway {layout.instance}" if layout.instance else "Gateway"
     while True:
-        ok, summary = health(host)
+        ok, summary = health(host, layout)
         elapsed = time.monotonic() - started
         if ok:
             return summary
         if elapsed > wait_s:
-            raise OpsError(f"not healthy after {wait_s:.0f} s: {summary}; see `invoke logs "
-                           f"--host {host.name}`")
+            instance = f" --instance {layout.instance}" if layout.instance else ""
+            raise OpsError(f"{'' if layout.instance is None else whose + ' '}not healthy after "
+                           f"{wait_s:.0f} s: {summary}; see `invoke logs --host {host.name}"
+                           f"{instance}`")
         if elapsed - last_said >= 10:
-            progress(f"waiting for the Gateway to log in and answer ({elapsed:.0f} s): {summary}")
+            progress(f"waiting for the {whose} to log in and answer ({elapsed:.0f} s): {summary}")
             last_said = elapsed
         time.sleep(2)
 
 
-def notify(host: Host, level: str, message: str) -> None:
-    """Send a notification from the host (it holds the webhook); failures only warn."""
-    host.root(f"{DEFAULT.notify_tool} --level {shlex.quote(level)} {shlex.quote(message)}",
-              warn=True,
+def notify(host: Host, level: str, message: str, layout: Layout = DEFAULT) -> None:
+    """Send a notification from the host (it holds the webhook) as one Gateway's; failures
+    only warn."""
+    host.root(_tool_command(layout.notify_tool, layout, "--level", level, message), warn=True,
               timeout=90)
 
 
-def _diffs(host: Host, plan: Plan, d: Deployment) -> list[str]:
+def _diffs(host: Host, plan: HostPlan, instances: Sequence[Instance]) -> list[str]:
     """The dry run's diffs: every secret masked, the host's current ones included."""
-    planned = [s.reveal() for s in (d.password, d.discord_webhook_url) if s is not None]
+    planned = [s.reveal() for i in instances
+               for s in (i.deployment.password, i.deployment.discord_webhook_url)
+               if s is not None]
     binary = [f for f in plan.files if f.path.endswith(".zip")]
     text = [(f.path, host.read_file(f.path), f.content) for f in plan.files if f not in binary]
     return [*(f"~ {f.path} (binary, {len(f.content)} bytes)" for f in binary),

@@ -87,3 +87,56 @@ def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
     elif not active:
         plan.gateway_action, plan.gateway_reason = "start", "not running"
     return plan
+
+
+@dataclass
+class HostPlan:
+    """A host's plan for several Gateways: one ``Plan`` per instance, in the order given,
+    whose shared parts (packages, user, IBC, the Gateway build) are the first's, and the
+    instance (if any) that takes over the host's single-Gateway layout (``migrate_into``)."""
+
+    plans: list[Plan]
+    migrate_into: Layout | None = None
+
+    @property
+    def shared(self) -> Plan:
+        return self.plans[0]
+
+    @property
+    def files(self) -> list[ManagedFile]:
+        """Every file to write, once (the host tools are in every instance's plan)."""
+        return list({f.path: f for p in self.plans for f in p.files}.values())
+
+    @property
+    def unchanged_files(self) -> list[ManagedFile]:
+        changed = {f.path for f in self.files}
+        return [f for f in {f.path: f for p in self.plans for f in p.unchanged_files}.values()
+                if f.path not in changed]
+
+    @property
+    def daemon_reload(self) -> bool:
+        return self.migrate_into is not None or any(p.daemon_reload for p in self.plans)
+
+    @property
+    def changes_anything(self) -> bool:
+        return self.migrate_into is not None or any(p.changes_anything for p in self.plans)
+
+
+MIGRATION_REASON = "moved in from the single-Gateway layout: {old} stops, this one starts"
+
+
+def make_host_plan(facts: Facts, files: list[tuple[Layout, list[ManagedFile]]],
+                   ibc: IbcSource | None, gateway: GatewayInstaller | None,
+                   extra_units: tuple[str, ...] = (), extra_inputs: tuple[str, ...] = (),
+                   migrate_into: Layout | None = None) -> HostPlan:
+    """One plan per (layout, its files, shared ones included); the host's extra units (the
+    demo's receiver) go with the first. The instance that takes over the single-Gateway
+    layout starts once its predecessor has stopped: that is the one restart it costs."""
+    plans = [make_plan(facts, own, ibc, gateway, extra_units if n == 0 else (),
+                       extra_inputs if n == 0 else (), layout)
+             for n, (layout, own) in enumerate(files)]
+    for plan in plans:
+        if migrate_into is not None and plan.layout == migrate_into:
+            plan.gateway_action = "start"
+            plan.gateway_reason = MIGRATION_REASON.format(old=DEFAULT.gateway_unit)
+    return HostPlan(plans, migrate_into)

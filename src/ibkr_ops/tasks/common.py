@@ -11,10 +11,11 @@ from invoke.exceptions import Exit
 from ibkr_ops import sandbox
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.host import schema
+from ibkr_ops.host.envfile import read_env_file
 from ibkr_ops.instances import Instance, host_instances
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.remote.switch import open_root
-from ibkr_ops.settings import Deployment, load_deployment
+from ibkr_ops.settings import Deployment, deployment_from_env
 
 _CREDENTIALS_REQUIRED = ("--credentials FILE is required (start from "
                          "deploy/ibkr/credentials.env.template)")
@@ -50,13 +51,15 @@ def user_errors() -> Iterator[None]:
         raise Exit(f"error: {exc}", code=exc.exit_code) from None
 
 
-def deployment(credentials: str | None, options: dict[str, str | None]) -> Deployment:
-    """Read the credentials file and apply the setting options that were given."""
-    if not credentials:
-        raise UsageError(_CREDENTIALS_REQUIRED)
+def deployment(credentials: str, options: dict[str, str | None]) -> tuple[Deployment, bool]:
+    """Read the credentials file and apply the setting options that were given; and whether
+    the restart time was given (in the file or as an option), which a host's other Gateways
+    then leave as it is."""
     overrides = {SETTING_OPTIONS[name]: value for name, value in options.items()
                  if value is not None}
-    return load_deployment(Path(credentials), overrides)
+    values = read_env_file(Path(credentials))
+    given = {**values, **overrides}.get(schema.RESTART_TIME.key, "").strip() != ""
+    return deployment_from_env(values, overrides, source=credentials), given
 
 
 def instances(credentials: list[str] | None, options: dict[str, str | None]) -> list[Instance]:
@@ -64,7 +67,7 @@ def instances(credentials: list[str] | None, options: dict[str, str | None]) -> 
     applied; a clash between two of them is refused before any host is contacted."""
     if not credentials:
         raise UsageError(_CREDENTIALS_REQUIRED)
-    loaded = [(given, deployment(given, options)) for given in credentials]
+    loaded = [(given, *deployment(given, options)) for given in credentials]
     # After loading, so that a path that is no file has its own message; by inode, so that
     # any two spellings of one file are caught.
     seen: dict[tuple[int, int], str] = {}
@@ -75,7 +78,8 @@ def instances(credentials: list[str] | None, options: dict[str, str | None]) -> 
             raise UsageError(f"--credentials {seen[inode]} and {given} are the same file; give "
                              "each Gateway's file once")
         seen[inode] = given
-    return host_instances(loaded)
+    return host_instances([(given, d) for given, d, _ in loaded],
+                          restart_set={given for given, _, set_ in loaded if set_})
 
 
 def single_gateway(found: list[Instance], doing: str) -> Deployment:

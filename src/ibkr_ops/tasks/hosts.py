@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from invoke.tasks import task
 from ibkr_ops.botunit import check_wait, service_names
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
+from ibkr_ops.instances import Instance
 from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
@@ -23,7 +24,6 @@ from ibkr_ops.tasks.common import (
     SETTING_HELP,
     connected,
     instances,
-    single_gateway,
     ssh_configs,
     user_errors,
 )
@@ -46,8 +46,10 @@ def install_options(ibc_zip: str | None, ibc_version: str | None, gateway_instal
         dry_run=dry_run, trust_new_host=trust_new_host, wait_s=wait, ssh_configs=ssh_configs())
 
 
-def run_install(hosts: list[str], d: Deployment, options: InstallOptions) -> list[HostReport]:
-    """Install on every host in parallel; one host failing does not stop the others."""
+def run_install(hosts: list[str], d: Deployment | Sequence[Instance],
+                options: InstallOptions) -> list[HostReport]:
+    """Install on every host in parallel (one deployment on the single-Gateway layout, or the
+    instances every host gets); one host failing does not stop the others."""
     if not hosts:
         raise UsageError("give at least one --host")
     with ThreadPoolExecutor(max_workers=min(len(hosts), 16)) as pool:
@@ -81,7 +83,12 @@ def install(c: Context, host: list[str], credentials: list[str] | None = None,
             timezone: str | None = None, restart_mode: str | None = None,
             memory_max_mb: str | None = None, bot_unit: list[str] | None = None,
             bot_wait: str = "300") -> None:
-    """Install or update the Gateway stack on one or more hosts over SSH."""
+    """Install or update the Gateway stack on one or more hosts over SSH.
+
+    With several --credentials, each file is one Gateway instance of every host, all
+    installed in one plan; a file alone keeps the single-Gateway layout unless it names
+    its instance (IBKR_INSTANCE), which installs that instance and leaves the others.
+    """
     with user_errors():
         found = instances(credentials, {
             "mode": mode, "api_port": api_port, "api_host": api_host,
@@ -90,10 +97,12 @@ def install(c: Context, host: list[str], credentials: list[str] | None = None,
             "restart_mode": restart_mode, "memory_max_mb": memory_max_mb})
         options = install_options(ibc_zip, ibc_version, gateway_installer, dry_run,
                                   trust_new_host, wait, bot_units=bot_unit, bot_wait=bot_wait)
-        d = single_gateway(found, "installing")
-        failure = summarize(run_install(host, d, options))
+        reports = run_install(host, found, options)
+        failure = summarize(reports)
     if failure:
-        raise Exit(f"error: {failure}", code=1)
+        # Refused as bad input everywhere (memory, a migration none of the files fits): 2.
+        usage = all(r.exit_code == 2 for r in reports if r.error)
+        raise Exit(f"error: {failure}", code=2 if usage else 1)
 
 
 def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:

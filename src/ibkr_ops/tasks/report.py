@@ -28,7 +28,8 @@ def print_report(report: HostReport) -> None:
     out = sys.stdout
     width = max((len(name) for name, _ in report.items), default=10)
     with _lock:
-        print(f"\n== {report.host}", file=out)
+        instances = f" (instances {', '.join(report.instances)})" if report.instances else ""
+        print(f"\n== {report.host}{instances}", file=out)
         for warning in report.warnings:
             print(f"   warning: {warning}", file=out)
         for name, status in report.items:

@@ -44,6 +44,8 @@ def print_migration(report: MigrateReport, *, dry_run: bool) -> None:
 @task(help={
     "source": "host running the deployment now: " + HOST_HELP,
     "target": "host to move it to: " + HOST_HELP,
+    "instance": "the source's Gateway instance to move (it keeps its name on the target); "
+                "default: the source's only Gateway",
     "stop_source": "once the target is healthy, stop and disable the source's Gateway "
                    "(files kept; required in live mode)",
     "dry_run": "show what would be read, written and stopped on each host; change nothing",
@@ -53,8 +55,9 @@ def print_migration(report: MigrateReport, *, dry_run: bool) -> None:
     "trust_new_host": "accept and record an unknown SSH host key (never a changed one)",
     "wait": "seconds to wait for the target's Gateway to become healthy (default 300)"})
 def migrate(c: Context, source: str | None = None, target: str | None = None,
-            stop_source: bool = False, dry_run: bool = False, ibc_zip: str | None = None,
-            ibc_version: str | None = None, gateway_installer: str | None = None,
+            instance: str | None = None, stop_source: bool = False, dry_run: bool = False,
+            ibc_zip: str | None = None, ibc_version: str | None = None,
+            gateway_installer: str | None = None,
             trust_new_host: bool = False, wait: float = 300.0) -> None:
     """Move a running deployment to another host; switch only once it is healthy there."""
     with user_errors():
@@ -62,9 +65,11 @@ def migrate(c: Context, source: str | None = None, target: str | None = None,
             raise UsageError("give --source HOST and --target HOST")
         install = install_options(ibc_zip, ibc_version, gateway_installer, False,
                                   trust_new_host, wait)
+        if instance is not None:
+            check_option_instance(instance)
         refuse_same_host(source, target, ssh_configs())
         with connected(source, trust_new_host) as src, connected(target, trust_new_host) as tgt:
-            report = run_migrate(src, tgt, MigrateOptions(install, stop_source, dry_run),
+            report = run_migrate(src, tgt, MigrateOptions(install, stop_source, dry_run, instance),
                                  progress_for)
         print_migration(report, dry_run=dry_run)
 

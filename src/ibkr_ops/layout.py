@@ -23,6 +23,8 @@ UNIT_DIR: Final = "/etc/systemd/system"
 # The settings of every Gateway of a host: the default's files here, an instance's one level
 # down. The host tools list a host's instances from it (``host/installed.py``).
 CONFIG_ROOT: Final = "/etc/ibkr"
+# The host tools' state, likewise; what the Gateways of a host share sits here too.
+STATE_ROOT: Final = "/var/lib/ibkr-ops"
 BIN_DIR: Final = "/usr/local/bin"
 LIB_DIR: Final = "/usr/local/lib/ibkr-ops"
 TOOLS_ZIP: Final = f"{LIB_DIR}/ibkr_ops.zip"
@@ -88,6 +90,11 @@ class Layout:
         return directory if self.instance is None else f"{directory}/{self.instance}"
 
     @property
+    def _suffix(self) -> str:
+        """What a file name shared with other Gateways carries of this one (``-paper``)."""
+        return "" if self.instance is None else f"-{self.instance}"
+
+    @property
     def instance_args(self) -> str:
         """What a unit passes a host tool so it acts on this Gateway: `` --instance NAME``, or
         nothing for the single-Gateway host (whose units stay as they were installed)."""
@@ -128,14 +135,37 @@ class Layout:
     @property
     def needrestart_conf(self) -> str:
         """needrestart's override that keeps apt from restarting the display or Gateway."""
-        suffix = "" if self.instance is None else f"-{self.instance}"
-        return f"/etc/needrestart/conf.d/ibkr-ops{suffix}.conf"
+        return f"/etc/needrestart/conf.d/ibkr-ops{self._suffix}.conf"
 
     # State and logs ---------------------------------------------------------------------------
     @property
     def state_dir(self) -> str:
-        """The host tools' state: watchdog, restart history, login, metrics."""
-        return self._below("/var/lib/ibkr-ops")
+        """The host tools' state: watchdog, restart history, login."""
+        return self._below(STATE_ROOT)
+
+    @property
+    def metrics_dir(self) -> str:
+        """node_exporter's textfile directory: one for every Gateway of a host, since the
+        collector reads one directory (each instance writes a file of its own in it)."""
+        return f"{STATE_ROOT}/metrics"
+
+    @property
+    def metrics_file(self) -> str:
+        """This Gateway's Prometheus text file (``ibkr_gateway-paper.prom``)."""
+        return f"{self.metrics_dir}/ibkr_gateway{self._suffix}.prom"
+
+    @property
+    def writable_state(self) -> tuple[str, ...]:
+        """What the health check's unit writes besides the logs: its state, and an
+        instance's metrics file, which lives outside it (the default's is inside)."""
+        return (self.state_dir,) if self.instance is None else (self.state_dir, self.metrics_dir)
+
+    @property
+    def login_lock(self) -> str:
+        """The directory whose flock(2) lets one Gateway of the host log in at a time. A
+        directory every layout has, opened read-only: so a sandboxed unit that cannot write
+        it (ProtectSystem=strict) can still take the lock."""
+        return STATE_ROOT
 
     @property
     def log_dir(self) -> str:
@@ -212,7 +242,7 @@ class Layout:
     @property
     def dropin_name(self) -> str:
         """The drop-in a user's bot service gets, to start after this Gateway is healthy."""
-        return "ibkr-gateway.conf" if self.instance is None else f"ibkr-gateway-{self.instance}.conf"
+        return f"ibkr-gateway{self._suffix}.conf"
 
     def dropin_path(self, service: str) -> str:
         return f"{UNIT_DIR}/{service}.d/{self.dropin_name}"
@@ -260,7 +290,8 @@ class Layout:
     @property
     def root_dirs(self) -> tuple[str, ...]:
         """Directories root owns (mode 0755) that the install makes before any file."""
-        return (self.config_dir, self.state_dir, LIB_DIR)
+        own = (self.config_dir, self.state_dir, LIB_DIR)
+        return own if self.instance is None else (*own, self.metrics_dir)
 
     def user_dirs(self, home: str) -> tuple[str, ...]:
         """Directories the service user owns (mode 0750): its logs and Gateway settings."""

@@ -101,12 +101,21 @@ def env_file_text(d: Deployment) -> str:
 def host_config(d: Deployment, layout: Layout = DEFAULT) -> HostConfig:
     """The host tools' view of a deployment (its ops.json): no secrets in it. Every host
     setting the deployment has (or derives) is copied by its one name; of the host-only ones,
-    the names of its units and directories come from the layout, so the tools act on this
-    Gateway's, and the rest keep their defaults."""
-    return HostConfig(
-        gateway_unit=layout.gateway_unit, display_unit=layout.display_unit,
-        state_dir=layout.state_dir, log_dir=layout.log_dir, credentials_file=layout.credentials,
-        **{s.name: getattr(d, s.name) for s in schema.HOST if s.key or s.derived})
+    the instance and the names of its units and files come from the layout, so the tools act
+    on this Gateway's, and the rest keep their defaults."""
+    values: dict[str, Any] = {s.name: getattr(d, s.name) for s in schema.HOST
+                              if s.key or s.derived}
+    # The layout's name, not the file's IBKR_INSTANCE: beside other Gateways a file without
+    # one is named by its trading mode.
+    values.update(
+        instance=layout.instance, gateway_unit=layout.gateway_unit,
+        display_unit=layout.display_unit, state_dir=layout.state_dir, log_dir=layout.log_dir,
+        credentials_file=layout.credentials)
+    if layout.instance is not None:
+        # Outside its state, in the one folder node_exporter reads; the default layout's is
+        # the empty setting's <state_dir>/metrics/ibkr_gateway.prom, as it always was.
+        values["metrics_file"] = layout.metrics_file
+    return HostConfig(**values)
 
 
 def render(d: Deployment, layout: Layout = DEFAULT) -> list[ManagedFile]:

@@ -182,3 +182,17 @@ def test_what_names_one_gateway_is_refused_across_several(root: Path,
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (f"ibkr-health-check: {option[0]} acts on one Gateway and this host "
                              "runs Gateway instances live, paper; give --instance NAME\n")
+
+
+def test_each_instances_journal_line_is_marked_with_its_name(root: Path, tmp_path: Path) -> None:
+    path = str(tmp_path / "journal.socket")
+    install(root, "paper", api_port=closed_port())
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.settimeout(5)
+        result = run_tool("ibkr-health-check", "--instance", "paper",
+                          env={**on(root), "IBKR_OPS_JOURNAL_SOCKET": path})
+        entry = dict(line.split("=", 1) for line in sock.recv(65536).decode().splitlines())
+    assert result.returncode == 1
+    assert entry["IBKR_INSTANCE"] == "paper"
+    assert entry["MESSAGE"].startswith("paper: UNHEALTHY: service=")

@@ -177,3 +177,19 @@ def test_a_login_that_moves_on_is_not_reported(tmp_path: Path) -> None:
     watch.event(ibclog.TWOFA_WAIT)
     time.sleep(0.5)
     assert sent == []
+
+
+@pytest.mark.parametrize(("instance", "options"), [(None, "--host HOST"),
+                                                   ("live", "--host HOST --instance live")])
+def test_the_commands_an_alert_suggests_name_the_instance(instance: str | None,
+                                                          options: str) -> None:
+    """On a host of several Gateways, `invoke restart --host HOST` alone would be refused."""
+    config = dataclasses.replace(CONFIG, twofa_timeout_action="exit", instance=instance)
+    timeout = react(loginwatch.LoginState(), ibclog.TWOFA_TIMEOUT, config)
+    assert timeout.notify is not None
+    assert f"`invoke restart {options} --cold`" in timeout.notify[1]
+    login = loginwatch.LoginState()
+    react(login, ibclog.TWOFA_HUNG, config)
+    hung = react(login, ibclog.TWOFA_HUNG, config)
+    assert hung.notify is not None
+    assert f"`invoke screenshot {options}`" in hung.notify[1]

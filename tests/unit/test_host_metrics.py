@@ -71,3 +71,16 @@ def test_ibkrs_side_is_exported_per_farm() -> None:
     got = samples(metrics.render(HostConfig(), lost, [], None, None, 5.0))
     assert got[("ibkr_gateway_ibkr_connected", (mode,))] == 0
     assert not any(name == "ibkr_gateway_data_farm_ok" for name, _ in got)
+
+
+def test_an_instances_series_all_carry_its_name_and_the_single_gateways_none() -> None:
+    link = upstream.read([(2104, "Market data farm connection is OK:usfarm")])
+    rep = dataclasses.replace(report(), link=link)
+    restarts = [history.Restart(1.0, "hang", "warm", True)]
+    for instance in ("live", None):
+        config = HostConfig(trading_mode="live", api_port=4001, instance=instance)
+        got = samples(metrics.render(config, rep, restarts, 1.0, 300.0, 5.0))
+        assert len(got) > 10
+        labels = [dict(key) for _, key in got]
+        assert all(label.get("instance") == instance for label in labels), instance
+        assert all(label["mode"] == "live" for label in labels)

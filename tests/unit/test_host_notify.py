@@ -204,3 +204,34 @@ def test_cli_bad_level_exits_2_with_one_line() -> None:
     result = run_tool("ibkr-notify", "--level", "panic", "x")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("mode", "instance", "title", "whose"), [
+    ("paper", None, "WARNING · gw1 · paper", "paper"),
+    ("live", None, "LIVE · WARNING · gw1", "live"),
+    ("paper", "paper", "WARNING · gw1 · paper", "paper · paper"),
+    ("paper", "test", "WARNING · gw1 · test (paper)", "test · paper"),
+    ("live", "live", "LIVE · WARNING · gw1 · live", "live · live"),
+    ("live", "main", "LIVE · WARNING · gw1 · main", "main · live"),
+    # A name that says the opposite of the mode cannot hide a live Gateway.
+    ("live", "paper", "LIVE · WARNING · gw1 · paper", "paper · live"),
+])
+def test_the_title_names_the_instance_and_live_stays_first(
+        mode: str, instance: str | None, title: str, whose: str) -> None:
+    (message,) = notify.build_payloads("warning", "x", host="gw1", mode=mode, now=NOW,
+                                       instance=instance)
+    embed = message["embeds"][0]  # type: ignore[index]
+    assert embed["title"] == title
+    assert embed["footer"]["text"] == f"gw1 · {whose} · 2026-11-25 16:30:00 EST"
+
+
+def test_an_instance_host_delivers_under_the_instances_name(sim: DiscordSim,
+                                                            tmp_path: Path) -> None:
+    creds = tmp_path / "credentials.env"
+    creds.write_text(f"DISCORD_WEBHOOK_URL={sim.url}\n")
+    os.chmod(creds, 0o600)
+    config = HostConfig(credentials_file=str(creds), hostname="gw1", trading_mode="live",
+                        api_port=4001, instance="main")
+    notify.deliver(config, "error", "Gateway UNHEALTHY", FAST, environ={})
+    (message,) = sim.messages()
+    assert message["embeds"][0]["title"] == "LIVE · ERROR · gw1 · main"

@@ -92,7 +92,7 @@ def window_on(xvfb: str) -> Iterator[str]:
                              "Login window", "hello"], stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
-            if screen.windows(xvfb):
+            if screen.windows(xvfb, "xvfb.service"):
                 break
             subprocess.run(["sleep", "0.05"], check=True)
         yield xvfb
@@ -102,9 +102,9 @@ def window_on(xvfb: str) -> Iterator[str]:
 
 
 def test_capture_and_windows_on_a_real_display(window_on: str) -> None:
-    image = screen.capture(window_on)
+    image = screen.capture(window_on, "xvfb.service")
     assert (image.width, image.height) == (1024, 768)  # the xvfb fixture's screen
-    (window,) = screen.windows(window_on)
+    (window,) = screen.windows(window_on, "xvfb.service")
     assert (window.title, window.x, window.y) == ("Login window", 40, 50)
     box = (window.x, window.y, window.x + window.width, window.y + window.height)
     with Image.open(io.BytesIO(screen.png(image))) as picture:
@@ -117,5 +117,6 @@ def test_capture_and_windows_on_a_real_display(window_on: str) -> None:
 def test_a_display_that_is_not_there_is_one_clear_error() -> None:
     if not shutil.which("xwd"):
         pytest.skip("x11-apps is not installed")
-    with pytest.raises(OpsError, match=r"xwd on display :239 failed: .*xvfb.service"):
-        screen.capture(":239")
+    with pytest.raises(OpsError, match=r"xwd on display :239 failed: .*is xvfb@paper\.service "
+                                       r"running\?\)"):
+        screen.capture(":239", "xvfb@paper.service")

@@ -15,6 +15,7 @@ from test_render import needs_analyze, reference
 
 from ibkr_ops import resources
 from ibkr_ops.botunit import dropins
+from ibkr_ops.host.config import metrics_path
 from ibkr_ops.layout import DEFAULT, TOOLS, TOOLS_ZIP, UNITS, Layout
 from ibkr_ops.remote.artifacts import tools_zip
 from ibkr_ops.remote.facts import facts_command, parse_facts
@@ -84,7 +85,9 @@ def test_an_instance_name_systemd_or_the_directories_would_refuse_is_refused(
 def _defaults_named(text: str) -> list[str]:
     """Every name of the default layout's own (not shared) in a rendered file."""
     patterns = [rf"(?<![@\w-]){re.escape(u)}" for u in UNITS]
-    patterns += [r"/etc/ibkr/(?!paper/)", r"/var/lib/ibkr-ops(?!/paper)",
+    # Shared by every Gateway of a host: the metrics folder and the state root's login lock.
+    patterns += [r"/etc/ibkr/(?!paper/)", r'/var/lib/ibkr-ops(?!/paper|/metrics[ /]|")',
+                 r"ibkr_gateway\.prom",
                  r"/var/log/ibkr(?!/paper)", r"settings-(dir|path)=/home/trader/Jts(?!-paper)"]
     return [m.group(0) for p in patterns for m in re.finditer(p, text)]
 
@@ -198,3 +201,24 @@ def test_an_instances_units_tell_every_host_tool_which_gateway(tmp_path: Path) -
     assert tools == set(TOOLS) - {"ibkr-notify", "ibkr-screenshot", "ibkr-vnc-server"}
     assert [c for c in calls
             if "--instance paper" not in c and "ibkr-gateway-prepare" not in c] == []
+
+
+def test_instances_keep_their_state_apart_and_their_metrics_in_the_one_folder(
+        tmp_path: Path) -> None:
+    """node_exporter reads one folder: every Gateway of a host writes its own file there."""
+    d = reference("paper", tmp_path)
+    default, paper, live = (host_config(d, layout) for layout in (DEFAULT, PAPER, Layout("live")))
+    assert (default.instance, paper.instance, live.instance) == (None, "paper", "live")
+    assert default.metrics_file == ""  # the default layout's ops.json keeps its old value
+    assert [metrics_path(c) for c in (default, paper, live)] == [
+        "/var/lib/ibkr-ops/metrics/ibkr_gateway.prom",
+        "/var/lib/ibkr-ops/metrics/ibkr_gateway-paper.prom",
+        "/var/lib/ibkr-ops/metrics/ibkr_gateway-live.prom"]
+    assert DEFAULT.metrics_file == metrics_path(default)
+    assert len({paper.state_dir, live.state_dir, default.state_dir}) == 3
+    assert paper.login_lock == live.login_lock == default.login_lock == DEFAULT.state_dir
+    # The install makes the folder, and the instance's health check may write there.
+    assert PAPER.metrics_dir in PAPER.root_dirs
+    unit = next(f for f in render(d, PAPER) if f.path == PAPER.unit_path(PAPER.health_service))
+    assert ("ReadWritePaths=/var/lib/ibkr-ops/paper /var/lib/ibkr-ops/metrics "
+            "/var/log/ibkr/paper\n") in unit.content.decode()

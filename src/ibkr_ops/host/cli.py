@@ -125,16 +125,16 @@ def health_main(argv: Sequence[str] | None = None) -> int:
                                      f"instances {names}; give --instance NAME")
         overrides = {"api_host": args.host, "api_port": args.port,
                      "health_timeout_s": args.timeout, "health_client_id": args.client_id}
-        configs = [(t.instance, dataclasses.replace(t.load(), **{
-            k: v for k, v in overrides.items() if v is not None})) for t in targets]
+        configs = [dataclasses.replace(t.load(), **{
+            k: v for k, v in overrides.items() if v is not None}) for t in targets]
         if args.history:
             from ibkr_ops.host import status  # noqa: PLC0415
 
-            print(_blocks([(name, status.text(config)) for name, config in configs]))
+            print(_blocks([(c.instance, status.text(c)) for c in configs]))
             return 0
         if args.wait is not None:
-            return _wait(configs[0][1], args.wait, as_json=args.json)
-        reports = [(name, _check(config, name, notify=args.notify)) for name, config in configs]
+            return _wait(configs[0], args.wait, as_json=args.json)
+        reports = [(c.instance, _check(c, notify=args.notify)) for c in configs]
         if not journal.stdout_is_journal():
             if args.json:
                 print(json.dumps(health.combined(reports)))
@@ -145,8 +145,7 @@ def health_main(argv: Sequence[str] | None = None) -> int:
     return _guarded(parser.prog, body)
 
 
-def _check(config: host_config.HostConfig, instance: str | None, *,
-           notify: bool) -> health.Report:
+def _check(config: host_config.HostConfig, *, notify: bool) -> health.Report:
     """One Gateway's check (and, for the timer's run, its watchdog), with its journal line."""
     report = health.run(config)
     line = report.summary()
@@ -159,9 +158,9 @@ def _check(config: host_config.HostConfig, instance: str | None, *,
     priority = {health.OK: journal.INFO, health.WARN: journal.WARNING}.get(
         report.status, journal.ERR)
     fields = {"ibkr_healthy": str(int(report.healthy))}
-    if instance is not None:
-        fields["ibkr_instance"] = instance
-        line = f"{instance}: {line}"
+    if config.instance is not None:
+        fields["ibkr_instance"] = config.instance
+        line = f"{config.instance}: {line}"
     journal.send("ibkr-health-check", line, priority, **fields)
     return report
 
@@ -441,9 +440,10 @@ def screenshot_main(argv: Sequence[str] | None = None) -> int:
 
         from ibkr_ops.host import screen  # noqa: PLC0415
 
-        display = args.display or _load(args).display
-        image = screen.capture(display)
-        shown = screen.windows(display)
+        config = _load(args)
+        display = args.display or config.display
+        image = screen.capture(display, config.display_unit)
+        shown = screen.windows(display, config.display_unit)
         data = screen.png(image)
         if args.json:
             print(json.dumps({"display": display, "width": image.width, "height": image.height,

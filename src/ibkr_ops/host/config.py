@@ -85,6 +85,9 @@ class HostConfig:
     state_dir: str = _S["state_dir"].default
     log_dir: str = _S["log_dir"].default
     credentials_file: str = _S["credentials_file"].default
+    login_lock: str = _S["login_lock"].default
+    # The Gateway's instance name on a host of several (None: the single-Gateway layout).
+    instance: str | None = _S["instance"].default
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -138,7 +141,8 @@ class HostConfig:
 
 def metrics_path(config: HostConfig) -> str:
     """Where the Prometheus text file goes."""
-    return config.metrics_file or os.path.join(config.state_dir, "metrics", "ibkr_gateway.prom")
+    default = layout.DEFAULT.metrics_file.removeprefix(layout.DEFAULT.state_dir + "/")
+    return config.metrics_file or os.path.join(config.state_dir, default)
 
 
 def _check_types(config: HostConfig) -> None:

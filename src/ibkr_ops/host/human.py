@@ -16,18 +16,25 @@ from ibkr_ops.errors import OpsError
 from ibkr_ops.host import screen
 from ibkr_ops.host.config import HostConfig
 
-Lister = Callable[[str], Sequence[screen.Window]]
+# (display, its unit) -> the windows on it
+Lister = Callable[[str, str], Sequence[screen.Window]]
+
+
+def target(config: HostConfig, host: str = "HOST") -> str:
+    """The options of an operator's task that name this Gateway: its host, and its instance
+    on a host of several (``--host HOST --instance paper``)."""
+    return f"--host {host}" + (f" --instance {config.instance}" if config.instance else "")
 
 
 def vnc_command(config: HostConfig) -> str:
     """The command to run on the operator's computer, naming this host."""
-    return f"invoke vnc --host {config.hostname or socket.gethostname()} --interactive"
+    return f"invoke vnc {target(config, config.hostname or socket.gethostname())} --interactive"
 
 
 def on_screen(config: HostConfig, lister: Lister = screen.windows) -> str:
     """The titles of the windows on the Gateway's display, for a person reading an alert."""
     try:
-        shown = lister(config.display)
+        shown = lister(config.display, config.display_unit)
     except OpsError as exc:
         return f"the display could not be read ({exc})"
     if not shown:

@@ -14,6 +14,7 @@ Standard library only, and cheap: the health check runs this at every start.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -34,7 +35,11 @@ class Target:
     path: str | None
 
     def load(self) -> HostConfig:
-        return HostConfig() if self.path is None else HostConfig.load(self.path)
+        """Its settings; those of an instance know its name even if the file does not say it."""
+        config = HostConfig() if self.path is None else HostConfig.load(self.path)
+        if config.instance is None and self.instance is not None:
+            config = dataclasses.replace(config, instance=self.instance)
+        return config
 
 
 def _root() -> str:

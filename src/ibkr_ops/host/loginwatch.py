@@ -97,7 +97,7 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
         return Reaction()
     login.detail = message
     if kind == ibclog.TWOFA_HUNG:
-        return _hung(login)
+        return _hung(login, config)
     if kind in login.notified:
         return Reaction(stop=stays_down(login.state, config))
     login.notified.append(kind)
@@ -128,8 +128,8 @@ def react(login: LoginState, kind: str, message: str, at: float,  # noqa: PLR091
         return Reaction(("error", (
             "The second factor was not approved in time. The Gateway has been stopped and stays "
             "stopped (IBKR_TWOFA_TIMEOUT_ACTION=exit), so no more prompts reach your phone. "
-            "Start it with `invoke restart --host HOST --cold` when you can approve the "
-            "login.")), stop=True)
+            f"Start it with `invoke restart {human.target(config)} --cold` when you can approve "
+            "the login.")), stop=True)
     return Reaction(("warning", (
         f"Another session took this IBKR account (IBC: {message}). IBKR_EXISTING_SESSION_ACTION "
         "decides which session stays; the health check reports whether the API recovers.")))
@@ -150,7 +150,7 @@ def _version_notice(login: LoginState, message: str) -> Reaction:
         f"It still works until then. {gatewayversion.UPGRADE_HINT}")))
 
 
-def _hung(login: LoginState) -> Reaction:
+def _hung(login: LoginState, config: HostConfig) -> Reaction:
     """An approved login that IBC gave up on: its relaunch brings a new prompt, which is
     worth one try; the same again means IBKR's side or the Gateway is stuck, and another
     prompt would not help, so the second time the Gateway is stopped."""
@@ -158,8 +158,8 @@ def _hung(login: LoginState) -> Reaction:
         return Reaction(("error", (
             "The login hung again after its second factor was approved (IBC: "
             f"{login.detail}). The Gateway has been stopped, so no more prompts reach your "
-            "phone. Look at its screen (`invoke screenshot --host HOST`) and IBKR's system "
-            "status, then `invoke restart --host HOST --cold`.")), stop=True)
+            f"phone. Look at its screen (`invoke screenshot {human.target(config)}`) and IBKR's "
+            f"system status, then `invoke restart {human.target(config)} --cold`.")), stop=True)
     login.notified.append(ibclog.TWOFA_HUNG)
     return Reaction(("warning", (
         "The second factor was approved, but the login did not complete (IBC: "

@@ -3,6 +3,12 @@
 Written by every health-check run, replaced in one rename (the collector must never read
 half a file), mode 0644 and without secrets. Point node_exporter's
 `--collector.textfile.directory` at its folder.
+
+On a host of several Gateways each instance writes a file of its own into the one folder
+(``Layout.metrics_file``) and every series carries an ``instance`` label with its name
+(Prometheus, with its default ``honor_labels: false``, keeps it as ``exported_instance``
+beside the scrape target's own). The single-Gateway host's series have no such label, as
+before, so existing queries and dashboards keep working.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ def render(config: HostConfig, report: health.Report, restarts: list[history.Res
            last_login: float | None, rss_mb: float | None, now: float) -> str:
     """The text exposition format: HELP and TYPE for each family, one sample per line."""
     labels = f'mode="{config.trading_mode}"'
+    if config.instance is not None:
+        labels += f',instance="{_label(config.instance)}"'
     checks = {c.name: c for c in report.checks}
     families: list[tuple[str, str, str, list[str]]] = [
         ("ibkr_gateway_up", "gauge", "1 when every health-check layer passed (ok or warn).",

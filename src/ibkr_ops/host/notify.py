@@ -86,19 +86,29 @@ def split_text(text: str, size: int = CHUNK, max_parts: int = MAX_PARTS) -> list
     return parts or [""]
 
 
-def build_payloads(level: str, text: str, *, host: str, mode: str,
-                   now: dt.datetime) -> list[dict[str, Any]]:
+def _title(level: str, *, host: str, mode: str, instance: str | None = None) -> str:
+    """Whose news it is, where a person reading a phone looks first. A live Gateway's
+    messages begin with LIVE, whatever its instance is called; on a host of several Gateways
+    the instance follows the host, with its trading mode when its name does not say it
+    (``INFO · gw1 · test (paper)``). The single-Gateway host's titles are as they were."""
+    if mode == "live":
+        return f"LIVE · {level.upper()} · {host}" + (f" · {instance}" if instance else "")
+    who = mode if instance in (None, mode) else f"{instance} ({mode})"
+    return f"{level.upper()} · {host} · {who}"
+
+
+def build_payloads(level: str, text: str, *, host: str, mode: str, now: dt.datetime,
+                   instance: str | None = None) -> list[dict[str, Any]]:
     """One Discord message per piece: an embed coloured by level, host/mode/time on each."""
     if level not in COLOURS:
         raise UsageError(f"level must be one of {', '.join(COLOURS)}, not {level!r}")
     pieces = split_text(text.strip() or "(no text)")
     stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
-    footer = f"{host} · {mode} · {now:%Y-%m-%d %H:%M:%S %Z}"
+    whose = mode if instance is None else f"{instance} · {mode}"
+    footer = f"{host} · {whose} · {now:%Y-%m-%d %H:%M:%S %Z}"
     payloads = []
     for number, piece in enumerate(pieces, start=1):
-        # A live host's messages say so first, where a person reading a phone sees it.
-        title = (f"LIVE · {level.upper()} · {host}" if mode == "live"
-                 else f"{level.upper()} · {host} · {mode}")
+        title = _title(level, host=host, mode=mode, instance=instance)
         if len(pieces) > 1:
             title += f" ({number}/{len(pieces)})"
         payloads.append({
@@ -254,6 +264,6 @@ def deliver(config: HostConfig, level: str, text: str, policy: Policy | None = N
     from zoneinfo import ZoneInfo  # noqa: PLC0415 - only needed when a message goes out
 
     payloads = build_payloads(level, clean, host=config.hostname or socket.gethostname(),
-                              mode=config.trading_mode,
+                              mode=config.trading_mode, instance=config.instance,
                               now=dt.datetime.now(ZoneInfo(config.market_timezone)))
     return send(webhook, payloads, policy or Policy(deadline_s=config.notify_timeout_s))

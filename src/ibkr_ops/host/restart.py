@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ibkr_ops.errors import OpsError
-from ibkr_ops.host import history, ibapi, market, proc, state, systemd
+from ibkr_ops.host import history, ibapi, loginlock, market, proc, state, systemd
 from ibkr_ops.host.config import HostConfig
 
 POLL_S = 1.0
@@ -234,19 +234,28 @@ def _warm(config: HostConfig, steps: list[str], progress: Progress, api_down: bo
 
 
 def _cold(config: HostConfig, steps: list[str], progress: Progress, stop_at_once: bool) -> bool:
-    deadline = time.monotonic() + config.cold_restart_timeout_s
-    try:
-        if stop_at_once:
+    """A new login, one at a time on the host (``loginlock``): the lock is held from the
+    restart until the API answers or the cold timeout, which starts once the lock is held."""
+    if stop_at_once:
+        # A frozen JVM holds no login worth waiting for: it goes before any wait.
+        try:
             systemd.stop_now(config.gateway_unit, config.cold_restart_timeout_s)
-            steps.append(f"stopped {config.gateway_unit} at once (SIGKILL): the JVM does not "
-                         "respond, so it cannot log out")
-        systemd.restart_unit(config.gateway_unit, config.cold_restart_timeout_s)
-    except OpsError as exc:
-        steps.append(str(exc))
-        return False
-    steps.append(f"systemctl restart {config.gateway_unit}")
-    return _wait_healthy(config, deadline, steps, progress,
-                         "cold restart: a second-factor approval may be waiting on your phone")
+        except OpsError as exc:
+            steps.append(str(exc))
+            return False
+        steps.append(f"stopped {config.gateway_unit} at once (SIGKILL): the JVM does not "
+                     "respond, so it cannot log out")
+    with loginlock.held(config, steps, progress):
+        deadline = time.monotonic() + config.cold_restart_timeout_s
+        try:
+            systemd.restart_unit(config.gateway_unit, config.cold_restart_timeout_s)
+        except OpsError as exc:
+            steps.append(str(exc))
+            return False
+        steps.append(f"systemctl restart {config.gateway_unit}")
+        return _wait_healthy(config, deadline, steps, progress,
+                             "cold restart: a second-factor approval may be waiting on your "
+                             "phone")
 
 
 def _wait_healthy(config: HostConfig, deadline: float, steps: list[str],

@@ -440,8 +440,9 @@ SERVICE_USER = Text(
     hint="a Linux user name, e.g. trader", valid=_service_user, section=SERVICE,
     comment="Linux user the Gateway runs as (created if missing). Default trader.")
 # No task option: one install may take several files, and each names its own instance.
+# On the host too: the tools name the instance in their notifications and metrics.
 INSTANCE = OptionalText(
-    name="instance", key="IBKR_INSTANCE", default=None, valid=_instance,
+    name="instance", key="IBKR_INSTANCE", default=None, valid=_instance, host=True,
     help="the Gateway's instance name on its host",
     hint="the name of this Gateway on its host, e.g. paper or live", section=SERVICE,
     example="paper", default_text="the trading mode beside other Gateways, none alone",
@@ -617,6 +618,8 @@ HOST_ONLY: tuple[Setting[Any], ...] = (
     Text(host=True, name="log_dir", default=LAYOUT.log_dir, help="IBC's and the Gateway's logs"),
     Text(host=True, name="credentials_file", default=LAYOUT.credentials,
          help="the deployment's credentials.env"),
+    Text(host=True, name="login_lock", default=LAYOUT.login_lock,
+         help="the directory whose lock lets one Gateway of the host log in at a time"),
 )
 
 # credentials.env's settings, in the order the host's file lists them.

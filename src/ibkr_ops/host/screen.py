@@ -17,7 +17,6 @@ import subprocess
 import zlib
 from dataclasses import dataclass
 
-from ibkr_ops import layout
 from ibkr_ops.errors import OpsError
 
 TIMEOUT_S = 20.0
@@ -116,7 +115,8 @@ def is_viewable(text: str) -> bool:
     return "Map State: IsViewable" in text
 
 
-def _run(argv: list[str], display: str, what: str) -> subprocess.CompletedProcess[bytes]:
+def _run(argv: list[str], display: str, what: str,
+         unit: str) -> subprocess.CompletedProcess[bytes]:
     try:
         done = subprocess.run([*argv, "-display", display], capture_output=True,
                               timeout=TIMEOUT_S, check=False)
@@ -130,21 +130,22 @@ def _run(argv: list[str], display: str, what: str) -> subprocess.CompletedProces
         lines = done.stderr.decode(errors="replace").strip().splitlines()
         reason = lines[-1] if lines else f"exit status {done.returncode}"
         raise OpsError(f"{argv[0]} on display {display} failed: {reason[:200]} (is "
-                       f"{layout.DEFAULT.display_unit} running?)")
+                       f"{unit} running?)")
     return done
 
 
-def windows(display: str) -> list[Window]:
-    """The titled, mapped top-level windows on `display`, top of the stacking order last."""
-    tree = _run(["xwininfo", "-root", "-children"], display, "x11-utils")
+def windows(display: str, unit: str) -> list[Window]:
+    """The titled, mapped top-level windows on `display`, top of the stacking order last;
+    `unit` (the display's systemd unit) is named when the display does not answer."""
+    tree = _run(["xwininfo", "-root", "-children"], display, "x11-utils", unit)
     shown = []
     for window_id, window in parse_children(tree.stdout.decode(errors="replace")):
-        info = _run(["xwininfo", "-id", window_id], display, "x11-utils")
+        info = _run(["xwininfo", "-id", window_id], display, "x11-utils", unit)
         if is_viewable(info.stdout.decode(errors="replace")):
             shown.append(window)
     return shown
 
 
-def capture(display: str) -> Image:
-    """The whole display as an image (`xwd -root`)."""
-    return parse_xwd(_run(["xwd", "-root", "-silent"], display, "x11-apps").stdout)
+def capture(display: str, unit: str) -> Image:
+    """The whole display as an image (`xwd -root`); `unit` as for `windows`."""
+    return parse_xwd(_run(["xwd", "-root", "-silent"], display, "x11-apps", unit).stdout)

@@ -36,6 +36,7 @@ from ibkr_ops.host import (
     desupport,
     health,
     history,
+    human,
     loginwatch,
     market,
     metrics,
@@ -206,7 +207,7 @@ def _crash_rule(config: HostConfig, ws: WatchState, checks: Checks,
             return Decision(verdict=alerts.Verdict(explained=True))
         ws.backoff_until = None
         if used >= config.max_restarts_per_hour:
-            return _cap_reached(ws, used, "the crash loop went on")
+            return _cap_reached(config, ws, used, "the crash loop went on")
         return Decision("start", "crash-loop")
     if len(ws.crashes) >= config.crash_loop_crashes:
         return _crash_loop(config, ws, unit, now, used)
@@ -291,7 +292,7 @@ def _maintenance_rule(config: HostConfig, ws: WatchState, checks: Checks,
         f"({ws.maintenance}, {config.market_timezone}), outside trading hours: IBKR resets its "
         "servers, and a new login now can fail or lock the account. Automatic restarts and "
         f"re-logins wait until {until:%H:%M}; no more messages until then unless it recovers. "
-        "`invoke restart --host HOST --force` acts now."))))
+        f"`invoke restart {human.target(config)} --force` acts now."))))
 
 
 def _hang_rule(config: HostConfig, ws: WatchState, checks: Checks,
@@ -311,7 +312,7 @@ def _hang_rule(config: HostConfig, ws: WatchState, checks: Checks,
             f"restarting it after {config.hang_restart_after}.")))
     ws.api_failures = 0
     if used >= config.max_restarts_per_hour:
-        return _cap_reached(ws, used, "the API stopped answering again")
+        return _cap_reached(config, ws, used, "the API stopped answering again")
     return Decision("restart", "hang")
 
 
@@ -326,7 +327,7 @@ def _memory_rule(config: HostConfig, ws: WatchState, checks: Checks,
     if allowed:
         ws.memory_deferred = False
         if used >= config.max_restarts_per_hour:
-            return _cap_reached(ws, used, "memory is above the ceiling again")
+            return _cap_reached(config, ws, used, "memory is above the ceiling again")
         return Decision("restart", "memory")
     if ws.memory_deferred:
         return Decision()
@@ -355,8 +356,8 @@ def _crash_loop(config: HostConfig, ws: WatchState, unit: systemd.UnitState | No
         ws.hold = f"it kept crashing after {used} automatic restarts in the last hour"
         return Decision("stop", "crash-loop", alerts.Verdict(notice=("error", (
             f"{head} Stopped after {used} automatic restarts in the last hour: it stays "
-            "stopped for you to look at (`invoke logs --host HOST`; `invoke restart --host "
-            "HOST` starts it again)."))))
+            f"stopped for you to look at (`invoke logs {human.target(config)}`; `invoke restart "
+            f"{human.target(config)}` starts it again)."))))
     ws.backoff_s = min(max(config.crash_backoff_s, ws.backoff_s * 2), MAX_BACKOFF_S)
     ws.backoff_until = now + ws.backoff_s
     return Decision("stop", "crash-loop", alerts.Verdict(notice=("error", (
@@ -364,12 +365,12 @@ def _crash_loop(config: HostConfig, ws: WatchState, unit: systemd.UnitState | No
         f"{used + 1} of {config.max_restarts_per_hour} allowed per hour)."))))
 
 
-def _cap_reached(ws: WatchState, used: int, what: str) -> Decision:
+def _cap_reached(config: HostConfig, ws: WatchState, used: int, what: str) -> Decision:
     ws.hold = f"{used} automatic restarts in the last hour"
     return Decision(verdict=alerts.Verdict(notice=("error", (
         f"Gateway needs a person: {what}, but {used} automatic restarts were already made in "
-        "the last hour, so there will be no more. Look at `invoke logs --host HOST`; "
-        "`invoke restart --host HOST` once it is fixed."))))
+        f"the last hour, so there will be no more. Look at `invoke logs {human.target(config)}`; "
+        f"`invoke restart {human.target(config)}` once it is fixed."))))
 
 
 # --------------------------------------------------------------------------- carrying out

@@ -12,13 +12,18 @@ from invoke.exceptions import Exit
 from ibkr_ops.errors import UsageError
 from ibkr_ops.instances import (
     INSTANCE_OVERHEAD_MB,
+    RESTART_GAP_MIN,
     SYSTEM_HEADROOM_MB,
+    Instance,
     check_memory,
     host_instances,
     memory_needed_mb,
+    minutes_apart,
+    stagger,
 )
 from ibkr_ops.remote.facts import Facts
 from ibkr_ops.settings import load_deployment
+from ibkr_ops.tasks.common import instances
 from ibkr_ops.tasks.deploy import render as render_task
 from ibkr_ops.tasks.hosts import install as install_task
 from ibkr_ops.tasks.migrate import go_live
@@ -193,3 +198,87 @@ def test_memory_of_a_gateway_alone_is_left_to_preflight(tmp_path: Path) -> None:
     (alone,) = host_instances([(paper, load_deployment(Path(paper)))])
     assert alone.name is None
     check_memory([alone], Facts(memory_mb=2048))  # MemoryMax= 2048 on a 2 GB host, as today
+
+
+# --- the daily restarts, staggered -------------------------------------------------------------
+
+def restarts(found: list[Instance]) -> list[str]:
+    return [f"{i.deployment.restart_time} {i.deployment.timezone}" for i in found]
+
+
+def loaded(tmp_path: Path, live: str = LIVE, paper: str = PAPER) -> list[Instance]:
+    """The pair as `invoke install` reads it (which files set IBKR_RESTART_TIME included)."""
+    return instances(pair(tmp_path, live, paper), {})
+
+
+def test_the_step_is_the_restart_runners_bound() -> None:
+    assert RESTART_GAP_MIN == 15  # warm 300 s, then a cold login 600 s
+
+
+def test_default_restarts_are_staggered_by_the_step(tmp_path: Path) -> None:
+    assert restarts(loaded(tmp_path)) == ["16:30 America/New_York", "16:45 America/New_York"]
+
+
+def test_a_default_restart_keeps_clear_of_a_set_one(tmp_path: Path) -> None:
+    found = loaded(tmp_path, live=LIVE + "IBKR_RESTART_TIME=16:40\n")
+    # 16:30 and 16:45 are within 15 min of live's 16:40: paper's next step is 17:00.
+    assert restarts(found) == ["17:00 America/New_York", "16:40 America/New_York"]
+
+
+def test_a_default_restart_skips_a_step_the_restart_rules_refuse(tmp_path: Path) -> None:
+    live = LIVE.replace("IBKR_RESTART_BLACKOUTS=Mon..Fri 16:00-16:20; Sun 17:00-18:00",
+                        "IBKR_RESTART_BLACKOUTS=Mon..Fri 16:40-16:50")
+    assert restarts(loaded(tmp_path, live)) == ["16:30 America/New_York",
+                                                "17:00 America/New_York"]
+
+
+@pytest.mark.parametrize(("paper", "live", "words"), [
+    ("16:30", "16:40", "their daily restarts (16:30 America/New_York and 16:40 "
+                       "America/New_York) are 10 min apart"),
+    ("18:44", "18:30", "their daily restarts (18:44 America/New_York and 18:30 "
+                       "America/New_York) are 14 min apart"),
+])
+def test_set_restarts_too_close_are_refused_naming_both_files(tmp_path: Path, paper: str,
+                                                              live: str, words: str) -> None:
+    files = pair(tmp_path, LIVE + f"IBKR_RESTART_TIME={live}\n",
+                 PAPER + f"IBKR_RESTART_TIME={paper}\n")
+    message = refused(files, tmp_path / "out")
+    assert message.startswith(f"error: {files[0]} and {files[1]}: {words}"), message
+    assert "set IBKR_RESTART_TIME at least 15 min apart, or leave it out of one" in message
+
+
+def test_restarts_in_two_zones_are_compared_as_moments(tmp_path: Path) -> None:
+    # 21:40 in London is 16:40 in New York all year but for the weeks between the two
+    # changes to summer time: 10 min from paper's 16:30 on a winter day.
+    files = pair(tmp_path, LIVE + "IBKR_RESTART_TIME=21:40\nIBKR_TIMEZONE=Europe/London\n",
+                 PAPER + "IBKR_RESTART_TIME=16:30\n")
+    assert "are 10 min apart" in refused(files, tmp_path / "out")
+    assert minutes_apart(("16:30", "America/New_York"), ("22:30", "Europe/London")) == 60
+
+
+def test_a_host_s_other_instances_are_kept_clear_of(tmp_path: Path) -> None:
+    paper = private(tmp_path, "paper.env", PAPER + "IBKR_INSTANCE=paper\n")
+    (alone,) = instances([paper], {})
+    (moved,) = stagger([alone], others={"live": ("16:30", "America/New_York")})
+    assert moved.deployment.restart_time == "16:45"
+    (kept,) = stagger([alone], others={"live": ("16:45", "America/New_York")},
+                      installed={"paper": ("16:30", "America/New_York")})
+    assert kept.deployment.restart_time == "16:30"
+    set_ = private(tmp_path, "set.env", PAPER + "IBKR_INSTANCE=paper\nIBKR_RESTART_TIME=16:35\n")
+    (fixed,) = instances([set_], {})
+    with pytest.raises(UsageError, match=r"set\.env: its daily restart \(16:35 America/New_York\) "
+                                         r"is less than 15 min from that of the host's Gateway "
+                                         r"instance 'live' \(16:30 America/New_York\)"):
+        stagger([fixed], others={"live": ("16:30", "America/New_York")})
+
+
+def test_an_instance_keeps_the_step_it_has_whatever_the_order(tmp_path: Path) -> None:
+    found = loaded(tmp_path)  # paper first
+    have = {"live": ("16:30", "America/New_York"), "paper": ("16:45", "America/New_York")}
+    assert restarts(stagger(found, installed=have)) == ["16:45 America/New_York",
+                                                         "16:30 America/New_York"]
+
+
+def test_a_gateway_alone_keeps_its_restart_time(tmp_path: Path) -> None:
+    (alone,) = instances([private(tmp_path, "paper.env", PAPER)], {})
+    assert alone.deployment.restart_time == "16:30" and not alone.restart_set

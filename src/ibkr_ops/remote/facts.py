@@ -14,7 +14,8 @@ from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
 from ibkr_ops.gateway_installer import PROVENANCE_FILE, parse_provenance, supported_arch
 from ibkr_ops.host import schema
-from ibkr_ops.layout import DEFAULT, Layout, check_instance
+from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote.gateways import layout_name
 
 MIN_MEMORY_MB = 2048
 WARN_MEMORY_MB = 4096
@@ -213,24 +214,13 @@ def parse_facts(text: str) -> Facts:
             f.gateway_build = parse_provenance(rest)
         elif key == "UNIT" and len(parts) == 3:
             f.units[parts[0]] = (parts[1], parts[2])
-        elif key == "LAYOUT" and len(parts) == 2 and (name := _layout_name(parts[0])) != "":
+        elif key == "LAYOUT" and len(parts) == 2 and (name := layout_name(parts[0])) != "":
             f.installed[name] = Installed(trading_mode=parts[1])
-        elif key == "LENV" and len(parts) == 4 and (name := _layout_name(parts[0])) in f.installed:
+        elif key == "LENV" and len(parts) == 4 and (name := layout_name(parts[0])) in f.installed:
             user, time, zone = (None if p == "-" else p for p in parts[1:])
             f.installed[name].username = user
             f.installed[name].restart = (time, zone) if time and zone else None
     return f
-
-
-def _layout_name(word: str) -> str | None:
-    """An instance name as the facts print it ('-': the default layout); '' for a directory
-    that is no instance's (the backup directory has no ops.json, but a copy could)."""
-    if word == "-":
-        return None
-    try:
-        return check_instance(word)
-    except ValueError:
-        return ""
 
 
 def preflight(f: Facts) -> list[str]:

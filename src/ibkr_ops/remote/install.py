@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import converge, diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
 from ibkr_ops.remote.facts import Facts, facts_command, parse_facts, preflight
+from ibkr_ops.remote.gateways import tool_command
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.plan import HostPlan, Plan, make_host_plan
 from ibkr_ops.remote.primitives import Host, run_steps
@@ -294,8 +294,8 @@ def plan_items(plan: Plan | HostPlan, *, dry_run: bool) -> list[tuple[str, str]]
             ("IBC", mark if shared.ibc else "unchanged"),
             ("IB Gateway", mark if shared.gateway else "unchanged")]
     if host.migrate_into is not None:
-        rows.append((f"move {DEFAULT.gateway_unit} into {host.migrate_into.gateway_unit} "
-                     "(its settings, state and Gateway settings kept; one restart)", mark))
+        rows.append((f"{DEFAULT.gateway_unit} moves into {host.migrate_into.gateway_unit} "
+                     "(settings and state kept, one restart)", mark))
     rows += [(f.path, mark) for f in host.files]
     rows += [(f.path, "unchanged") for f in host.unchanged_files]
     for one in host.plans:
@@ -307,15 +307,9 @@ def plan_items(plan: Plan | HostPlan, *, dry_run: bool) -> list[tuple[str, str]]
     return rows
 
 
-def _tool_command(tool: str, layout: Layout, *args: str) -> str:
-    """A host tool acting on one Gateway: ``--instance NAME`` for an instance."""
-    where = ["--instance", layout.instance] if layout.instance else []
-    return " ".join(shlex.quote(a) for a in [tool, *where, *args])
-
-
 def health(host: Host, layout: Layout = DEFAULT) -> tuple[bool, str]:
     """Run the host's health check of one Gateway once: (healthy, one-line summary)."""
-    result = host.root(_tool_command(layout.health_check_tool, layout, "--json"), warn=True,
+    result = host.root(tool_command(layout.health_check_tool, layout, "--json"), warn=True,
                        timeout=60)
     try:
         data = json.loads(result.stdout)
@@ -355,7 +349,7 @@ def wait_healthy(host: Host, wait_s: float, progress: Progress,
 def notify(host: Host, level: str, message: str, layout: Layout = DEFAULT) -> None:
     """Send a notification from the host (it holds the webhook) as one Gateway's; failures
     only warn."""
-    host.root(_tool_command(layout.notify_tool, layout, "--level", level, message), warn=True,
+    host.root(tool_command(layout.notify_tool, layout, "--level", level, message), warn=True,
               timeout=90)
 
 

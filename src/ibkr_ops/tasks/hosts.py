@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +14,10 @@ from ibkr_ops.botunit import check_wait, service_names
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
 from ibkr_ops.instances import Instance
-from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART
+from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART, Layout
+from ibkr_ops.remote import gateways
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
+from ibkr_ops.remote.gateways import tool_command
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
 from ibkr_ops.settings import Deployment
 from ibkr_ops.tasks.common import (
@@ -105,79 +106,123 @@ def install(c: Context, host: list[str], credentials: list[str] | None = None,
         raise Exit(f"error: {failure}", code=2 if usage else 1)
 
 
-def _on_host(host: str | None, command: str, *, pty: bool = False) -> int:
-    """Run a host command as root over SSH with its output shown; return its exit status."""
+INSTANCE_HELP = "the Gateway instance (default: every Gateway of the host)"
+
+
+def _on_host(host: str | None, instance: str | None,
+             commands: Callable[[list[Layout]], list[str]], *, pty: bool = False) -> int:
+    """Run host commands as root over SSH with their output shown, one or more per Gateway
+    (``instance``, or each the host has, found over the same connection); return the worst
+    exit status."""
     if not host:
         raise UsageError("--host is required")
     with connected(host) as target:
-        return int(target.root(command, warn=True, show=True, pty=pty).exited)
+        layouts = gateways.on_host(target, instance)
+        return max(int(target.root(command, warn=True, show=True, pty=pty).exited)
+                   for command in commands(layouts))
 
 
-@task(help={"host": HOST_HELP})
-def status(c: Context, host: str | None = None) -> None:
+def _one(host: str | None, instance: str | None, command: Callable[[Layout], str]) -> int:
+    """Run a command on one Gateway: ``instance``, or the host's only one; a host with
+    several and none named is refused, naming them."""
+    def only(layouts: list[Layout]) -> list[str]:
+        if len(layouts) > 1:
+            raise UsageError(f"this host runs several Gateways ({gateways.names(layouts)}); "
+                             "name one with --instance")
+        return [command(layouts[0])]
+
+    return _on_host(host, instance, only)
+
+
+def _status(layout: Layout) -> str:
+    health = layout.health_check_tool
+    timers = " ".join((layout.restart_timer, layout.health_timer))
+    title = f"echo '== Gateway instance {layout.instance}'; " if layout.instance else ""
+    return (f"{title}systemctl --no-pager status {layout.display_unit} {layout.gateway_unit} "
+            f"{layout.watch_unit} | head -n 40; systemctl --no-pager list-timers {timers}; "
+            f"{tool_command(health, layout, '--history')}; {tool_command(health, layout)}")
+
+
+@task(help={"host": HOST_HELP, "instance": INSTANCE_HELP})
+def status(c: Context, host: str | None = None, instance: str | None = None) -> None:
     """Show the Gateway's units, timers, a health check and its restart history on a host."""
     with user_errors():
-        layout, health = DEFAULT, DEFAULT.health_check_tool
-        timers = " ".join((layout.restart_timer, layout.health_timer))
-        code = _on_host(host, f"systemctl --no-pager status {layout.display_unit} "
-                              f"{layout.gateway_unit} {layout.watch_unit} | head -n 40; "
-                              f"systemctl --no-pager list-timers {timers}; "
-                              f"{health} --history; {health}")
+        code = _on_host(host, instance, lambda layouts: [_status(g) for g in layouts])
     if code:
         raise Exit(code=code)
 
 
-@task(help={"host": HOST_HELP, "follow": "keep printing new lines (Ctrl-C to stop)",
+@task(help={"host": HOST_HELP, "instance": INSTANCE_HELP,
+            "follow": "keep printing new lines (Ctrl-C to stop)",
             "lines": "how many recent lines to show (default 100)"})
-def logs(c: Context, host: str | None = None, follow: bool = False, lines: int = 100) -> None:
+def logs(c: Context, host: str | None = None, instance: str | None = None, follow: bool = False,
+         lines: int = 100) -> None:
     """Show the journal of the Gateway, its display, restarts and health checks."""
-    units = " ".join(f"-u {u}" for u in DEFAULT.journal_units)
+    def journal(layouts: list[Layout]) -> list[str]:
+        units = " ".join(f"-u {u}" for g in layouts for u in g.journal_units)
+        return [f"journalctl --no-pager {units} -n {int(lines)}" + (" --follow" if follow else "")]
+
     with user_errors():
-        _on_host(host, f"journalctl --no-pager {units} -n {int(lines)}"
-                       + (" --follow" if follow else ""), pty=follow)
+        _on_host(host, instance, journal, pty=follow)
 
 
-@task(help={"host": HOST_HELP, "cold": "full restart with a new login (second factor!)",
+@task(help={"host": HOST_HELP, "instance": "the Gateway instance to restart (required on a host "
+                                           "with several)",
+            "cold": "full restart with a new login (second factor!)",
             "force": "restart even inside the trading session or a blackout window"})
-def restart(c: Context, host: str | None = None, cold: bool = False, force: bool = False) -> None:
+def restart(c: Context, host: str | None = None, instance: str | None = None, cold: bool = False,
+            force: bool = False) -> None:
     """Restart the Gateway now: warm through IBC unless --cold; waits until healthy."""
-    args = (" --mode cold" if cold else " --mode warm") + (" --force" if force else "")
+    args = ["--mode", "cold" if cold else "warm"] + (["--force"] if force else [])
     with user_errors():
-        code = _on_host(host, DEFAULT.restart_tool + args)
+        code = _one(host, instance, lambda g: tool_command(g.restart_tool, g, *args))
     if code:
         raise Exit(code=code)
 
 
-def _tool(host: str | None, name: str, args: list[str], local: Callable[[list[str]], int]) -> None:
-    """Run a host tool on ``host`` over SSH, or here (this machine is the host) without one."""
+def _tool(host: str | None, instance: str | None, name: str, args: list[str],
+          local: Callable[[list[str]], int], *, each: bool = True) -> None:
+    """Run a host tool on ``host`` over SSH, or here (this machine is the host) without one.
+    With no instance named, over SSH: once per Gateway of the host (``each``), or once with
+    no instance, for a tool that covers them all itself."""
+    def commands(layouts: list[Layout]) -> list[str]:
+        chosen = layouts if each or instance else [DEFAULT]
+        return [tool_command(DEFAULT.tool(name), g, *args) for g in chosen]
+
     with user_errors():
-        code = (_on_host(host, " ".join(shlex.quote(a) for a in [DEFAULT.tool(name), *args]))
-                if host else local(args))
+        where = ["--instance", instance] if instance else []
+        code = _on_host(host, instance, commands) if host else local([*where, *args])
     if code:
         raise Exit(code=code)
 
 
 @task(name="health-check", help={"host": HOST_HELP + " (default: this machine)",
-                                 "json": "print the JSON result"})
-def health_check(c: Context, host: str | None = None, json: bool = False) -> None:
+                                 "instance": INSTANCE_HELP, "json": "print the JSON result"})
+def health_check(c: Context, host: str | None = None, instance: str | None = None,
+                 json: bool = False) -> None:
     """Run the layered health check (exit 0 healthy, 1 unhealthy)."""
-    _tool(host, HEALTH_CHECK, ["--json"] if json else [], cli.health_main)
+    # With no instance the host's health check checks every Gateway itself (one report).
+    _tool(host, instance, HEALTH_CHECK, ["--json"] if json else [], cli.health_main, each=False)
 
 
 @task(name="pre-restart-check", help={"host": HOST_HELP + " (default: this machine)",
+                                      "instance": INSTANCE_HELP,
                                       "now": "pretend it is this ISO-8601 time",
                                       "force": "allow the restart anyway (logged)"})
-def pre_restart_check(c: Context, host: str | None = None, now: str | None = None,
-                      force: bool = False) -> None:
-    """Say whether a Gateway restart may go ahead now."""
+def pre_restart_check(c: Context, host: str | None = None, instance: str | None = None,
+                      now: str | None = None, force: bool = False) -> None:
+    """Say whether a Gateway restart may go ahead now (for every Gateway, unless named)."""
     args = (["--now", now] if now else []) + (["--force"] if force else [])
-    _tool(host, PRE_RESTART, args, cli.prerestart_main)
+    _tool(host, instance, PRE_RESTART, args, cli.prerestart_main)
 
 
-@task(help={"host": HOST_HELP + " (default: this machine)", "level": "info, warning or error",
-            "message": "text to send"})
-def notify(c: Context, message: str, host: str | None = None, level: str = "info") -> None:
+@task(help={"host": HOST_HELP + " (default: this machine)",
+            "instance": "the Gateway instance whose webhook and title to use (default: each "
+                        "Gateway's, one message each)",
+            "level": "info, warning or error", "message": "text to send"})
+def notify(c: Context, message: str, host: str | None = None, instance: str | None = None,
+           level: str = "info") -> None:
     """Send a Discord notification (from the host, which holds the webhook)."""
     if level not in ("info", "warning", "error"):
         raise Exit("error: --level must be info, warning or error", code=2)
-    _tool(host, NOTIFY, ["--level", level, message], cli.notify_main)
+    _tool(host, instance, NOTIFY, ["--level", level, message], cli.notify_main)

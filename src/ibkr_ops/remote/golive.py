@@ -110,6 +110,10 @@ def go_live(host: Host, live: Instance, options: GoLiveOptions,
         return _add_beside(host, live, found, options, progress)
     spec, where = host.name, _where(host, layout)
     paper = _running(host, layout)
+    if paper.is_live and live.name and not switch.gateway_active(host, layout):
+        # A live instance that go-live's rollback (or a failed start) stopped: start it again.
+        return _add_beside(host, live, [each for each in found if each != layout], options,
+                           progress)
     if paper.is_live:
         raise OpsError(f"{where} is already live; `invoke go-live --host {spec}"
                        f"{layout.instance_args} --rollback` returns it to paper, `invoke install` "

@@ -160,7 +160,7 @@ def _add_beside(host: Host, live: Instance, found: list[Layout], options: GoLive
     """A live instance beside the host's others: nothing that runs restarts; one that does not
     become healthy is stopped and disabled again (its files kept for the next try)."""
     layout, spec = live.layout, host.name
-    others = ", ".join(each.instance or "" for each in found)
+    others = ", ".join(each.instance or "" for each in found) or "no other Gateway"
     report = GoLiveReport(spec, steps=[f"adding live instance {live.name} beside {others} "
                                        "(nothing running is restarted)"])
     try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ibkr_ops.errors import OpsError, UsageError
+from ibkr_ops.errors import UsageError
 
 CONFIG_NAME = "i4jparams.conf"
 JRE_NAME = "jre.tar.gz"
@@ -194,11 +194,11 @@ def check_fits(installer: GatewayInstaller | None, pin: str | None, tws_major_vr
     if installer is None:
         return
     if pin is not None and pin.lower() != installer.sha256:
-        raise OpsError(f"{installer.path.name} has sha256 {installer.sha256}, but "
+        raise UsageError(f"{installer.path.name} has sha256 {installer.sha256}, but "
                        f"IBKR_GATEWAY_SHA256 pins {pin}; give the pinned installer or update "
                        "the pin")
     if installer.tws_major_vrsn != tws_major_vrsn:
-        raise OpsError(f"{installer.path.name} is Gateway {installer.version} "
+        raise UsageError(f"{installer.path.name} is Gateway {installer.version} "
                        f"(TWS_MAJOR_VRSN {installer.tws_major_vrsn}), but TWS_MAJOR_VRSN is "
                        f"{tws_major_vrsn}; set TWS_MAJOR_VRSN={installer.tws_major_vrsn} or "
                        "give the matching installer")
@@ -208,7 +208,7 @@ def check_arch(installer: GatewayInstaller | None, host_arch: str) -> None:
     """On the host's recorded facts: the x64 installer for x86_64, the arm one for aarch64."""
     host = _HOST_ARCH.get(host_arch)
     if installer is not None and host is not None and host != installer.arch:
-        raise OpsError(f"{installer.path.name} is IB Gateway for {installer.arch}, but the "
+        raise UsageError(f"{installer.path.name} is IB Gateway for {installer.arch}, but the "
                        f"host is {host}; give {_DOWNLOAD[host]}")
 
 

@@ -167,6 +167,12 @@ class Layout:
         it (ProtectSystem=strict) can still take the lock."""
         return STATE_ROOT
 
+    @staticmethod
+    def added_record() -> str:
+        """What the install added to the host (packages, the service user), host-wide: what
+        `uninstall --purge` takes away. A dot in its name, so no instance's directory."""
+        return f"{STATE_ROOT}/added.list"
+
     @property
     def log_dir(self) -> str:
         """The Gateway's and IBC's log files (the service user's)."""
@@ -184,9 +190,34 @@ class Layout:
         return f"{home}/Jts"
 
     @staticmethod
+    def gateway_builds(home: str) -> str:
+        """IBC's ``ibgateway/<major>`` paths: links into ``builds_dir`` (and, on a host
+        installed before builds were kept, its build itself)."""
+        return f"{home}/Jts/ibgateway"
+
+    @staticmethod
     def gateway_dir(home: str, major_version: str) -> str:
-        """One installed Gateway version, where its offline installer puts it."""
-        return f"{home}/Jts/ibgateway/{major_version}"
+        """Where IBC finds the Gateway of a major version: a link to the build it runs (in
+        ``builds_dir``), or that build itself on a host installed before builds were kept."""
+        return f"{Layout.gateway_builds(home)}/{major_version}"
+
+    @staticmethod
+    def builds_dir(home: str) -> str:
+        """Every installed Gateway build side by side, each in a directory of its version;
+        ``gateway_dir`` is a link to the one that build's major version runs (IBC finds the
+        Gateway as ``<tws-path>/ibgateway/<major>``, so the unit never names a build)."""
+        return f"{home}/Jts/builds"
+
+    @staticmethod
+    def build_dir(home: str, version: str) -> str:
+        """One installed build (``10.30.1``), installed there by its own installer and never
+        moved afterwards: install4j writes absolute paths into it."""
+        return f"{home}/Jts/builds/{version}"
+
+    @staticmethod
+    def build_history(home: str) -> str:
+        """The builds the Gateway switched to, oldest first (``<unix time> <version>``)."""
+        return f"{home}/Jts/builds/.ibkr-ops-history"
 
     def settings_dir(self, home: str) -> str:
         """The Gateway's own settings and jts.ini (IBC's --tws-settings-path)."""

@@ -130,8 +130,9 @@ def old_host(sandbox_layout: SandboxLayout, files: dict[str, str]) -> Iterator[O
         run(f"install -d -o trader -g trader {HOME}/Jts/{ACCOUNT_DIR} && printf '%s\\n' "
             f"{MARKER} > {HOME}/Jts/{ACCOUNT_DIR}/settings.xml && chown trader: "
             f"{HOME}/Jts/{ACCOUNT_DIR}/settings.xml")
-        yield OldHost(logins(f"{HOME}/Jts"), set(run(
-            f"find {DEFAULT.state_dir} -maxdepth 1 -type f -printf '%f\\n'").split()))
+        # Its own state: not the host-wide record of what the install added to the host.
+        state = set(run(f"find {DEFAULT.state_dir} -maxdepth 1 -type f -printf '%f\\n'").split())
+        yield OldHost(logins(f"{HOME}/Jts"), state - {Layout.added_record().rsplit("/", 1)[1]})
     finally:
         sandbox.down(GUEST)
 
@@ -202,7 +203,8 @@ def test_the_old_gateway_moved_in_with_one_restart_keeping_its_settings(
     assert run(f"test -f {settings}/jts.ini && test ! -e {settings}/ibgateway && echo ok") \
         .strip() == "ok"
     state = set(run(f"ls {PAPER.state_dir}").split())
-    assert old_host.state <= state, (old_host.state, state)
+    assert old_host.state and old_host.state <= state, (old_host.state, state)
+    assert run(f"test -f {Layout.added_record()} && echo kept").strip() == "kept"
     # One restart: the old Gateway stopped, the instance logged in once, with its login.
     assert logins(settings) == old_host.logins + 1
     assert "IbLoginId=inst_paper" in run(f"cat {PAPER.config_ini}")
@@ -224,10 +226,16 @@ def test_a_second_run_changes_and_restarts_nothing(migrated: Migrated,
                                                    files: dict[str, str]) -> None:
     pids = [main_pid(layout.gateway_unit) for layout in (PAPER, LIVE)]
     options = dataclasses.replace(ms.options(), gateway=None)
-    for given in ([files["paper"], files["live"]], [files["live-named"]]):
-        (report,) = [install_host(GUEST, instances(given, {}), options, ms.say)]
+    report = install_host(GUEST, instances([files["paper"], files["live"]], {}), options, ms.say)
+    assert report.error is None, report.error
+    assert {status for _, status in report.items} == {"unchanged"}, report.items
+    # The live file alone, named: that instance only, and of it only the settings file that
+    # records the new key (IBKR_INSTANCE), which no Gateway reads at start; then back.
+    for given, changed in (([files["live-named"]], {LIVE.credentials}),
+                           ([files["paper"], files["live"]], {LIVE.credentials})):
+        report = install_host(GUEST, instances(given, {}), options, ms.say)
         assert report.error is None, report.error
-        assert {status for _, status in report.items} == {"unchanged"}, report.items
+        assert {item for item, status in report.items if status != "unchanged"} == changed
     assert [main_pid(layout.gateway_unit) for layout in (PAPER, LIVE)] == pids
 
 

@@ -126,7 +126,8 @@ def test_a_fresh_host_gets_every_step_in_order(tmp_path: Path) -> None:
         "starting the timers and the login watch", "restarting ibkr-login-watch.service",
         "restarting xvfb.service", "starting the Gateway"]
     by_what = {s.what: s for s in steps}
-    assert by_what["apt-get install"].command.endswith("--no-install-recommends xvfb")
+    # What apt adds (dependencies too) is recorded for `uninstall --purge`.
+    assert "--no-install-recommends xvfb; status=$?;" in by_what["apt-get install"].command
     assert by_what["creating the directories"].command == (
         "install -d -m 0755 /etc/ibkr /var/lib/ibkr-ops /usr/local/lib/ibkr-ops && "
         "install -d -m 0750 -o trader -g trader /var/log/ibkr /home/trader/Jts")
@@ -139,9 +140,13 @@ def test_a_fresh_host_gets_every_step_in_order(tmp_path: Path) -> None:
     assert ibc.command.endswith("mv /opt/ibc.ibkr-ops-new /opt/ibc; rm -rf /opt/ibc.ibkr-ops-old")
     assert by_what["installing the Gateway"].upload.path == installer  # type: ignore[union-attr]
     # The build's provenance beside it, for status and upgrades.
+    gateway = by_what["installing the Gateway"].command
     assert ("sha256=" + "ab" * 32 + " version=10.30.1t channel=stable arch=x86_64' > "
-            "/home/trader/Jts/ibgateway/1030/.ibkr-ops-provenance") in \
-        by_what["installing the Gateway"].command
+            "/home/trader/Jts/builds/10.30.1t/.ibkr-ops-provenance") in gateway
+    # Into its own directory, beside any other build; IBC's path is a link to it.
+    assert "-q -dir /home/trader/Jts/builds/10.30.1t" in gateway
+    assert gateway.endswith("mv -T /home/trader/Jts/ibgateway/1030.ibkr-ops-new "
+                            "/home/trader/Jts/ibgateway/1030")
     credentials = by_what[f"writing {DEFAULT.credentials}"]
     assert credentials.command.startswith(
         f"install -D -m 0600 -o root -g root {STAGED} /etc/ibkr/credentials.env.ibkr-ops-new "

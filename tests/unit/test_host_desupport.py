@@ -66,7 +66,7 @@ def test_a_build_below_the_minimum_is_an_error_with_what_to_do() -> None:
     verdict = gv.assess(gv.parse("1019"), dt.date(2025, 6, 1))
     assert verdict is not None and verdict.level == "error"
     assert "10.19 is below IBKR's minimum supported version 10.30.1" in verdict.text
-    assert "invoke install --host HOST --gateway-installer NEW.sh" in verdict.text
+    assert "invoke upgrade --host HOST --gateway-installer NEW.sh" in verdict.text
 
 
 def test_a_coming_cutoff_warns_within_the_period_only() -> None:
@@ -126,7 +126,7 @@ def test_a_version_notice_is_said_once_with_its_date_and_the_login_goes_on() -> 
     level, text = first.notify
     assert level == "warning"
     assert "desupported on 2025-03-20; the minimum from then on is 10.30.1" in text
-    assert "invoke install --host HOST --gateway-installer NEW.sh" in text
+    assert "invoke upgrade --host HOST --gateway-installer NEW.sh" in text
     assert login.state == "logging-in"  # a notice is no verdict on the login
     loginwatch.react(login, ibclog.COMPLETED, "Login has completed", 3.0, CONFIG)
     # The next login shows the same notice: nothing new to say.

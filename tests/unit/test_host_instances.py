@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 
 import pytest
-from host_peer import healthy, peer
+from host_peer import Conn, healthy, peer
 from host_run import run_tool
 
 from ibkr_ops.errors import UsageError
@@ -196,3 +197,25 @@ def test_each_instances_journal_line_is_marked_with_its_name(root: Path, tmp_pat
     assert result.returncode == 1
     assert entry["IBKR_INSTANCE"] == "paper"
     assert entry["MESSAGE"].startswith("paper: UNHEALTHY: service=")
+
+
+def test_the_instances_are_checked_side_by_side(root: Path) -> None:
+    """live's Gateway answers only once paper's has been asked: checked one after the other,
+    live's probe would wait out its timeout and fail."""
+    paper_asked = threading.Event()
+
+    def live(conn: Conn) -> None:
+        assert paper_asked.wait(20)
+        healthy(conn)
+
+    def paper(conn: Conn) -> None:
+        paper_asked.set()
+        healthy(conn)
+
+    with peer(live) as (live_port, live_errors), peer(paper) as (paper_port, paper_errors):
+        install(root, "live", api_port=live_port, health_timeout_s=5)
+        install(root, "paper", api_port=paper_port, health_timeout_s=5)
+        result = run_tool("ibkr-health-check", "--json", env=on(root))
+    assert (live_errors, paper_errors) == ([], [])
+    assert result.returncode == 0, result.stdout
+    assert [i["healthy"] for i in json.loads(result.stdout)["instances"]] == [True, True]

@@ -82,7 +82,7 @@ def test_two_instances_are_one_plan_shared_steps_once_then_each_gateway() -> Non
     assert [n.split()[:3] for n in notes] == [["/usr/local/bin/ibkr-notify", "--instance",
                                                "paper"], ["/usr/local/bin/ibkr-notify",
                                                           "--instance", "live"]]
-    assert "installed and healthy (live: live, API port 4001)" in notes[1]
+    assert "installed and healthy (instance live, live, API port 4001)" in notes[1]
     assert report.health.startswith("paper: healthy (")
     assert "; live: healthy (" in report.health
     assert not any(PASSWORD in c for c in conn.commands)
@@ -125,6 +125,7 @@ def test_the_single_gateway_moves_into_the_instance_of_its_login_with_one_restar
     assert "cp -a" in sent[sent.index(what[0]) + 1]
     assert "/home/trader/Jts-paper" in sent[sent.index(what[0]) + 1]
     assert '[ "$e" = ibgateway ] && continue' in sent[sent.index(what[0]) + 1]
+    assert '[ "$e" = /var/lib/ibkr-ops/added.list ] && continue' in sent[sent.index(what[0]) + 1]
     removal = sent[sent.index(what[0]) + 2]
     assert "/etc/ibkr/backup/single-gateway" in removal and "rm -f" in removal
     assert removal.index("mv -f") < removal.index("rm -f")
@@ -213,3 +214,25 @@ def test_a_host_tool_is_pointed_at_one_gateway() -> None:
         "/usr/local/bin/ibkr-gateway-restart --mode warm"
     assert tool_command(DEFAULT.notify_tool, LIVE, "--level", "info", "a b") == \
         "/usr/local/bin/ibkr-notify --instance live --level info 'a b'"
+
+
+def test_a_paper_single_gateway_is_not_moved_into_a_live_instance() -> None:
+    found = host_instances([("live.env", deployment("rec", "live")),
+                            ("paper.env", deployment("rec_paper", IBKR_DISPLAY=":2",
+                                                     IBKR_COMMAND_SERVER_PORT="7463"))])
+    # The live instance keeps the single Gateway's restart time, not the one given out first.
+    single = SINGLE.replace("16:30", "16:45")
+    conn, report = install(INSTALLED.replace("MODE paper", "") + single, found)
+    assert report.error is not None
+    assert report.error.startswith("this host trades paper; switch it to live with `invoke "
+                                   "go-live`")
+    assert conn.sent() == []
+
+
+def test_one_file_without_a_name_updates_a_single_gateway_that_has_instances_beside_it() -> None:
+    (alone,) = host_instances([("paper.env", deployment())])
+    facts = INSTALLED + SINGLE + "\nLAYOUT live live\nLENV live rec_live 16:45 America/New_York"
+    conn, report = install(facts, [alone])
+    assert report.error is None, report.error
+    assert report.instances == []
+    assert not any("@live" in c or "/live/" in c for c in conn.sent())

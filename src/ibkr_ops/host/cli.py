@@ -134,7 +134,7 @@ def health_main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.wait is not None:
             return _wait(configs[0], args.wait, as_json=args.json)
-        reports = [(c.instance, _check(c, notify=args.notify)) for c in configs]
+        reports = _check_all(configs, notify=args.notify)
         if not journal.stdout_is_journal():
             if args.json:
                 print(json.dumps(health.combined(reports)))
@@ -163,6 +163,19 @@ def _check(config: host_config.HostConfig, *, notify: bool) -> health.Report:
         line = f"{config.instance}: {line}"
     journal.send("ibkr-health-check", line, priority, **fields)
     return report
+
+
+def _check_all(configs: Sequence[host_config.HostConfig], *,
+               notify: bool) -> list[tuple[str | None, health.Report]]:
+    """Each Gateway's check, side by side: one instance's hung API (a probe waits out its
+    timeout) does not hold up the report on the others."""
+    if len(configs) == 1:
+        return [(configs[0].instance, _check(configs[0], notify=notify))]
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - several Gateways only
+
+    with ThreadPoolExecutor(len(configs)) as pool:
+        found = list(pool.map(lambda c: _check(c, notify=notify), configs))
+    return [(c.instance, report) for c, report in zip(configs, found, strict=True)]
 
 
 def _blocks(parts: Sequence[tuple[str | None, str]]) -> str:

@@ -75,10 +75,11 @@ CUTOFFS: Final = (
 # When the list above was last compared with what IBKR's notices say.
 CHECKED: Final = dt.date(2026, 12, 3)
 WARN_DAYS: Final = 30
-# What every desupport report tells the operator to do (there is no in-place upgrade yet).
+# What every desupport report tells the operator to do.
 UPGRADE_HINT: Final = (
-    "Install a newer build: download IBKR's offline Gateway installer and run `invoke install "
-    "--host HOST --gateway-installer NEW.sh` with TWS_MAJOR_VRSN set to its version.")
+    "Install a newer build: download IBKR's offline Gateway installer and run `invoke upgrade "
+    "--host HOST --gateway-installer NEW.sh` (beside the running build, rolled back by itself "
+    "if it does not log in).")
 
 
 def minimum_on(day: dt.date) -> Version:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ibkr_ops.gateway_installer import PROVENANCE_FILE
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import files, systemctl
+from ibkr_ops.remote import added, builds, files, systemctl
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
 from ibkr_ops.remote.plan import HostPlan, Plan
 from ibkr_ops.remote.primitives import STAGED, Step, Upload
@@ -35,12 +35,14 @@ def host_steps(plan: HostPlan, deployments: Sequence[Deployment]) -> list[Step]:
     layouts = [p.layout for p in plan.plans]
     out: list[Step] = []
     if shared.packages:
-        out.append(Step("DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                        "--no-install-recommends " + files.quoted(shared.packages),
+        out.append(Step(added.recording_packages(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+            + files.quoted(shared.packages)),
                         what="apt-get install", say=f"installing packages: "
                         f"{' '.join(shared.packages)}", timeout=900))
     if shared.create_user:
-        out.append(Step(f"useradd --create-home --user-group --shell /bin/bash {user}",
+        out.append(Step(f"useradd --create-home --user-group --shell /bin/bash {user} && "
+                        f"{added.recording_user(d.service_user)}",
                         what="creating the service user",
                         say=f"creating service user {d.service_user}"))
     root_dirs = dict.fromkeys(p for layout in layouts for p in layout.root_dirs)
@@ -58,15 +60,15 @@ def host_steps(plan: HostPlan, deployments: Sequence[Deployment]) -> list[Step]:
     if plan.daemon_reload:
         out.append(Step(systemctl.daemon_reload(), what="systemctl daemon-reload"))
     for one in plan.plans:
-        out += _instance_steps(one, named=len(plan.plans) > 1 or one.layout.instance is not None)
+        out += _instance_steps(one)
     return out
 
 
-def _instance_steps(plan: Plan, *, named: bool) -> list[Step]:
+def _instance_steps(plan: Plan) -> list[Step]:
     """One Gateway's units: enabled, its timers and login watch started, what changed
     restarted, and its Gateway started or restarted if its own plan says so."""
     layout = plan.layout
-    whose = f" of {layout.instance}" if named and layout.instance else ""
+    whose = f" of {layout.instance}" if layout.instance else ""
     out: list[Step] = []
     if plan.enable:
         out.append(Step(systemctl.enable(plan.enable), what=f"enabling the units{whose}",
@@ -91,12 +93,15 @@ def migration(into: Layout, d: Deployment) -> list[Step]:
     Gateway logs out cleanly, its settings saved), the Gateway's settings (jts.ini and the
     account directories, not the installation they sit beside) and the host tools' state
     copied where the instance keeps them, without overwriting what the instance already has
-    (a repeated run), then the old units and needrestart override removed and its settings
-    files moved into the backup directory. The instance's own start comes later, with the
-    others': with the stop here, one restart of that Gateway."""
+    (a repeated run), then its settings files moved into the backup directory and its units,
+    needrestart override and metrics file (node_exporter would go on reading it) removed.
+    The instance's own start comes later, with the others': with the stop here, one restart
+    of that Gateway."""
     old = DEFAULT
     settings, new_settings = old.settings_dir(d.home), into.settings_dir(d.home)
-    installation = posixpath.relpath(posixpath.dirname(d.gateway_dir), settings)
+    installation = posixpath.relpath(Layout.gateway_builds(d.home), settings)
+    # Host-wide, not that Gateway's: it stays where it is.
+    record = Layout.added_record()
     backup = f"{old.backup_dir}/single-gateway"
     oneshots = [u for u in old.units if u not in old.enabled_units]
     unit_files = files.quoted(old.unit_path(u) for u in old.units)
@@ -112,6 +117,7 @@ def migration(into: Layout, d: Deployment) -> list[Step]:
              f"[ \"$e\" = {q(installation)} ] && continue; [ -e {q(new_settings)}/\"$e\" ] || "
              f"cp -a \"$e\" {q(new_settings)}/; done; "
              f"for e in {q(old.state_dir)}/*; do [ -f \"$e\" ] || continue; "
+             f"[ \"$e\" = {q(record)} ] && continue; "
              f"[ -e {q(into.state_dir)}/\"${{e##*/}}\" ] || cp -a \"$e\" {q(into.state_dir)}/; done",
              what="copying the Gateway's settings and state",
              say=f"copying {settings} (not {installation}/) to {new_settings} and the state "
@@ -120,7 +126,7 @@ def migration(into: Layout, d: Deployment) -> list[Step]:
         # layout for a repeated run to move.
         Step(f"set -e; install -d -m 0700 -o root -g root {q(old.backup_dir)} {q(backup)}; "
              f"for f in {kept}; do if [ -f \"$f\" ]; then mv -f \"$f\" {q(backup)}/; fi; done; "
-             f"rm -f {unit_files} {q(old.needrestart_conf)}",
+             f"rm -f {unit_files} {q(old.needrestart_conf)} {q(old.metrics_file)}",
              what="removing the single-Gateway layout",
              say=f"removing {old.gateway_unit} and its units; its settings files go to {backup}"),
     ]
@@ -144,19 +150,28 @@ def install_ibc(ibc: IbcSource, layout: Layout = DEFAULT) -> Step:
         upload=Upload("ibc.zip", data=ibc.data))
 
 
-def install_gateway(d: Deployment, gateway: GatewayInstaller, layout: Layout = DEFAULT) -> Step:
-    """Run the install4j installer unattended as the service user; mark it complete last."""
-    user, target = shlex.quote(d.service_user), shlex.quote(d.gateway_dir)
+def install_gateway(d: Deployment, gateway: GatewayInstaller, layout: Layout = DEFAULT, *,
+                    link: bool = True) -> Step:
+    """Run the install4j installer unattended as the service user into the build's own
+    directory, beside any other build; mark it complete last. ``link``: point
+    ``ibgateway/<major>`` at it now (a host with no Gateway running); an upgrade links it
+    only while it switches (``builds.switch_command``)."""
+    user = shlex.quote(d.service_user)
+    build = Layout.build_dir(d.home, gateway.version)
+    target = shlex.quote(build)
     runnable = shlex.quote(f"{d.home}/.ibkr-ops-installer.sh")
-    marker = layout.source_marker(d.gateway_dir)
-    provenance = f"{d.gateway_dir}/{PROVENANCE_FILE}"
+    marker = layout.source_marker(build)
+    provenance = f"{build}/{PROVENANCE_FILE}"
+    linked = f"; {builds.link(d.home, d.tws_major_vrsn, build, d.service_user)}" if link else ""
     return Step(
         f"set -e; install -m 0700 -o {user} -g {user} {STAGED} {runnable}; "
-        f"rm -rf {target}; runuser -u {user} -- {runnable} -q -dir {target} >/dev/null; "
+        f"rm -rf {target}; runuser -u {user} -- mkdir -p {target}; "
+        f"runuser -u {user} -- {runnable} -q -dir {target} >/dev/null || "
+        f"{{ rm -rf {target} {runnable}; exit 1; }}; "
         f"rm -f {runnable}; test -d {target}/jars || "
-        f"{{ echo 'the installer left no jars/ in {d.gateway_dir}' >&2; exit 1; }}; "
+        f"{{ echo 'the installer left no jars/ in {build}' >&2; rm -rf {target}; exit 1; }}; "
         f"{files.record(gateway.provenance, provenance)}; {files.record(gateway.ident, marker)}; "
-        f"chown {user}:{user} {shlex.quote(marker)} {shlex.quote(provenance)}",
+        f"chown {user}:{user} {shlex.quote(marker)} {shlex.quote(provenance)}{linked}",
         what="installing the Gateway", timeout=900,
-        say=f"installing IB Gateway into {d.gateway_dir} (unattended)",
+        say=f"installing IB Gateway {gateway.version} into {build} (unattended)",
         upload=Upload("gateway-installer.sh", path=gateway.path))

@@ -14,7 +14,7 @@ from ibkr_ops import packages
 from ibkr_ops.errors import OpsError
 from ibkr_ops.gateway_installer import PROVENANCE_FILE, parse_provenance, supported_arch
 from ibkr_ops.host import schema
-from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.layout import CONFIG_ROOT, DEFAULT, Layout
 from ibkr_ops.remote.gateways import layout_name
 
 MIN_MEMORY_MB = 2048
@@ -60,8 +60,9 @@ for f in "$CONFIG_ROOT/$OPS_NAME" "$CONFIG_ROOT"/*/"$OPS_NAME"; do
   m=$(python3 -c "$MODE_PROBE" "$TOOLS_ZIP" "$f" 2>/dev/null); m=${m#MODE }
   echo "LAYOUT $n ${m:-unknown}"
   c="$d/$CREDENTIALS_NAME"
-  [ -f "$c" ] && python3 -c "$ENV_PROBE" "$TOOLS_ZIP" "$n" "$c" $ENV_KEYS 2>/dev/null
+  if [ -f "$c" ]; then python3 -c "$ENV_PROBE" "$TOOLS_ZIP" "$n" "$c" $ENV_KEYS 2>/dev/null; fi
 done
+true
 """
 
 
@@ -99,7 +100,7 @@ def facts_command(files: Iterable[str], units: Iterable[str], service_user: str,
         "MODE_PROBE": MODE_PROBE,
         "PROVENANCE": PROVENANCE_FILE,
         # Where the default layout and every instance keep their settings (/etc/ibkr/NAME).
-        "CONFIG_ROOT": DEFAULT.config_dir,
+        "CONFIG_ROOT": CONFIG_ROOT,
         "OPS_NAME": DEFAULT.ops_json.rsplit("/", 1)[1],
         "CREDENTIALS_NAME": DEFAULT.credentials.rsplit("/", 1)[1],
         "ENV_PROBE": ENV_PROBE,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import shlex
 
 from ibkr_ops.errors import UsageError
-from ibkr_ops.layout import DEFAULT, Layout, check_instance
+from ibkr_ops.layout import CONFIG_ROOT, DEFAULT, Layout, check_instance
 from ibkr_ops.remote.primitives import Host
 
 _OPS = DEFAULT.ops_json.rsplit("/", 1)[1]
 # Each Gateway's settings file, the single-Gateway layout's first.
-LIST_COMMAND = (f"for f in {shlex.quote(DEFAULT.ops_json)} {shlex.quote(DEFAULT.config_dir)}/*/"
+LIST_COMMAND = (f"for f in {shlex.quote(DEFAULT.ops_json)} {shlex.quote(CONFIG_ROOT)}/*/"
                 f"{_OPS}; do [ -f \"$f\" ] && echo \"$f\"; done; true")
 
 
@@ -38,7 +38,7 @@ def parse_listing(text: str) -> list[Layout]:
         if path == DEFAULT.ops_json:
             found.insert(0, DEFAULT)
             continue
-        inner = path.removeprefix(DEFAULT.config_dir + "/").removesuffix("/" + _OPS)
+        inner = path.removeprefix(CONFIG_ROOT + "/").removesuffix("/" + _OPS)
         if path.endswith("/" + _OPS) and "/" not in inner and (name := layout_name(inner)):
             found.append(Layout(name))
     return sorted(found, key=lambda layout: (layout.instance is not None, layout.instance or ""))
@@ -67,6 +67,5 @@ def on_host(host: Host, instance: str | None = None) -> list[Layout]:
 
 
 def tool_command(tool: str, layout: Layout, *args: str) -> str:
-    """A host tool acting on one Gateway: ``--instance NAME`` for an instance."""
-    where = ["--instance", layout.instance] if layout.instance else []
-    return " ".join(shlex.quote(a) for a in [tool, *where, *args])
+    """A host tool acting on one Gateway, as its units call it (``--instance NAME``)."""
+    return " ".join([shlex.quote(tool) + layout.instance_args, *(shlex.quote(a) for a in args)])

@@ -19,7 +19,13 @@ from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.instances import Instance
 from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import switch
-from ibkr_ops.remote.install import InstallOptions, Progress, install_instances, notify
+from ibkr_ops.remote.install import (
+    InstallOptions,
+    Progress,
+    install_files,
+    install_instances,
+    notify,
+)
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment
 
@@ -141,11 +147,8 @@ def _where(host: Host, layout: Layout) -> str:
 def _switch_to_live(host: Host, live: Instance, options: GoLiveOptions, progress: Progress,
                     *, restart: bool) -> str:
     """Put the live files in place, then one cold start: a new login, second factor and all."""
-    quiet = dataclasses.replace(options.install, start_gateway=False, notify=False,
-                                allow_live_switch=True)
-    report = install_instances(host, [live], quiet, progress)
-    if report.error:
-        raise OpsError(report.error)
+    install_files(host, [live], dataclasses.replace(options.install, allow_live_switch=True),
+                  progress)
     wait, layout = options.install.wait_s, live.layout
     notify(host, "warning", f"LIVE: login starting on {_where(host, layout)}: approve it on "
                             f"IBKR Mobile now (waiting up to {wait:.0f} s)", layout)

@@ -7,6 +7,7 @@ connection they already hold: one SSH session per host per task.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +56,8 @@ class InstallOptions:
     bot_wait_s: int = 300
     # ssh_config files beyond ~/.ssh/config whose names work as hosts (the sandbox's).
     ssh_configs: tuple[str, ...] = ()
+    # A new build on a running host switches even inside the session (`invoke upgrade --force`).
+    force: bool = False
 
 
 @dataclass
@@ -164,12 +167,12 @@ def install_instances(host: Host, instances: Sequence[Instance], options: Instal
         if not options.start_gateway:
             for one in plan.plans:
                 one.gateway_action = None
-        if not facts.gateway_source and options.gateway is None:
-            raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
-                           "give --gateway-installer PATH (the offline Linux installer)")
-        if facts.ibc_source is None and options.ibc is None:
-            raise OpsError(f"IBC is not installed in {DEFAULT.ibc_dir}; give --ibc-zip PATH "
-                           "or --ibc-version X.Y.Z")
+        _check_sources(facts, options, d)
+        single = len(instances) == 1 and instances[0].name is None
+        if single and plan.shared.gateway is not None and replaces_running_build(facts, options):
+            from ibkr_ops.remote import upgrade  # noqa: PLC0415 - it imports install_on
+
+            return upgrade.from_install(host, d, plan.shared.gateway, options, progress)
         report.items = plan_items(plan, dry_run=options.dry_run)
         if options.dry_run:
             report.diff = _diffs(host, plan, instances)
@@ -197,10 +200,20 @@ def install_instances(host: Host, instances: Sequence[Instance], options: Instal
     return report
 
 
+def _check_sources(facts: Facts, options: InstallOptions, d: Deployment) -> None:
+    """IBC and the Gateway come from the options or are on the host already."""
+    if not facts.gateway_source and options.gateway is None:
+        raise OpsError(f"IB Gateway {d.tws_major_vrsn} is not installed at {d.gateway_dir}; "
+                       "give --gateway-installer PATH (the offline Linux installer)")
+    if facts.ibc_source is None and options.ibc is None:
+        raise OpsError(f"IBC is not installed in {DEFAULT.ibc_dir}; give --ibc-zip PATH "
+                       "or --ibc-version X.Y.Z")
+
+
 def installed_message(i: Instance, report: HostReport) -> str:
     """The install's notification of one Gateway, its instance named."""
     d = i.deployment
-    what = f"{i.name}: {d.trading_mode}" if i.name else d.trading_mode
+    what = f"instance {i.name}, {d.trading_mode}" if i.name else d.trading_mode
     return (f"ibkr-ops: installed and healthy ({what}, API port {d.api_port}); changed: "
             f"{change_summary(report)}")
 
@@ -215,11 +228,13 @@ def _bot_dropins(instances: Sequence[Instance], options: InstallOptions) -> list
 def migration_target(instances: Sequence[Instance], facts: Facts) -> Instance | None:
     """The instance that takes over the host's single-Gateway layout: the one that logs in
     as its IBKR_USERNAME (one login, one account's settings). None when the host has no such
-    layout or nothing named is installed; a host whose Gateways would otherwise be left
+    layout or no named instance is given; a host whose Gateways would otherwise be left
     beside, or in the way of, the files given is refused (UsageError)."""
     named = [i for i in instances if i.name is not None]
     if not named:
-        if facts.instances:
+        # Beside a single-Gateway layout that is there already, a file without a name is
+        # that Gateway's, as before instances existed; it never makes one beside instances.
+        if facts.instances and not facts.single_layout:
             raise UsageError(
                 f"this host runs Gateway instances ({', '.join(facts.instances)}); give each "
                 f"its credentials file with {schema.INSTANCE.key}, not one file without it")
@@ -260,18 +275,40 @@ def _check_live_switch(instances: Sequence[Instance], facts: Facts, into: Instan
     for i in instances:
         if not i.deployment.is_live or options.allow_live_switch:
             continue
+        # By name: the stagger may have given the instance a new restart time (a new value).
+        moved = into is not None and i.name == into.name
         if i.name is None:
             mode = facts.trading_mode
         else:
-            found = facts.installed.get(None if i is into else i.name)
+            found = facts.installed.get(None if moved else i.name)
             mode = found.trading_mode if found else None
         if mode in (None, "live"):
             continue
         now = ("trades paper" if mode == "paper" else
                "has installed settings that do not read, so it is not known to trade live")
-        whose = f"this host's Gateway {i.name}" if i.name and i is not into else "this host"
+        whose = f"this host's Gateway {i.name}" if i.name and not moved else "this host"
         raise OpsError(f"{whose} {now}; switch it to live with `invoke go-live` "
                        "(confirmation, checks, a paper backup and automatic rollback)")
+
+
+def install_files(host: Host, d: Deployment | Sequence[Instance], options: InstallOptions,
+                  progress: Progress) -> HostReport:
+    """Everything of ``d`` (the single Gateway's deployment, or instances) in place with the
+    Gateway left as it runs and nobody notified, for a caller that restarts it itself
+    (go-live, upgrade); OpsError when that fails."""
+    report = install_instances(host, _as_instances(d),
+                               dataclasses.replace(options, start_gateway=False, notify=False),
+                               progress)
+    if report.error:
+        raise OpsError(report.error)
+    return report
+
+
+def replaces_running_build(facts: Facts, options: InstallOptions) -> bool:
+    """Whether a new build would replace the Gateway a host has enabled: then it goes beside
+    it, with the upgrade's switch and rollback (a dry run only shows the plan)."""
+    enabled = facts.units.get(DEFAULT.gateway_unit, ("none", ""))[0] == "enabled"
+    return enabled and options.start_gateway and not options.dry_run
 
 
 def change_summary(report: HostReport) -> str:

@@ -61,7 +61,9 @@ def make_plan(facts: Facts, files: list[ManagedFile], ibc: IbcSource | None,
                 extra_units=extra_units, layout=layout)
     if ibc is not None and facts.ibc_source != ibc.ident:
         plan.ibc = ibc
-    if gateway is not None and facts.gateway_source != gateway.ident:
+    # The same installer under another file name is the same build: nothing to install.
+    if (gateway is not None and facts.gateway_source != gateway.ident
+            and facts.gateway_build.get("sha256") != gateway.sha256):
         plan.gateway = gateway
     for f in files:
         if facts.checksums.get(f.path) == sha256(f.content):

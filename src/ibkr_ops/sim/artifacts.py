@@ -65,6 +65,9 @@ class Release:
     version: str = GATEWAY_VERSION
     channel: str = "stable"
     arch: str = "x64"
+    # Simulator knobs baked into the build's sim.properties (e.g. a build that never logs in:
+    # ("login_delay", "86400")), so a test can install a faulty build like any other.
+    knobs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d+\.\d+\.\d+[a-z]?", self.version):
@@ -74,6 +77,10 @@ class Release:
             raise ValueError(f"channel {self.channel!r}: expected stable or latest")
         if self.arch not in ARCHES:
             raise ValueError(f"architecture {self.arch!r}: expected x64 or arm")
+        for key, value in self.knobs:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", key) or "\n" in value:
+                raise ValueError(f"simulator knob {key}={value!r}: expected a lower-case name "
+                                 "and a one-line value, e.g. login_delay=86400")
 
     @property
     def tws_major_vrsn(self) -> str:
@@ -268,7 +275,8 @@ def _elf_header(machine: int) -> bytes:
 def _tree(release: Release) -> dict[str, tuple[bytes, int]]:
     """Files of the installed Gateway (relative path -> content, mode)."""
     major = release.tws_major_vrsn
-    props = SIM_PROPERTIES + f"gateway_version={release.version}\n"
+    props = SIM_PROPERTIES + f"gateway_version={release.version}\n" + "".join(
+        f"{key}={value}\n" for key, value in release.knobs)
     return {
         f"jars/jts4launch-{major}.jar": (standin.build_jar(), 0o644),
         f"jars/{SIM_ZIPAPP}": (build_zipapp(), 0o644),

@@ -15,7 +15,7 @@ from ibkr_ops.errors import UsageError
 from ibkr_ops.host import cli
 from ibkr_ops.instances import Instance
 from ibkr_ops.layout import DEFAULT, HEALTH_CHECK, NOTIFY, PRE_RESTART, Layout
-from ibkr_ops.remote import gateways
+from ibkr_ops.remote import gateways, upgrade
 from ibkr_ops.remote.artifacts import gateway_installer, ibc_from_release, ibc_from_zip
 from ibkr_ops.remote.gateways import tool_command
 from ibkr_ops.remote.install import HostReport, InstallOptions, install_host
@@ -145,8 +145,11 @@ def _status(layout: Layout) -> str:
 
 @task(help={"host": HOST_HELP, "instance": INSTANCE_HELP})
 def status(c: Context, host: str | None = None, instance: str | None = None) -> None:
-    """Show the Gateway's units, timers, a health check and its restart history on a host."""
+    """Show the Gateway's build, units, timers, a health check and restart history on a host."""
     with user_errors():
+        if host:
+            with connected(host) as target:
+                print("\n".join(upgrade.build_lines(target)))
         code = _on_host(host, instance, lambda layouts: [_status(g) for g in layouts])
     if code:
         raise Exit(code=code)

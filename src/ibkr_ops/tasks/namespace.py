@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from ibkr_ops.tasks import demo, deploy, hosts, migrate, sandbox, screen, sim, verify
+from ibkr_ops.tasks import (
+    demo,
+    deploy,
+    hosts,
+    migrate,
+    sandbox,
+    screen,
+    sim,
+    uninstall,
+    upgrade,
+    verify,
+)
 
 
 def _long_flags_only(collection: Collection) -> Collection:
@@ -23,8 +34,8 @@ def build() -> Collection:
     ns = Collection()
     for t in (deploy.render, hosts.install, hosts.status, hosts.logs, hosts.restart,
               hosts.health_check, hosts.pre_restart_check, hosts.notify, verify.verify,
-              migrate.migrate, migrate.go_live, screen.screenshot, screen.vnc_session,
-              demo.demo):
+              migrate.migrate, migrate.go_live, upgrade.upgrade, screen.screenshot,
+              screen.vnc_session, uninstall.uninstall, demo.demo):
         ns.add_task(t)
     ns.add_collection(sandbox.ns, "sandbox")
     ns.add_collection(sim.ns, "sim")

@@ -17,14 +17,21 @@ from ibkr_ops.sim import standin
             "gateway_version": "the Gateway release the installer claims, e.g. 10.19.2 "
                                f"(default {sim_artifacts.GATEWAY_VERSION})",
             "channel": "stable (default) or latest, as in IBKR's installer names",
-            "arch": "x64 (default) or arm, as in IBKR's installer names"})
+            "arch": "x64 (default) or arm, as in IBKR's installer names",
+            "knob": "KEY=VALUE baked into the build's sim.properties (repeatable), e.g. "
+                    "login_delay=86400 for a build that never logs in"},
+      iterable=["knob"])
 def artifacts(c: Context, out: str = "dist/sim", gateway_version: str | None = None,
-              channel: str = "stable", arch: str = "x64") -> None:
+              channel: str = "stable", arch: str = "x64",
+              knob: list[str] | None = None) -> None:
     """Write the simulated Gateway installer (with the Java stand-in, compiled here with the
     JDK), the simulated IBC zip and manifest.json."""
     try:
+        knobs = [given.partition("=") for given in knob or []]
+        if any(not sep for _, sep, _ in knobs):
+            raise ValueError("--knob: expected KEY=VALUE, e.g. login_delay=86400")
         release = sim_artifacts.Release(gateway_version or sim_artifacts.GATEWAY_VERSION,
-                                        channel, arch)
+                                        channel, arch, tuple((k, v) for k, _, v in knobs))
     except ValueError as exc:
         raise Exit(f"error: {exc}", code=1) from None
     try:

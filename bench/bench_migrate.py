@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 
 from ibkr_ops import demo, sandbox
+from ibkr_ops.instances import Instance
 from ibkr_ops.remote import golive
 from ibkr_ops.remote.install import InstallOptions, install_host
 from ibkr_ops.remote.migrate import MigrateOptions, migrate
@@ -85,7 +86,7 @@ def main() -> None:
         up: list[float] = []
         down: list[float] = []
         for _ in range(args.rounds):
-            up.append(timed(lambda: golive.go_live(a, live, switching, quiet)))
+            up.append(timed(lambda: golive.go_live(a, Instance("live", live, None), switching, quiet)))
             down.append(timed(lambda: golive.rollback(a, switching, quiet)))
         report("go-live: paper -> live, healthy and verified (simulated 1 s second factor)", up)
         report("go-live --rollback: live -> paper, healthy", down)

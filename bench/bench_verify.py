@@ -31,7 +31,8 @@ FIGURES = {"recovery_s": "crash recovery, kill -9 to healthy",
 def suite(destructive: bool) -> tuple[float, dict[str, float]]:
     """One quiet run of the checklist: (wall seconds, recorded figures); fails loudly."""
     started = time.monotonic()
-    report = verify.run(GUEST, destructive=destructive, ssh_configs=(sandbox.ssh_config_path(),))
+    (report,) = verify.run(GUEST, destructive=destructive,
+                           ssh_configs=(sandbox.ssh_config_path(),))
     elapsed = time.monotonic() - started
     if not report.ready:
         raise SystemExit(f"the checklist failed on {GUEST}; figures not valid\n"

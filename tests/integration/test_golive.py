@@ -88,8 +88,8 @@ def test_paper_to_live_and_rollback(paper: str, tmp_path: Path) -> None:
             force=True, wait=WAIT_S)
     assert accounts(paper) and all(a.startswith("U") for a in accounts(paper))
     assert '"api_port": 4001' in ms.run(paper, "cat /etc/ibkr/ops.json")
-    backup = ms.run(paper, f"stat -c '%a %U' {golive.PAPER_BACKUP} "
-                           f"{golive.PAPER_BACKUP}/credentials.env").split("\n")
+    backup = ms.run(paper, f"stat -c '%a %U' {golive.paper_backup()} "
+                           f"{golive.paper_backup()}/credentials.env").split("\n")
     assert backup[:2] == ["700 root", "600 root"]
     embed = ms.discord_messages(paper)[-1]["embeds"][0]  # type: ignore[index]
     assert str(embed["description"]).startswith("LIVE: ")

@@ -24,7 +24,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from sim_support import real_ibc_zip, wait_for
 
-from ibkr_ops import sandbox
+from ibkr_ops import sandbox, verify
 from ibkr_ops.checks.runner import FabricRunner
 from ibkr_ops.instances import RESTART_GAP_MIN
 from ibkr_ops.layout import DEFAULT, Layout
@@ -36,6 +36,7 @@ from ibkr_ops.tasks.hosts import install as install_task
 from ibkr_ops.tasks.hosts import logs as logs_task
 from ibkr_ops.tasks.hosts import restart as restart_task
 from ibkr_ops.tasks.hosts import status as status_task
+from ibkr_ops.tasks.migrate import go_live as go_live_task
 
 GUEST = "instances"
 HOME = "/home/trader"
@@ -274,3 +275,41 @@ def test_a_killed_jvm_leaves_the_other_instance_alone(migrated: Migrated) -> Non
     assert java_pid(PAPER) == paper_java
     assert logins(PAPER.settings_dir(HOME)) == paper_logins
     assert health(PAPER).get("healthy")
+
+
+def test_verify_checks_each_instance_on_its_own(migrated: Migrated) -> None:
+    """`invoke verify` on the pair: one checklist per instance, each against that instance's
+    own settings, port, JVM and secret files, both ready; --instance checks just the one."""
+    reports = verify.run(GUEST, ssh_configs=(sandbox.ssh_config_path(),))
+    assert [r.instance for r in reports] == ["live", "paper"]
+    for report in reports:
+        assert report.ready, verify.table(report)
+        details = {r.name: r.detail for r in report.results}
+        layout = Layout(report.instance)
+        assert details["gateway_starts"] == (f"{layout.display_unit} and {layout.gateway_unit} "
+                                             "active, 1 JVM, all as trader")
+        port = 4001 if report.instance == "live" else 4002
+        assert details["api_port_listens"] == f"listening on 127.0.0.1:{port} only"
+        secrets = [r.detail for r in report.results if r.name == "secret_file_private"]
+        assert secrets[0].startswith(layout.credentials), secrets
+    (alone,) = verify.run(GUEST, instance="paper", ssh_configs=(sandbox.ssh_config_path(),))
+    assert alone.instance == "paper" and alone.ready
+
+
+def test_go_live_rolls_back_and_re_adds_a_live_instance_beside_paper(
+        migrated: Migrated, files: dict[str, str]) -> None:
+    """The live instance was added beside paper: its rollback stops it (there is no paper to
+    return it to) and go-live starts it again; paper's JVM and login never change."""
+    paper_java, paper_logins = java_pid(PAPER), logins(PAPER.settings_dir(HOME))
+    go_live_task(Context(), host=GUEST, instance="live", rollback=True, wait=240.0)
+    assert run(f"systemctl is-active {LIVE.gateway_unit}").strip() == "inactive"
+    assert run(f"systemctl is-enabled {LIVE.gateway_unit}").strip() == "disabled"
+    with pytest.raises(Exit) as info:  # the paper instance was never live
+        go_live_task(Context(), host=GUEST, instance="paper", rollback=True)
+    assert info.value.code == 1 and "is not live (it runs paper)" in str(info.value.message)
+    go_live_task(Context(), host=GUEST, credentials=files["live-named"], yes_live=True,
+                 wait=240.0)
+    assert health(LIVE).get("healthy")
+    assert run(f"systemctl is-enabled {LIVE.gateway_unit}").strip() == "enabled"
+    assert java_pid(PAPER) == paper_java
+    assert logins(PAPER.settings_dir(HOME)) == paper_logins

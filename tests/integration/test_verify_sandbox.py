@@ -50,7 +50,8 @@ def outcomes(report: verify.Report) -> dict[str, list[Status]]:
 
 def test_full_checklist_passes_on_a_good_install(installed_guest: str) -> None:
     """Every item, destructive ones included, passes; only the settings-drift check skips."""
-    report = verify.run(installed_guest, destructive=True, ssh_configs=(sandbox.ssh_config_path(),))
+    (report,) = verify.run(installed_guest, destructive=True,
+                           ssh_configs=(sandbox.ssh_config_path(),))
     assert report.ready, verify.table(report)
     assert outcomes(report) == {
         "settings_match": [Status.SKIPPED], "gateway_starts": [Status.OK],
@@ -70,7 +71,7 @@ def test_checklist_fails_on_a_readable_credentials_file(installed_guest: str) ->
     conn = connection(installed_guest)
     conn.run("chmod 0644 /etc/ibkr/credentials.env", hide=True, in_stream=False)
     try:
-        report = verify.run(installed_guest, ssh_configs=(sandbox.ssh_config_path(),))
+        (report,) = verify.run(installed_guest, ssh_configs=(sandbox.ssh_config_path(),))
     finally:
         conn.run("chmod 0600 /etc/ibkr/credentials.env", hide=True, in_stream=False)
         conn.close()

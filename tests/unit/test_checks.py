@@ -33,10 +33,11 @@ from ibkr_ops.checks import (
     security,
 )
 from ibkr_ops.checks.checklist import everything
-from ibkr_ops.checks.expect import settings_match
+from ibkr_ops.checks.expect import installed_layouts, layouts_to_check, settings_match
 from ibkr_ops.checks.hostside import secret_scan
 from ibkr_ops.checks.runner import free_port, hostside_command
 from ibkr_ops.errors import OpsError
+from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote.switch import gate
 
 RECORDED: dict[str, Any] = json.loads(Path(__file__).with_name("checks_recorded.json").read_text())
@@ -359,3 +360,53 @@ def test_secret_scan_probe_finds_the_password_in_logs(tmp_path: Path) -> None:
 def test_result_titles_follow_the_checklist() -> None:
     result = Result(7, "notification_accepted", Status.NOT_CONFIGURED, "no webhook")
     assert result.title == "Notifications received" and not result.failed
+
+
+class Listing(Recorded):
+    """The recorded host, with the answers that tell its Gateways apart: which settings
+    files exist (``ls``) and which unit each process belongs to (``ps ... unit``)."""
+
+    def __init__(self, files: str, units: str = "") -> None:
+        super().__init__()
+        self.files, self.units = files, units
+
+    def run(self, command: str, *, timeout: float | None = None) -> Ran:
+        if command.startswith("ls -1d "):
+            self.commands.append(command)
+            return Ran(0, self.files, "")
+        if command == "ps -eo pid=,unit:100=":
+            self.commands.append(command)
+            return Ran(0, self.units, "")
+        return super().run(command, timeout=timeout)
+
+
+def test_a_hosts_gateways_are_found_by_their_settings_files() -> None:
+    """The single Gateway first, then instances by name; a stray directory is no Gateway."""
+    both = Listing("/etc/ibkr/ops.json\n/etc/ibkr/live/ops.json\n/etc/ibkr/paper/ops.json\n"
+                   "/etc/ibkr/Not-An-Instance/ops.json\n")
+    assert [layout.instance for layout in installed_layouts(both)] == [None, "live", "paper"]
+    assert layouts_to_check(both, "paper") == [Layout("paper")]
+    with pytest.raises(OpsError, match=r"no Gateway instance 'demo' \(it has: \(single Gateway\), "
+                                       r"live, paper\)"):
+        layouts_to_check(both, "demo")
+    with pytest.raises(OpsError, match="is the stack installed"):
+        layouts_to_check(Listing(""), None)
+
+
+def test_an_instances_checks_count_only_its_own_jvm() -> None:
+    """Beside another instance, the JVM of the other unit is not this instance's: item 1 sees
+    one JVM, and the health check and notifier are told which instance they serve."""
+    (pid,) = parse.gateway_jvms(parse.processes(RECORDED["ps"]["stdout"]))
+    paper = Layout("paper")
+    mine = Listing("", units=f"{pid} {paper.gateway_unit}\n{pid + 1} {Layout('live').gateway_unit}\n")
+    assert gateway.gateway_jvms(mine, paper) == {pid: "trader"}
+    theirs = Listing("", units=f"{pid} {Layout('live').gateway_unit}\n")
+    assert gateway.gateway_jvms(theirs, paper) == {}
+    assert gateway.gateway_jvms(theirs, DEFAULT) == {pid: "trader"}
+    with contextlib.suppress(AssertionError):  # the recording is the default layout's answer
+        gateway.health(theirs, paper)
+    assert theirs.commands[-1] == f"{paper.health_check_tool} --instance paper --json"
+    assert security.secret_files(paper) == ((paper.credentials, "root"),
+                                            (paper.config_ini, "service user"))
+    assert hostside_command("settings_probe.py", paper).endswith(f" {paper.ops_json}")
+    assert hostside_command("settings_probe.py") == hostside_command("settings_probe.py", DEFAULT)

@@ -20,6 +20,7 @@ from invoke.runners import Result
 from test_remote_plan import HEALTHY_HOST
 
 from ibkr_ops.errors import OpsError
+from ibkr_ops.instances import Instance
 from ibkr_ops.layout import DEFAULT, ENABLED_UNITS
 from ibkr_ops.remote import converge, golive, migrate, switch
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource
@@ -263,7 +264,8 @@ def test_go_live_refuses_a_live_host_and_rollback_a_paper_one_over_the_given_con
     live, paper = deployment(IBKR_TRADING_MODE="live"), deployment()
     on_live = RecordedHost(INSTALLED, {DEFAULT.credentials: env_file_text(live).encode()})
     with pytest.raises(OpsError, match="rec is already live"):
-        golive.go_live(Host(on_live, "rec"), live, golive.GoLiveOptions(), lambda _: None)
+        golive.go_live(Host(on_live, "rec"), Instance("live.env", live, None),
+                       golive.GoLiveOptions(), lambda _: None)
     on_paper = RecordedHost(INSTALLED, {DEFAULT.credentials: env_file_text(paper).encode()})
     with pytest.raises(OpsError, match=r"not live \(it runs paper\); nothing to roll back"):
         golive.rollback(Host(on_paper, "rec"), golive.GoLiveOptions(), lambda _: None)
@@ -277,7 +279,7 @@ def test_go_live_stops_before_any_change_when_the_host_refuses_a_restart() -> No
         {"allowed": False, "reason": "inside the regular trading session"})}
     conn = RecordedHost(INSTALLED, {DEFAULT.credentials: env_file_text(paper).encode()}, refused)
     with pytest.raises(OpsError, match="not now: inside the regular trading session"):
-        golive.go_live(Host(conn, "rec"), deployment(IBKR_TRADING_MODE="live"),
-                       golive.GoLiveOptions(), lambda _: None)
+        golive.go_live(Host(conn, "rec"), Instance("live.env", deployment(IBKR_TRADING_MODE="live"),
+                                                   None), golive.GoLiveOptions(), lambda _: None)
     assert conn.commands[-1] == f"{DEFAULT.pre_restart_tool} --json"
     assert not any("backup" in c or "systemctl" in c for c in conn.commands)

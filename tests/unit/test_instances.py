@@ -169,11 +169,13 @@ def test_one_file_with_a_name_is_that_instance(tmp_path: Path) -> None:
     render_task(Context(), credentials=files, out=str(out), config_only=True)
     assert (out / "etc/systemd/system/ibkr-gateway@main.service").is_file()
     assert "IBKR_INSTANCE=main" in (out / "etc/ibkr/main/credentials.env").read_text()
+    # go-live takes the instance the file names; the file and --instance must agree.
     with pytest.raises(Exit) as info:
-        go_live(Context(), host="root@127.0.0.1:1", credentials=files[0], yes_live=True)
+        go_live(Context(), host="root@127.0.0.1:1", credentials=files[0], instance="other",
+                yes_live=True)
     assert info.value.code == 2
-    assert str(info.value.message).startswith(
-        f"error: going live on Gateway instances is not built yet (main ({files[0]})): ")
+    assert str(info.value.message) == (f"error: {files[0]} says IBKR_INSTANCE=main, but "
+                                       "--instance other: give one of them")
 
 
 # --- memory, on the facts the install gathers ------------------------------------------------

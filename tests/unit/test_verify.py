@@ -43,7 +43,7 @@ def test_table_has_one_line_per_item_in_order_and_says_why() -> None:
 
 
 def test_junit_report_read_back_by_a_junit_parser() -> None:
-    suite = ET.fromstring(verify.junit_xml(REPORT))  # noqa: S314 - our own report
+    suite = ET.fromstring(verify.junit_xml([REPORT]))  # noqa: S314 - our own report
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("7", "1", "2")
     cases = [(case.get("name"), {child.tag for child in case}) for case in suite.iter("testcase")]
     assert cases == [("gateway_starts", set()), ("manual_restart", {"properties"}),
@@ -64,3 +64,15 @@ def test_a_bad_operator_file_stops_before_connecting(tmp_path: Path) -> None:
     with pytest.raises(OpsError, match="IBKR_API_PORT"):
         verify.run("root@192.0.2.1", credentials=creds)
     assert time.monotonic() - started < 5
+
+
+def test_each_instance_gets_its_own_table_and_test_suite() -> None:
+    """A host with paper and live Gateways: two tables, each naming its instance, and one
+    JUnit document holding a suite per instance."""
+    paper = verify.Report("gw1", REPORT.results, 40.0, "paper")
+    live = verify.Report("gw1", REPORT.results[:1], 2.0, "live")
+    assert verify.table(paper).splitlines()[0] == "go-live checklist: host gw1 instance paper"
+    root = ET.fromstring(verify.junit_xml([paper, live]))  # noqa: S314 - our own report
+    assert root.tag == "testsuites"
+    assert [(s.get("name"), s.get("tests")) for s in root] == [
+        ("go-live checklist (paper)", "7"), ("go-live checklist (live)", "1")]

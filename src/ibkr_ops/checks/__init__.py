@@ -7,9 +7,9 @@ of its own.
 """
 
 from ibkr_ops.checks.checklist import read_only
-from ibkr_ops.checks.expect import Expect, Installed, read_installed
+from ibkr_ops.checks.expect import Expect, Installed, installed_layouts, read_installed
 from ibkr_ops.checks.result import TITLES, Result, Status
 from ibkr_ops.checks.runner import FabricRunner, Ran, Runner, Unreachable
 
 __all__ = ["TITLES", "Expect", "FabricRunner", "Installed", "Ran", "Result", "Runner", "Status",
-           "Unreachable", "read_installed", "read_only"]
+           "Unreachable", "installed_layouts", "read_installed", "read_only"]

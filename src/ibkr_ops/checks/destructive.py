@@ -21,13 +21,14 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 @check(6)
 def manual_restart(runner: Runner, expect: Expect, say: Say) -> Passed:
     """`systemctl restart` of the Gateway's unit brings it back healthy; the time it took."""
-    before = set(gateway_jvms(runner))
+    layout = expect.layout
+    before = set(gateway_jvms(runner, layout))
     started = time.monotonic()
     output(runner, f"systemctl restart {expect.layout.gateway_unit}",
            timeout=expect.cold_restart_timeout_s)
-    poll("a new Gateway JVM", lambda: (set(gateway_jvms(runner)) - before) or None,
+    poll("a new Gateway JVM", lambda: (set(gateway_jvms(runner, layout)) - before) or None,
          expect.cold_restart_timeout_s, say)
-    poll("the health check to pass after the restart", lambda: healthy(runner),
+    poll("the health check to pass after the restart", lambda: healthy(runner, layout),
          expect.cold_restart_timeout_s, say)
     seconds = time.monotonic() - started
     return Passed.of(f"healthy again {seconds:.1f} s after systemctl restart", restart_s=seconds)
@@ -36,16 +37,17 @@ def manual_restart(runner: Runner, expect: Expect, say: Say) -> Passed:
 @check(9)
 def crash_recovery(runner: Runner, expect: Expect, say: Say) -> Passed:
     """After kill -9 of the Gateway's JVM, the API is healthy again within 60 s."""
-    poll("a healthy Gateway before the kill", lambda: healthy(runner),
+    layout = expect.layout
+    poll("a healthy Gateway before the kill", lambda: healthy(runner, layout),
          expect.cold_restart_timeout_s, say)
-    victims = gateway_jvms(runner)
+    victims = gateway_jvms(runner, layout)
     require(victims, "no Gateway JVM to kill")
     started = time.monotonic()
     output(runner, f"kill -9 {' '.join(map(str, victims))}")
     poll("the killed JVM to be replaced",
-         lambda: (set(gateway_jvms(runner)) - set(victims)) or None, CRASH_RECOVERY_S, say,
-         interval=0.5)
-    poll("the health check to pass after kill -9", lambda: healthy(runner),
+         lambda: (set(gateway_jvms(runner, layout)) - set(victims)) or None, CRASH_RECOVERY_S,
+         say, interval=0.5)
+    poll("the health check to pass after kill -9", lambda: healthy(runner, layout),
          CRASH_RECOVERY_S - (time.monotonic() - started), say, interval=0.5)
     seconds = time.monotonic() - started
     return Passed.of(f"healthy again {seconds:.1f} s after kill -9", recovery_s=seconds)
@@ -67,8 +69,8 @@ def reboot_survival(runner: Runner, expect: Expect, say: Say, timeout: float = 3
 
     poll("the host to come back from the reboot", new_boot, timeout, say, interval=2)
     back = time.monotonic() - started
-    poll("the health check to pass after the reboot", lambda: healthy(runner), timeout - back,
-         say, interval=2)
+    poll("the health check to pass after the reboot", lambda: healthy(runner, expect.layout),
+         timeout - back, say, interval=2)
     seconds = time.monotonic() - started
     failed = [r for r in (c(runner, expect) for c in AFTER_REBOOT) if r.failed]
     require(not failed, "after the reboot: " + "; ".join(f"{r.item} {r.detail}" for r in failed))

@@ -8,6 +8,7 @@ file the expectations come from it instead, and item 0 says whether the host sti
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +30,48 @@ class Installed:
     secrets_set: tuple[str, ...]
 
 
-def read_installed(runner: Runner) -> Installed:
-    """Run the settings probe on the host; an OpsError says why it could not."""
-    if not runner.run(f"test -r {DEFAULT.credentials}").ok:
-        raise OpsError(f"cannot read {DEFAULT.credentials} on the host: connect as root "
+def read_installed(runner: Runner, layout: Layout = DEFAULT) -> Installed:
+    """Run the settings probe on the host for one Gateway (the layout's); an OpsError says
+    why it could not."""
+    if not runner.run(f"test -r {layout.credentials}").ok:
+        raise OpsError(f"cannot read {layout.credentials} on the host: connect as root "
                        "or with passwordless sudo; is the stack installed?")
-    probe = run_hostside(runner, "settings_probe.py")
+    probe = run_hostside(runner, "settings_probe.py", layout=layout)
     return Installed(dict(probe["env"]), dict(probe["ops"]), tuple(probe["secrets_set"]))
+
+
+def installed_layouts(runner: Runner) -> list[Layout]:
+    """Every Gateway the host has, found by the settings file (ops.json) each keeps: the
+    single-Gateway layout's, then named instances' (``/etc/ibkr/NAME/``) in name order."""
+    pattern = f"{DEFAULT.config_dir}/*/ops.json"
+    ran = runner.run(f"ls -1d {DEFAULT.ops_json} {pattern} 2>/dev/null || true")
+    found: list[Layout] = []
+    for path in ran.stdout.split():
+        if path == DEFAULT.ops_json:
+            found.insert(0, DEFAULT)
+            continue
+        with contextlib.suppress(ValueError):  # a directory no install made: not a Gateway
+            layout = Layout(path.removeprefix(DEFAULT.config_dir + "/").split("/")[0])
+            if layout.ops_json == path:
+                found.append(layout)
+    return found
+
+
+def layouts_to_check(runner: Runner, instance: str | None) -> list[Layout]:
+    """The Gateways to check: the one named (which the host must have), else every one the
+    host has; an OpsError when there is none."""
+    found = installed_layouts(runner)
+    if instance is not None:
+        wanted = Layout(instance)
+        if wanted not in found:
+            have = ", ".join(layout.instance or "(single Gateway)" for layout in found) or "none"
+            raise OpsError(f"{runner.name} has no Gateway instance {instance!r} (it has: "
+                           f"{have}); see `invoke status --host {runner.name}`")
+        return [wanted]
+    if not found:
+        raise OpsError(f"cannot find {DEFAULT.ops_json} or an instance's on {runner.name}: "
+                       "is the stack installed (`invoke install`)?")
+    return found
 
 
 def operator_env(d: Deployment) -> dict[str, str]:
@@ -60,7 +96,8 @@ class Expect:
     layout: Layout = DEFAULT
 
     @classmethod
-    def from_settings(cls, env: dict[str, str], ops: dict[str, Any], webhook: bool) -> Expect:
+    def from_settings(cls, env: dict[str, str], ops: dict[str, Any], webhook: bool,
+                      layout: Layout = DEFAULT) -> Expect:
         """From credentials.env keys, read by the schema's rows as `settings.Deployment` reads
         them (their defaults when unset), and ops.json."""
 
@@ -85,14 +122,18 @@ class Expect:
             webhook=webhook,
             cold_restart_timeout_s=float(ops.get("cold_restart_timeout_s",
                                                  schema.BY_NAME["cold_restart_timeout_s"].default)),
+            layout=layout,
         )
 
     @classmethod
-    def of(cls, installed: Installed, operator: dict[str, str] | None = None) -> Expect:
-        """The host's own settings, or the operator's keys when given."""
+    def of(cls, installed: Installed, operator: dict[str, str] | None = None,
+           layout: Layout = DEFAULT) -> Expect:
+        """The host's own settings, or the operator's keys when given, for the layout's
+        Gateway."""
         env = operator if operator is not None else installed.env
         return cls.from_settings(env, installed.ops,
-                                 webhook=schema.DISCORD_WEBHOOK_URL.key in installed.secrets_set)
+                                 webhook=schema.DISCORD_WEBHOOK_URL.key in installed.secrets_set,
+                                 layout=layout)
 
     def account_matches(self, account: str) -> bool:
         """Paper accounts are DU..., live ones U..."""

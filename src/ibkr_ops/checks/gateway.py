@@ -16,21 +16,34 @@ from ibkr_ops.host.health import LAYERS
 from ibkr_ops.layout import DEFAULT, Layout
 
 
-def gateway_jvms(runner: Runner) -> dict[int, str]:
-    """PID -> user of the Gateway's JVMs now (empty while the host does not answer)."""
+def gateway_jvms(runner: Runner, layout: Layout = DEFAULT) -> dict[int, str]:
+    """PID -> user of the layout's Gateway JVMs now (empty while the host does not answer)."""
     ran = quietly(runner, "ps -eo pid=,user:32=,args=")
-    return parse.gateway_jvms(parse.processes(ran.stdout)) if ran is not None else {}
+    if ran is None:
+        return {}
+    return _own(runner, layout, parse.gateway_jvms(parse.processes(ran.stdout)))
 
 
-def health(runner: Runner) -> dict[str, Any] | None:
-    """The host's own health check as JSON, or None when it cannot run or says nothing."""
-    ran = quietly(runner, f"{DEFAULT.health_check_tool} --json")
+def _own(runner: Runner, layout: Layout, jvms: dict[int, str]) -> dict[int, str]:
+    """The JVMs of the layout's Gateway unit alone: beside other instances, a JVM counts for
+    the instance whose unit runs it (a single-Gateway host's JVMs are all its own)."""
+    if layout.instance is None or not jvms:
+        return jvms
+    ran = quietly(runner, "ps -eo pid=,unit:100=")
+    mine = parse.unit_pids(ran.stdout if ran is not None else "", layout.gateway_unit)
+    return {pid: user for pid, user in jvms.items() if pid in mine}
+
+
+def health(runner: Runner, layout: Layout = DEFAULT) -> dict[str, Any] | None:
+    """The host's own health check of the layout's Gateway as JSON, or None when it cannot
+    run or says nothing."""
+    ran = quietly(runner, f"{layout.health_check_tool}{layout.instance_args} --json")
     return parse.health_report(ran.stdout) if ran is not None else None
 
 
-def healthy(runner: Runner) -> dict[str, Any] | None:
+def healthy(runner: Runner, layout: Layout = DEFAULT) -> dict[str, Any] | None:
     """The health report when the host says healthy, else None (a probe for `poll`)."""
-    report = health(runner)
+    report = health(runner, layout)
     return report if report and report.get("healthy") else None
 
 
@@ -47,7 +60,7 @@ def gateway_starts(runner: Runner, expect: Expect) -> Passed:
                 f"{unit} has User={props.get('User')!r}, expected {expect.service_user!r}")
         owner = table.get(int(props.get("MainPID") or 0), ("",))[0]
         require(owner == expect.service_user, f"{unit}'s main process runs as {owner!r}")
-    jvms = parse.gateway_jvms(table)
+    jvms = _own(runner, expect.layout, parse.gateway_jvms(table))
     require(jvms, "no Gateway JVM (a java process with ibgateway in its arguments) is running")
     wrong = {pid: user for pid, user in jvms.items() if user != expect.service_user}
     require(not wrong, f"Gateway JVMs not running as {expect.service_user}: {wrong}")
@@ -72,7 +85,8 @@ def api_port_listens(runner: Runner, expect: Expect) -> Passed:
 @check(3)
 def health_passes(runner: Runner, expect: Expect) -> Passed:
     """ibkr-health-check exits 0 and every layer is ok, with accounts of the right mode."""
-    ran = runner.run(f"{expect.layout.health_check_tool} --json", timeout=90)
+    layout = expect.layout
+    ran = runner.run(f"{layout.health_check_tool}{layout.instance_args} --json", timeout=90)
     report = parse.health_report(ran.stdout) or {}
     layers = {c["name"]: (c["status"], c["detail"]) for c in report.get("checks", [])}
     bad = {name: layers.get(name, ("missing", "")) for name in LAYERS

@@ -14,7 +14,6 @@ import uuid
 from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.result import NotConfigured, Passed, check, require
 from ibkr_ops.checks.runner import Runner
-from ibkr_ops.layout import DEFAULT
 
 
 def test_message() -> str:
@@ -28,7 +27,8 @@ def notification_accepted(runner: Runner, expect: Expect, text: str | None = Non
     if not expect.webhook:
         raise NotConfigured("DISCORD_WEBHOOK_URL is not set in the host's credentials.env: "
                             "the host sends no alerts")
-    sent = runner.run(f"{DEFAULT.notify_tool} --level info {shlex.quote(text or test_message())}", timeout=90)
+    notify = expect.layout.notify_tool + expect.layout.instance_args
+    sent = runner.run(f"{notify} --level info {shlex.quote(text or test_message())}", timeout=90)
     require(sent.ok, f"ibkr-notify exit {sent.rc}: {sent.last_error()}")
     ids = re.findall(r"\d{6,}", sent.stdout.partition("id")[2])
     require(ids, f"no message id in ibkr-notify's answer: {sent.stdout.strip()!r}")

@@ -33,6 +33,12 @@ def gateway_jvms(table: dict[int, tuple[str, str]]) -> dict[int, str]:
             if "java" in args and "ibgateway" in args and "ps -eo" not in args}
 
 
+def unit_pids(text: str, unit: str) -> set[int]:
+    """`ps -eo pid=,unit:100=`: the PIDs systemd counts in ``unit``."""
+    return {int(fields[0]) for fields in (line.split() for line in text.splitlines())
+            if len(fields) == 2 and fields[0].isdigit() and fields[1] == unit}
+
+
 def listening_tcp(text: str) -> set[tuple[str, int]]:
     """`ss -Hltn`: (address, port) of every listening TCP socket; `*` is both wildcards,
     as testinfra reads it, so a dual-stack socket counts as listening on every address."""

@@ -22,7 +22,7 @@ from invoke.exceptions import CommandTimedOut, ThreadException
 
 from ibkr_ops import resources
 from ibkr_ops.errors import OpsError
-from ibkr_ops.layout import DEFAULT
+from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote.primitives import Host
 
 
@@ -84,19 +84,23 @@ def quietly(runner: Runner, command: str) -> Ran | None:
         return None
 
 
-def hostside_command(script: str) -> str:
-    """The command that runs a host-side probe with the host's python3 and tools."""
-    return f"python3 -c {shlex.quote(resources.hostside(script))} {shlex.quote(DEFAULT.tools_zip)}"
+def hostside_command(script: str, layout: Layout = DEFAULT) -> str:
+    """The command that runs a host-side probe with the host's python3 and tools; an
+    instance's probe is given that instance's settings file (the default one finds its own)."""
+    settings = f" {shlex.quote(layout.ops_json)}" if layout.instance else ""
+    return (f"python3 -c {shlex.quote(resources.hostside(script))} "
+            f"{shlex.quote(layout.tools_zip)}{settings}")
 
 
-def run_hostside(runner: Runner, script: str, *, timeout: float = 300) -> dict[str, Any]:
+def run_hostside(runner: Runner, script: str, *, timeout: float = 300,
+                 layout: Layout = DEFAULT) -> dict[str, Any]:
     """Run one of the host-side probes with the host's python3; the JSON it prints.
 
     The source travels as an argument (it holds no secret), followed by the host tools zip it
     imports the host's paths from; the probe reads secrets itself on the host and sends back
     only what it found.
     """
-    ran = runner.run(hostside_command(script), timeout=timeout)
+    ran = runner.run(hostside_command(script, layout), timeout=timeout)
     if not ran.ok:
         raise OpsError(f"{script} failed on the host (exit {ran.rc}): {ran.last_error()}")
     try:

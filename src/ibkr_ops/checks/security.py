@@ -8,10 +8,16 @@ from ibkr_ops.checks import parse
 from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.result import Failed, Passed, check, require
 from ibkr_ops.checks.runner import Runner, run_hostside
-from ibkr_ops.layout import DEFAULT
+from ibkr_ops.layout import DEFAULT, Layout
 
-# Each secret file and who must own it: root, or the service user (IBC reads config.ini).
-SECRET_FILES = ((DEFAULT.credentials, "root"), (DEFAULT.config_ini, "service user"))
+
+def secret_files(layout: Layout = DEFAULT) -> tuple[tuple[str, str], ...]:
+    """Each secret file of a Gateway and who must own it: root, or the service user (IBC
+    reads config.ini)."""
+    return ((layout.credentials, "root"), (layout.config_ini, "service user"))
+
+
+SECRET_FILES = secret_files()
 
 
 @check(11)
@@ -28,9 +34,9 @@ def secret_file_private(runner: Runner, expect: Expect, path: str, owner: str) -
 
 
 @check(11)
-def password_leaks_nowhere(runner: Runner) -> Passed:
+def password_leaks_nowhere(runner: Runner, layout: Layout = DEFAULT) -> Passed:
     """The password is in no process's arguments or environment, the journal or the logs."""
-    scan = run_hostside(runner, "secret_scan.py")
+    scan = run_hostside(runner, "secret_scan.py", layout=layout)
     require(scan["password_set"], "IBKR_PASSWORD is empty in the host's credentials.env")
     require(scan["journal_status"] == 0, "journalctl failed on the host: the journal was not searched")
     leaks = {where: places for where, places in scan["found"].items() if places}

@@ -291,12 +291,14 @@ def _check_live_switch(instances: Sequence[Instance], facts: Facts, into: Instan
                        "(confirmation, checks, a paper backup and automatic rollback)")
 
 
-def install_files(host: Host, d: Deployment, options: InstallOptions,
+def install_files(host: Host, d: Deployment | Sequence[Instance], options: InstallOptions,
                   progress: Progress) -> HostReport:
-    """Everything of ``d`` in place with the Gateway left as it runs and nobody notified, for
-    a caller that restarts it itself (go-live, upgrade); OpsError when that fails."""
-    report = install_on(host, d, dataclasses.replace(options, start_gateway=False, notify=False),
-                        progress)
+    """Everything of ``d`` (the single Gateway's deployment, or instances) in place with the
+    Gateway left as it runs and nobody notified, for a caller that restarts it itself
+    (go-live, upgrade); OpsError when that fails."""
+    report = install_instances(host, _as_instances(d),
+                               dataclasses.replace(options, start_gateway=False, notify=False),
+                               progress)
     if report.error:
         raise OpsError(report.error)
     return report

@@ -14,8 +14,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ibkr_ops import checks
 from ibkr_ops.errors import OpsError, UsageError
-from ibkr_ops.layout import DEFAULT
+from ibkr_ops.instances import Instance
+from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import switch
 from ibkr_ops.remote.hosts import resolve
 from ibkr_ops.remote.install import (
@@ -24,7 +26,7 @@ from ibkr_ops.remote.install import (
     Progress,
     desired_files,
     gather,
-    install_on,
+    install_instances,
     notify,
 )
 from ibkr_ops.remote.plan import sha256
@@ -41,6 +43,9 @@ class MigrateOptions:
     install: InstallOptions = field(default_factory=InstallOptions)
     stop_source: bool = False
     dry_run: bool = False
+    # The source's Gateway instance to move (it keeps its name on the target); None: the
+    # source's single Gateway, or its one instance.
+    instance: str | None = None
 
 
 @dataclass
@@ -77,14 +82,30 @@ def bot_changes(d: Deployment, source: Host, target: Host) -> list[str]:
             f"{'yes' if d.read_only_api else 'no'}: unchanged"]
 
 
-def drift(host: Host, d: Deployment) -> list[str]:
+def drift(host: Host, d: Deployment, layout: Layout = DEFAULT) -> list[str]:
     """Settings files on the source that differ from what its settings render (hand edits)."""
-    files = desired_files(d)
-    sums = gather(host, d, files).checksums
+    files = desired_files(d, layout)
+    sums = gather(host, d, files, layout=layout).checksums
     return [f"{f.path} on {host.name} differs from what its settings render; the target gets "
             "the rendered file (hand edits are not carried over)"
-            for f in files if f.path.startswith(DEFAULT.config_dir + "/") and f.path in sums
+            for f in files if f.path.startswith(layout.config_dir + "/") and f.path in sums
             and sums[f.path] != sha256(f.content)]
+
+
+def source_layout(src: Host, instance: str | None) -> Layout:
+    """The source's Gateway to move: the instance named, or its only Gateway (UsageError when
+    it has several and none is named)."""
+    found = checks.installed_layouts(checks.FabricRunner(src))
+    if instance is not None:
+        if Layout(instance) not in found:
+            have = ", ".join(each.instance or "(single Gateway)" for each in found) or "none"
+            raise UsageError(f"{src.name} has no Gateway instance {instance!r} (it has: {have})")
+        return Layout(instance)
+    if len(found) > 1:
+        have = ", ".join(each.instance or "(single Gateway)" for each in found)
+        raise UsageError(f"{src.name} runs several Gateways ({have}): give --instance NAME, "
+                         "the one to move")
+    return found[0] if found else DEFAULT
 
 
 def refuse_same_host(source: str, target: str, ssh_configs: Sequence[str] = ()) -> None:
@@ -98,100 +119,107 @@ def migrate(src: Host, tgt: Host, options: MigrateOptions,
     """Migrate over the caller's two connections (every step, the target's install included,
     uses them); raises OpsError saying what state both hosts were left in."""
     source, target = src.name, tgt.name
-    progress_for(source)(f"reading the deployment from {DEFAULT.credentials} (in memory)")
-    d = switch.read_deployment(src)
+    layout = source_layout(src, options.instance)
+    progress_for(source)(f"reading the deployment from {layout.credentials} (in memory)")
+    d = switch.read_deployment(src, layout.credentials)
     if d.is_live and not options.stop_source:
         raise UsageError(f"{source} is live: two Gateways must never log in to one live "
                          "account, so the source must stop; re-run with --stop-source")
-    report = MigrateReport(source, target, settings=describe(d), warnings=drift(src, d))
+    moving = Instance(f"{source}:{layout.credentials}", d, layout.instance, restart_set=True)
+    report = MigrateReport(source, target, settings=describe(d),
+                           warnings=drift(src, d, layout))
     if d.is_live:
         report.source_steps += live_order(source, target)
     if options.dry_run:
-        return _dry_run(tgt, report, d, options, progress_for)
+        return _dry_run(tgt, report, moving, options, progress_for)
     for line in report.source_steps:
         progress_for(source)(line)
     report.source_steps.append(
-        f"settings backed up to {switch.backup(src, switch.backup_name('migrate'))} (0600)")
+        f"settings backed up to {switch.backup(src, switch.backup_name('migrate'), layout)} "
+        "(0600)")
     switched = _live_switch if d.is_live else _paper_switch
-    switched(src, tgt, d, options, report, progress_for)
+    switched(src, tgt, moving, options, report, progress_for)
     report.bot = bot_changes(d, src, tgt)
     if options.install.notify:
         notify(tgt, "info", f"ibkr-ops: migrated here from {source}; serving "
-                            f"{d.trading_mode} on API port {d.api_port}")
+                            f"{d.trading_mode} on API port {d.api_port}", layout)
     return report
 
 
-def _dry_run(tgt: Host, report: MigrateReport, d: Deployment, options: MigrateOptions,
+def _dry_run(tgt: Host, report: MigrateReport, moving: Instance, options: MigrateOptions,
              progress_for: ProgressFor) -> MigrateReport:
-    report.source_steps[:0] = [f"would read {DEFAULT.credentials} (settings below, secrets "
-                               "masked)", f"would back up {DEFAULT.credentials} and "
-                               f"{DEFAULT.config_ini} to {DEFAULT.backup_dir}/migrate-<time>/ "
+    layout = moving.layout
+    report.source_steps[:0] = [f"would read {layout.credentials} (settings below, secrets "
+                               "masked)", f"would back up {layout.credentials} and "
+                               f"{layout.config_ini} to {layout.backup_dir}/migrate-<time>/ "
                                "(0600)"]
     if options.stop_source:
-        report.source_steps.append(f"would stop and disable {', '.join(switch.stack_units())} "
-                                   "(files kept)")
+        report.source_steps.append(f"would stop and disable "
+                                   f"{', '.join(switch.stack_units(layout))} (files kept)")
     dry = dataclasses.replace(options.install, dry_run=True)
-    report.target_report = install_on(tgt, d, dry, progress_for(report.target))
+    report.target_report = install_instances(tgt, [moving], dry, progress_for(report.target))
     return report
 
 
-def _paper_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
+def _paper_switch(src: Host, tgt: Host, moving: Instance, options: MigrateOptions,
                   report: MigrateReport, progress_for: ProgressFor) -> None:
     """Paper: both may run at once, so the target is installed and checked first."""
-    say = progress_for(tgt.name)
-    report.target_report = install_on(tgt, d, options.install, say)
+    say, layout = progress_for(tgt.name), moving.layout
+    report.target_report = install_instances(tgt, [moving], options.install, say)
     try:
         if report.target_report.error:
             raise OpsError(report.target_report.error)
-        report.target_report.health = switch.ready(tgt, options.install.wait_s, say)
+        report.target_report.health = switch.ready(tgt, options.install.wait_s, say, layout)
     except OpsError as exc:
         with contextlib.suppress(OpsError):  # a target that never got its units has none to stop
-            switch.stop_gateway(tgt)
+            switch.stop_gateway(tgt, layout)
         raise OpsError(f"{tgt.name} failed: {exc}; {src.name} is untouched and still running; "
                        f"the Gateway on {tgt.name} is stopped and disabled") from None
     if options.stop_source:
         progress_for(src.name)("target healthy: stopping and disabling the Gateway here")
-        switch.stop_gateway(src)
-        report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units())}")
+        switch.stop_gateway(src, layout)
+        report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units(layout))}")
     else:
         report.source_steps.append("still running (give --stop-source to stop it)")
 
 
-def _live_switch(src: Host, tgt: Host, d: Deployment, options: MigrateOptions,
+def _live_switch(src: Host, tgt: Host, moving: Instance, options: MigrateOptions,
                  report: MigrateReport, progress_for: ProgressFor) -> None:
     """Live: never two logins at once; fall back to the source if the target fails."""
     say_source, say_target = progress_for(src.name), progress_for(tgt.name)
-    if switch.gateway_active(tgt):
+    layout = moving.layout
+    if switch.gateway_active(tgt, layout):
         say_target("a Gateway already runs here: stopping it before anything else")
-        switch.stop_gateway(tgt)
+        switch.stop_gateway(tgt, layout)
     quiet = dataclasses.replace(options.install, start_gateway=False, allow_live_switch=True)
-    report.target_report = install_on(tgt, d, quiet, say_target)
+    report.target_report = install_instances(tgt, [moving], quiet, say_target)
     if report.target_report.error:
         raise OpsError(f"{tgt.name} failed: {report.target_report.error}; {src.name} is "
                        f"untouched and still running; nothing was started on {tgt.name}")
     say_source("stopping and disabling the Gateway (it logs out of the live account)")
-    switch.stop_gateway(src)
-    report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units())}")
+    switch.stop_gateway(src, layout)
+    report.source_steps.append(f"stopped and disabled {', '.join(switch.stack_units(layout))}")
     say_target("starting the Gateway (a new live login: approve it on IBKR Mobile)")
     try:
-        switch.start_gateway(tgt)
-        report.target_report.health = switch.ready(tgt, options.install.wait_s, say_target)
+        switch.start_gateway(tgt, layout=layout)
+        report.target_report.health = switch.ready(tgt, options.install.wait_s, say_target,
+                                                   layout)
     except OpsError as exc:
-        _fall_back(src, tgt, exc, options, say_source)
+        _fall_back(src, tgt, exc, options, say_source, layout)
 
 
 def _fall_back(src: Host, tgt: Host, cause: OpsError, options: MigrateOptions,
-               say: Progress) -> None:
+               say: Progress, layout: Layout) -> None:
     """The target did not come up: stop it, bring the source back, and say so."""
-    switch.stop_gateway(tgt)
+    switch.stop_gateway(tgt, layout)
     say(f"{tgt.name} is not healthy ({cause}); restarting the Gateway here")
-    switch.start_gateway(src)
+    switch.start_gateway(src, layout=layout)
     try:
-        switch.ready(src, options.install.wait_s, say)
+        switch.ready(src, options.install.wait_s, say, layout)
     except OpsError as again:
         raise OpsError(f"{tgt.name} failed: {cause}; its Gateway is stopped. {src.name} was "
                        f"restarted but is not healthy either: {again}") from None
     notify(src, "error", f"ibkr-ops: migration to {tgt.name} failed ({cause}); this host "
-                         "is serving again")
+                         "is serving again", layout)
     raise OpsError(f"{tgt.name} failed: {cause}; its Gateway is stopped and disabled; "
                    f"{src.name} was restarted and is healthy")

@@ -96,10 +96,12 @@ def start_gateway(host: Host, *, restart: bool = False, layout: Layout = DEFAULT
               what=f"{verb}ing the Gateway", timeout=180)
 
 
-def restart_allowed(host: Host, *, force: bool, why: str) -> str:
-    """The host's pre-restart check (trading session, blackouts); OpsError when refused."""
+def restart_allowed(host: Host, *, force: bool, why: str, layout: Layout = DEFAULT) -> str:
+    """The host's pre-restart check of the layout's Gateway (trading session, blackouts);
+    OpsError when refused."""
     args = f" --force --reason {shlex.quote(why)}" if force else ""
-    result = host.root(f"{DEFAULT.pre_restart_tool} --json{args}", warn=True, timeout=60)
+    result = host.root(f"{layout.pre_restart_tool}{layout.instance_args} --json{args}",
+                       warn=True, timeout=60)
     try:
         verdict = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -113,22 +115,24 @@ def restart_allowed(host: Host, *, force: bool, why: str) -> str:
     return f"FORCED, would have refused: {reason}" if verdict.get("forced") else reason
 
 
-def ready(host: Host, wait_s: float, progress: Progress) -> str:
-    """The readiness gate before and after a switch: healthy within ``wait_s``, then the
-    read-only go-live checks pass on this connection (OpsError naming what failed otherwise)."""
-    summary = wait_healthy(host, wait_s, progress)
+def ready(host: Host, wait_s: float, progress: Progress, layout: Layout = DEFAULT) -> str:
+    """The readiness gate of the layout's Gateway before and after a switch: healthy within
+    ``wait_s``, then the read-only go-live checks pass on this connection (OpsError naming
+    what failed otherwise)."""
+    summary = wait_healthy(host, wait_s, progress, layout)
     progress("running the read-only go-live checks")
-    return f"{summary}; {gate(checks.read_only(checks.FabricRunner(host), progress), host.name)}"
+    results = checks.read_only(checks.FabricRunner(host), progress, layout=layout)
+    return f"{summary}; {gate(results, host.name, layout)}"
 
 
-def gate(results: list[checks.Result], spec: str) -> str:
+def gate(results: list[checks.Result], spec: str, layout: Layout = DEFAULT) -> str:
     """The gate's verdict on the checks' results: a summary, or an OpsError naming each failed
     item. An item that is not configured (no webhook) is said, and does not stop the switch."""
     failed = [r for r in results if r.failed]
     if failed:
         raise OpsError("healthy, but go-live checks failed: " + "; ".join(
             f"{r.item} ({r.title}) {r.detail}" for r in failed)
-            + f"; see `invoke verify --host {spec}`")
+            + f"; see `invoke verify --host {spec}{layout.instance_args}`")
     passed = sum(r.status is checks.Status.OK for r in results)
     unset = sorted({f"{r.item} ({r.title})" for r in results
                     if r.status is checks.Status.NOT_CONFIGURED})

@@ -30,7 +30,7 @@ def demo(c: Context, ibc_zip: str | None = None, wait: float = 180.0) -> None:
         if failure:
             raise Exit(f"error: {failure}", code=1)
         print("\nGo-live checks (non-destructive):", flush=True)
-        if not check_host(guest.name, credentials=credentials).ready:
+        if not all(r.ready for r in check_host(guest.name, credentials=credentials)):
             raise Exit(f"error: the go-live checks failed on {guest.name} (see the table)", code=1)
     print(f"""
 The demo Gateway (simulated, paper account) runs on sandbox guest {guest.name} ({guest.host}).

@@ -80,13 +80,15 @@ def main() -> None:
     from ibkr_ops.host.config import HostConfig  # noqa: PLC0415 - from the zip
     from ibkr_ops.host.envfile import read_env_file  # noqa: PLC0415
 
-    env = read_env_file(Path(HostConfig.credentials_file), private=False)
+    # An instance's settings file follows the zip; the default host's paths are the defaults.
+    config = HostConfig.load(sys.argv[2]) if len(sys.argv) > 2 else HostConfig()
+    env = read_env_file(Path(config.credentials_file), private=False)
     password = env.get("IBKR_PASSWORD", "")
     wanted = needles(password)
     found_in: dict[str, list[str]] = {"cmdline": [], "environ": [], "journal": [], "logs": []}
     processes = scan_processes(wanted, found_in)
     entries, status = scan_journal(wanted, found_in)
-    log_files = scan_logs(HostConfig.log_dir, wanted, found_in)
+    log_files = scan_logs(config.log_dir, wanted, found_in)
     print(json.dumps({"password_set": bool(password), "found": found_in,
                       "scanned": {"processes": processes, "journal_entries": entries,
                                   "log_files": log_files},

@@ -38,6 +38,7 @@ from ibkr_ops.checks.hostside import secret_scan
 from ibkr_ops.checks.runner import free_port, hostside_command
 from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote import gateways
 from ibkr_ops.remote.switch import gate
 
 RECORDED: dict[str, Any] = json.loads(Path(__file__).with_name("checks_recorded.json").read_text())
@@ -371,7 +372,7 @@ class Listing(Recorded):
         self.files, self.units = files, units
 
     def run(self, command: str, *, timeout: float | None = None) -> Ran:
-        if command.startswith("ls -1d "):
+        if command == gateways.LIST_COMMAND:
             self.commands.append(command)
             return Ran(0, self.files, "")
         if command == "ps -eo pid=,unit:100=":
@@ -386,7 +387,7 @@ def test_a_hosts_gateways_are_found_by_their_settings_files() -> None:
                    "/etc/ibkr/Not-An-Instance/ops.json\n")
     assert [layout.instance for layout in installed_layouts(both)] == [None, "live", "paper"]
     assert layouts_to_check(both, "paper") == [Layout("paper")]
-    with pytest.raises(OpsError, match=r"no Gateway instance 'demo' \(it has: \(single Gateway\), "
+    with pytest.raises(OpsError, match=r"no Gateway instance 'demo' \(it has: the single Gateway, "
                                        r"live, paper\)"):
         layouts_to_check(both, "demo")
     with pytest.raises(OpsError, match="is the stack installed"):

@@ -8,7 +8,6 @@ file the expectations come from it instead, and item 0 says whether the host sti
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from ibkr_ops.errors import OpsError
 from ibkr_ops.host import schema
 from ibkr_ops.host.schema import SECRET_KEYS
 from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote import gateways
 from ibkr_ops.settings import Deployment
 
 
@@ -41,20 +41,8 @@ def read_installed(runner: Runner, layout: Layout = DEFAULT) -> Installed:
 
 
 def installed_layouts(runner: Runner) -> list[Layout]:
-    """Every Gateway the host has, found by the settings file (ops.json) each keeps: the
-    single-Gateway layout's, then named instances' (``/etc/ibkr/NAME/``) in name order."""
-    pattern = f"{DEFAULT.config_dir}/*/ops.json"
-    ran = runner.run(f"ls -1d {DEFAULT.ops_json} {pattern} 2>/dev/null || true")
-    found: list[Layout] = []
-    for path in ran.stdout.split():
-        if path == DEFAULT.ops_json:
-            found.insert(0, DEFAULT)
-            continue
-        with contextlib.suppress(ValueError):  # a directory no install made: not a Gateway
-            layout = Layout(path.removeprefix(DEFAULT.config_dir + "/").split("/")[0])
-            if layout.ops_json == path:
-                found.append(layout)
-    return found
+    """Every Gateway the host has, by the settings file each keeps (``remote.gateways``)."""
+    return gateways.parse_listing(runner.run(gateways.LIST_COMMAND).stdout)
 
 
 def layouts_to_check(runner: Runner, instance: str | None) -> list[Layout]:
@@ -64,9 +52,8 @@ def layouts_to_check(runner: Runner, instance: str | None) -> list[Layout]:
     if instance is not None:
         wanted = Layout(instance)
         if wanted not in found:
-            have = ", ".join(layout.instance or "(single Gateway)" for layout in found) or "none"
             raise OpsError(f"{runner.name} has no Gateway instance {instance!r} (it has: "
-                           f"{have}); see `invoke status --host {runner.name}`")
+                           f"{gateways.names(found)}); see `invoke status --host {runner.name}`")
         return [wanted]
     if not found:
         raise OpsError(f"cannot find {DEFAULT.ops_json} or an instance's on {runner.name}: "

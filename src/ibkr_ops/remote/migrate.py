@@ -14,11 +14,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ibkr_ops import checks
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.instances import Instance
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import switch
+from ibkr_ops.remote import gateways, switch
 from ibkr_ops.remote.hosts import resolve
 from ibkr_ops.remote.install import (
     HostReport,
@@ -95,17 +94,11 @@ def drift(host: Host, d: Deployment, layout: Layout = DEFAULT) -> list[str]:
 def source_layout(src: Host, instance: str | None) -> Layout:
     """The source's Gateway to move: the instance named, or its only Gateway (UsageError when
     it has several and none is named)."""
-    found = checks.installed_layouts(checks.FabricRunner(src))
-    if instance is not None:
-        if Layout(instance) not in found:
-            have = ", ".join(each.instance or "(single Gateway)" for each in found) or "none"
-            raise UsageError(f"{src.name} has no Gateway instance {instance!r} (it has: {have})")
-        return Layout(instance)
+    found = gateways.on_host(src, instance)
     if len(found) > 1:
-        have = ", ".join(each.instance or "(single Gateway)" for each in found)
-        raise UsageError(f"{src.name} runs several Gateways ({have}): give --instance NAME, "
-                         "the one to move")
-    return found[0] if found else DEFAULT
+        raise UsageError(f"{src.name} runs several Gateways ({gateways.names(found)}): give "
+                         "--instance NAME, the one to move")
+    return found[0]
 
 
 def refuse_same_host(source: str, target: str, ssh_configs: Sequence[str] = ()) -> None:

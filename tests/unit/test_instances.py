@@ -13,6 +13,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.host import schema
 from ibkr_ops.instances import (
     INSTANCE_OVERHEAD_MB,
     RESTART_GAP_MIN,
@@ -298,6 +299,15 @@ def loaded(tmp_path: Path, live: str = LIVE, paper: str = PAPER) -> list[Instanc
 
 def test_the_step_is_the_restart_runners_bound() -> None:
     assert RESTART_GAP_MIN == 15  # warm 300 s, then a cold login 600 s
+
+
+def test_the_credentials_template_tells_the_step() -> None:
+    # The schema cannot import the step, so its text says it: this holds the two together.
+    step = f"staggered by {RESTART_GAP_MIN} minutes by default"
+    assert step in " ".join(schema.RESTART_TIME.comment.split())
+    assert step in " ".join(schema.INSTANCE.comment.split())
+    assert f"less than {RESTART_GAP_MIN} minutes from another Gateway's on the host are " \
+           "refused" in " ".join(schema.RESTART_TIME.comment.split())
 
 
 def test_default_restarts_are_staggered_by_the_step(tmp_path: Path) -> None:

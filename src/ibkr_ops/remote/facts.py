@@ -233,6 +233,7 @@ def parse_facts(text: str) -> Facts:
 
 
 def _read_env(found: Installed, values: list[str]) -> None:
+    """One Gateway's ``ENV_KEYS`` values, in that order ('-': its file does not say)."""
     user, time, zone, api, command, display, memory = (None if v == "-" else v for v in values)
     found.username, found.display = user, display
     found.restart = (time, zone) if time and zone else None

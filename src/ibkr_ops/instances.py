@@ -26,7 +26,7 @@ from ibkr_ops import schedule
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import schema
 from ibkr_ops.layout import Layout
-from ibkr_ops.remote.facts import Facts
+from ibkr_ops.remote.facts import Facts, Installed
 from ibkr_ops.settings import Deployment
 
 # Memory a host needs beyond its Gateways' MemoryMax=, so that a Gateway growing to its own
@@ -101,8 +101,8 @@ def host_instances(files: Sequence[tuple[str, Deployment]],
 
 
 def _clash(a: Instance, b: Instance) -> str | None:
-    return (_same_name(a, b) or _disagree(a.deployment, b.deployment) or _same_port(a, b)
-            or _same_resource(a, b) or _restarts_too_close(a, b))
+    return (_same_name(a, b) or _disagree(a.deployment, b.deployment)
+            or _claimed_twice(_claims(a), _claims(b)) or _restarts_too_close(a, b))
 
 
 def _same_name(a: Instance, b: Instance) -> str | None:
@@ -128,24 +128,46 @@ def _shown(value: str | None) -> str:
     return "none" if value is None else repr(value if len(value) < 20 else value[:12] + "...")
 
 
-def _ports(d: Deployment) -> tuple[tuple[int, str], ...]:
-    return ((d.api_port, schema.API_PORT.key),
-            (d.command_server_port, schema.COMMAND_SERVER_PORT.key))
+@dataclass(frozen=True)
+class _Claims:
+    """What one Gateway holds on its host that no other may: a file's or an installed one's
+    (None, and no port: not known, nothing compared)."""
+
+    ports: tuple[tuple[int, str], ...]  # (port, the key that sets it)
+    display: str | None
+    settings_dir: str
+    username: str | None
 
 
-def _same_port(a: Instance, b: Instance) -> str | None:
-    for (port, key), (other, other_key) in itertools.product(_ports(a.deployment),
-                                                              _ports(b.deployment)):
+def _claims(i: Instance) -> _Claims:
+    d = i.deployment
+    return _Claims(((d.api_port, schema.API_PORT.key),
+                    (d.command_server_port, schema.COMMAND_SERVER_PORT.key)),
+                   d.display, i.settings_dir, d.username)
+
+
+def _installed_claims(name: str, found: Installed, home: str) -> _Claims:
+    ports = ((found.api_port, schema.API_PORT.key),
+             (found.command_server_port, schema.COMMAND_SERVER_PORT.key))
+    return _Claims(tuple((port, key) for port, key in ports if port is not None),
+                   found.display, Layout(name).settings_dir(home), found.username)
+
+
+def _claimed_twice(a: _Claims, b: _Claims) -> str | None:
+    return _same_port(a, b) or _same_resource(a, b)
+
+
+def _same_port(a: _Claims, b: _Claims) -> str | None:
+    for (port, key), (other, other_key) in itertools.product(a.ports, b.ports):
         if port == other:
             keys = key if key == other_key else f"{key} in the first, {other_key} in the second"
             return f"both use port {port} ({keys}); give one of them another port"
     return None
 
 
-def _same_resource(a: Instance, b: Instance) -> str | None:
-    da, db = a.deployment, b.deployment
-    if da.display == db.display:
-        return (f"both use X display {da.display} ({schema.DISPLAY.key}); give one of them "
+def _same_resource(a: _Claims, b: _Claims) -> str | None:
+    if a.display is not None and a.display == b.display:
+        return (f"both use X display {a.display} ({schema.DISPLAY.key}); give one of them "
                 "another, e.g. :2")
     # Follows from the names and the one service user today; checked on its own so that a
     # layout that lets the directory be chosen stays guarded.
@@ -153,10 +175,34 @@ def _same_resource(a: Instance, b: Instance) -> str | None:
         return f"both keep their Gateway settings in {a.settings_dir}; give them other names"
     # Compared without regard to case: refusing a pair IBKR would tell apart costs less than
     # letting one login log the other out.
-    if da.username.casefold() == db.username.casefold():
+    if a.username is not None and b.username is not None \
+            and a.username.casefold() == b.username.casefold():
         return (f"both log in as the same {schema.USERNAME.key}: the second login would log "
                 "the first out; give each instance its own login (a paper account has its own)")
     return None
+
+
+# --- the host's Gateways this install leaves alone ------------------------------------------
+
+def left_alone(instances: Sequence[Instance], facts: Facts) -> dict[str, Installed]:
+    """The host's named Gateway instances that none of the files given is. (Its single-Gateway
+    layout never is: a file without a name is that Gateway, and named files either move it
+    into one of them or are refused, ``remote.install.migration_target``.)"""
+    given = {i.name for i in instances}
+    return {name: found for name, found in facts.installed.items()
+            if name is not None and name not in given}
+
+
+def check_installed(instances: Sequence[Instance], facts: Facts) -> None:
+    """Refuse a file that claims what one of the host's instances this install leaves alone
+    holds (a port, the display, the login): one UsageError naming both, the same clashes as
+    between two files, on the facts the install gathered."""
+    for name, found in left_alone(instances, facts).items():
+        for i in instances:
+            why = _claimed_twice(_claims(i), _installed_claims(name, found, i.deployment.home))
+            if why:
+                raise UsageError(f"{i.source or 'the settings given'} and the host's Gateway "
+                                 f"instance {name!r} (installed, left as it is): {why}")
 
 
 # --- the daily restarts, staggered ------------------------------------------------------------
@@ -267,24 +313,34 @@ def stagger(instances: Sequence[Instance], others: Mapping[str, RestartTime] | N
             for n, i in enumerate(instances)]
 
 
-def memory_needed_mb(instances: Sequence[Instance]) -> int:
-    """What a host must have for these Gateways: their MemoryMax= and the headroom."""
-    return (sum(i.deployment.memory_max_mb for i in instances) + SYSTEM_HEADROOM_MB
-            + INSTANCE_OVERHEAD_MB * len(instances))
+def memory_needed_mb(limits: Sequence[int]) -> int:
+    """What a host must have for Gateways of these MemoryMax=: theirs and the headroom."""
+    return sum(limits) + SYSTEM_HEADROOM_MB + INSTANCE_OVERHEAD_MB * len(limits)
 
 
 def check_memory(instances: Sequence[Instance], facts: Facts) -> None:
     """Refuse more Gateways than the host's memory holds (UsageError), on the facts the install
-    gathered. One Gateway alone is preflight's business: there a host running out of memory
-    stops the same Gateway its own limit would, so its MemoryMax= may be all the host has."""
-    if len(instances) < 2:
+    gathered: the files' and those of the host's instances this install leaves alone, which go
+    on running beside them. One Gateway alone is preflight's business: there a host running out
+    of memory stops the same Gateway its own limit would, so its MemoryMax= may be all the host
+    has."""
+    # An installed Gateway whose file does not say runs with the default MemoryMax= its unit
+    # was rendered with.
+    others = {name: found.memory_max_mb or schema.MEMORY_MAX_MB.default
+              for name, found in left_alone(instances, facts).items()}
+    limits = [i.deployment.memory_max_mb for i in instances] + list(others.values())
+    if len(limits) < 2:
         return
-    needed = memory_needed_mb(instances)
+    needed = memory_needed_mb(limits)
     if needed > facts.memory_mb:
-        limits = " + ".join(str(i.deployment.memory_max_mb) for i in instances)
-        sources = ", ".join(i.source for i in instances[:-1]) + f" and {instances[-1].source}"
+        sources = ", ".join(i.source for i in instances[:-1]) + \
+            (" and " if len(instances) > 1 else "") + instances[-1].source
+        beside = (f", beside the host's Gateway instance{'s' if len(others) > 1 else ''} "
+                  f"{', '.join(repr(n) for n in others)} (installed, left as "
+                  f"{'they are' if len(others) > 1 else 'it is'})") if others else ""
         raise UsageError(
-            f"{sources}: {len(instances)} Gateways need {needed} MB ({limits} MB of "
-            f"{schema.MEMORY_MAX_MB.key}, {SYSTEM_HEADROOM_MB} MB for the system and "
-            f"{INSTANCE_OVERHEAD_MB} MB beside each Gateway), but the host has "
-            f"{facts.memory_mb} MB; lower {schema.MEMORY_MAX_MB.key} or use a larger host")
+            f"{sources}{beside}: {len(limits)} Gateways need {needed} MB "
+            f"({' + '.join(map(str, limits))} MB of {schema.MEMORY_MAX_MB.key}, "
+            f"{SYSTEM_HEADROOM_MB} MB for the system and {INSTANCE_OVERHEAD_MB} MB beside each "
+            f"Gateway), but the host has {facts.memory_mb} MB; lower "
+            f"{schema.MEMORY_MAX_MB.key} or use a larger host")

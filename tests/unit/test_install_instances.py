@@ -25,11 +25,15 @@ from ibkr_ops.render import ManagedFile
 from ibkr_ops.settings import Deployment, deployment_from_env
 
 PAPER, LIVE = Layout("paper"), Layout("live")
+# What the facts read of an installed Gateway's credentials.env beyond its login and restart
+# time: API port, command-server port, display, MemoryMax= (paper's defaults, live's beside it).
+PAPER_HOLDS, LIVE_HOLDS = "4002 7462 :1 2048", "4001 7463 :2 2048"
 # The installed Gateway of the recorded host, as the facts' layout lines show it.
-SINGLE = "\nLAYOUT - paper\nLENV - rec 16:30 America/New_York"
+SINGLE = f"\nLAYOUT - paper\nLENV - rec 16:30 America/New_York {PAPER_HOLDS}"
 # A recorded host with instances installed instead of the single-Gateway layout.
-NAMED = ("\nLAYOUT live live\nLENV live rec_live 16:45 America/New_York"
-         "\nLAYOUT paper paper\nLENV paper rec 16:30 America/New_York")
+INSTALLED_LIVE = f"\nLAYOUT live live\nLENV live rec_live 16:45 America/New_York {LIVE_HOLDS}"
+NAMED = INSTALLED_LIVE + ("\nLAYOUT paper paper\nLENV paper rec 16:30 America/New_York "
+                          + PAPER_HOLDS)
 HEALTH = {"ibkr-health-check --instance": json.dumps(HEALTHY)}
 
 
@@ -158,7 +162,7 @@ def test_a_dry_run_announces_the_move_and_sends_nothing() -> None:
     (SINGLE.replace("LENV - rec ", "LENV - someone_else "),
      "this host runs a single Gateway (IBKR_USERNAME someone_else) that none of the files logs "
      "in as; add its credentials file or uninstall it first"),
-    (SINGLE.replace("LENV - rec 16:30 America/New_York", ""),
+    ("\nLAYOUT - paper",
      "this host runs a single Gateway (whose IBKR_USERNAME could not be read) that none of"),
 ])
 def test_a_single_gateway_none_of_the_files_logs_in_as_is_refused(facts: str,
@@ -231,8 +235,75 @@ def test_a_paper_single_gateway_is_not_moved_into_a_live_instance() -> None:
 
 def test_one_file_without_a_name_updates_a_single_gateway_that_has_instances_beside_it() -> None:
     (alone,) = host_instances([("paper.env", deployment())])
-    facts = INSTALLED + SINGLE + "\nLAYOUT live live\nLENV live rec_live 16:45 America/New_York"
+    facts = INSTALLED + SINGLE + INSTALLED_LIVE
     conn, report = install(facts, [alone])
     assert report.error is None, report.error
     assert report.instances == []
     assert not any("@live" in c or "/live/" in c for c in conn.sent())
+
+
+def third(user: str = "rec_test", **extra: str) -> Instance:
+    """A third Gateway, 'test', on ports, a display and a login of its own (but ``extra``)."""
+    settings = {"IBKR_INSTANCE": "test", "IBKR_API_PORT": "4010",
+                "IBKR_COMMAND_SERVER_PORT": "7470", "IBKR_DISPLAY": ":3", **extra}
+    (found,) = host_instances([("test.env", deployment(user, **settings))])
+    return found
+
+
+@pytest.mark.parametrize(("extra", "why"), [
+    ({"IBKR_API_PORT": "4001"}, "both use port 4001 (IBKR_API_PORT); give one of them another "
+                                "port"),
+    ({"IBKR_COMMAND_SERVER_PORT": "7462"}, "both use port 7462 (IBKR_COMMAND_SERVER_PORT)"),
+    ({"IBKR_API_PORT": "7463"}, "both use port 7463 (IBKR_API_PORT in the first, "
+                                "IBKR_COMMAND_SERVER_PORT in the second)"),
+    ({"IBKR_DISPLAY": ":2"}, "both use X display :2 (IBKR_DISPLAY)"),
+    ({"IBKR_USERNAME": "REC_LIVE"}, "both log in as the same IBKR_USERNAME: the second login "
+                                    "would log the first out"),
+])
+def test_a_file_claiming_what_an_installed_instance_holds_is_refused(extra: dict[str, str],
+                                                                     why: str) -> None:
+    found = third(extra.pop("IBKR_USERNAME", "rec_test"), **extra)
+    conn, report = install(INSTALLED.replace("MODE paper", "") + NAMED, [found])
+    who = "paper" if "7462" in why else "live"
+    assert report.error is not None
+    assert report.error.startswith(f"test.env and the host's Gateway instance '{who}' "
+                                   f"(installed, left as it is): {why}"), report.error
+    assert "\n" not in report.error and report.exit_code == 2
+    assert conn.sent() == []
+
+
+def test_a_file_beside_installed_instances_on_their_own_ports_is_installed() -> None:
+    conn, report = install(INSTALLED.replace("MODE paper", "") + NAMED, [third()])
+    assert report.error is None, report.error
+    assert not any("@live" in c or "@paper" in c for c in conn.sent())
+
+
+def test_an_instance_being_reinstalled_is_not_compared_with_its_installed_self() -> None:
+    # live as installed: its own ports, display and login are its, not a clash.
+    (live,) = host_instances([("live.env", deployment(
+        "rec_live", "live", IBKR_INSTANCE="live", IBKR_DISPLAY=":2",
+        IBKR_COMMAND_SERVER_PORT="7463"))])
+    _, report = install(INSTALLED.replace("MODE paper", "") + NAMED, [live])
+    assert report.error is None, report.error
+
+
+def test_a_third_gateway_on_a_host_full_with_two_is_refused() -> None:
+    full = INSTALLED.replace("MODE paper", "").replace("MEM_KB 8000000", "MEM_KB 6000000")
+    conn, report = install(full + NAMED, [third()])
+    assert report.error == (
+        "test.env, beside the host's Gateway instances 'live', 'paper' (installed, left as they "
+        "are): 3 Gateways need 6912 MB (2048 + 2048 + 2048 MB of IBKR_MEMORY_MAX_MB, 384 MB for "
+        "the system and 128 MB beside each Gateway), but the host has 5859 MB; lower "
+        "IBKR_MEMORY_MAX_MB or use a larger host")
+    assert report.exit_code == 2 and conn.sent() == []
+    # The two that are there fit: reinstalling them alone is no refusal.
+    conn, report = install(full + NAMED, pair())
+    assert report.error is None, report.error
+
+
+def test_an_installed_instance_whose_file_gives_no_limit_counts_the_default() -> None:
+    full = INSTALLED.replace("MODE paper", "").replace("MEM_KB 8000000", "MEM_KB 6000000")
+    host = NAMED.replace(f"16:45 America/New_York {LIVE_HOLDS}",
+                         "16:45 America/New_York - - - -")
+    _, report = install(full + host, [third()])
+    assert report.error is not None and "(2048 + 2048 + 2048 MB of" in report.error

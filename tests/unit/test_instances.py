@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,18 +13,20 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.host import schema
 from ibkr_ops.instances import (
     INSTANCE_OVERHEAD_MB,
     RESTART_GAP_MIN,
     SYSTEM_HEADROOM_MB,
     Instance,
+    check_installed,
     check_memory,
     host_instances,
     memory_needed_mb,
     minutes_apart,
     stagger,
 )
-from ibkr_ops.remote.facts import Facts
+from ibkr_ops.remote.facts import ENV_KEYS, ENV_PROBE, Facts, Installed, parse_facts
 from ibkr_ops.settings import load_deployment
 from ibkr_ops.tasks.common import instances
 from ibkr_ops.tasks.deploy import render as render_task
@@ -184,7 +189,7 @@ def test_memory_counts_each_gateways_limit_and_the_headroom(tmp_path: Path) -> N
     found = host_instances([(f, load_deployment(Path(f))) for f in pair(tmp_path)])
     # The reference files: paper's default 2048 MB, live's 3072 MB.
     needed = 2048 + 3072 + SYSTEM_HEADROOM_MB + 2 * INSTANCE_OVERHEAD_MB
-    assert memory_needed_mb(found) == needed
+    assert memory_needed_mb([i.deployment.memory_max_mb for i in found]) == needed
     check_memory(found, Facts(memory_mb=needed))
     with pytest.raises(UsageError) as info:
         check_memory(found, Facts(memory_mb=needed - 1))
@@ -202,6 +207,85 @@ def test_memory_of_a_gateway_alone_is_left_to_preflight(tmp_path: Path) -> None:
     check_memory([alone], Facts(memory_mb=2048))  # MemoryMax= 2048 on a 2 GB host, as today
 
 
+def installed_host(memory_mb: int = 8000, **live: int | str | None) -> Facts:
+    """A host with the reference pair installed as instances, as its facts read them."""
+    return Facts(memory_mb=memory_mb, installed={
+        "paper": Installed("paper", "demo_user", ("16:30", "America/New_York"), 4002, 7462,
+                           ":1", 2048),
+        "live": dataclasses.replace(Installed("live", "live_user", ("16:45", "America/New_York"),
+                                              4001, 7463, ":2", 3072), **live)})
+
+
+def third(tmp_path: Path, **settings: str) -> list[Instance]:
+    """One file for a third instance, 'test', on ports, a display and a login of its own (but
+    ``settings``)."""
+    own = {"IBKR_USERNAME": "test_user", "IBKR_INSTANCE": "test", "IBKR_API_PORT": "4010",
+           "IBKR_COMMAND_SERVER_PORT": "7470", "IBKR_DISPLAY": ":3", **settings}
+    text = without(PAPER, "IBKR_USERNAME") + "".join(f"{k}={v}\n" for k, v in own.items())
+    return instances([private(tmp_path, "test.env", text)], {})
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("IBKR_API_PORT", "4001", "both use port 4001 (IBKR_API_PORT); give one of them another "
+                              "port"),
+    ("IBKR_COMMAND_SERVER_PORT", "7463", "both use port 7463 (IBKR_COMMAND_SERVER_PORT)"),
+    ("IBKR_DISPLAY", ":2", "both use X display :2 (IBKR_DISPLAY); give one of them another"),
+    ("IBKR_USERNAME", "Live_User", "both log in as the same IBKR_USERNAME"),
+])
+def test_a_file_is_checked_against_the_installed_instances_it_leaves(tmp_path: Path, key: str,
+                                                                     value: str, why: str) -> None:
+    found = third(tmp_path, **{key: value})
+    with pytest.raises(UsageError) as info:
+        check_installed(found, installed_host())
+    assert str(info.value).startswith(f"{found[0].source} and the host's Gateway instance "
+                                      f"'live' (installed, left as it is): {why}")
+    check_installed(third(tmp_path), installed_host())
+
+
+def test_what_an_installed_instance_does_not_say_is_not_compared(tmp_path: Path) -> None:
+    unknown = installed_host(api_port=None, command_server_port=None, display=None,
+                             username=None)
+    check_installed(third(tmp_path, IBKR_API_PORT="4001", IBKR_DISPLAY=":2",
+                          IBKR_USERNAME="live_user"), unknown)
+
+
+def test_memory_counts_the_installed_instances_left_beside_the_files(tmp_path: Path) -> None:
+    found = third(tmp_path)
+    needed = memory_needed_mb([2048, 2048, 3072])
+    check_memory(found, installed_host(needed))
+    with pytest.raises(UsageError) as info:
+        check_memory(found, installed_host(needed - 1))
+    assert str(info.value).startswith(
+        f"{found[0].source}, beside the host's Gateway instances 'paper', 'live' (installed, "
+        f"left as they are): 3 Gateways need {needed} MB (2048 + 2048 + 3072 MB of "
+        "IBKR_MEMORY_MAX_MB")
+    # The pair reinstalled: nothing is left beside it, and its own limits are counted once.
+    pair_ = host_instances([(f, load_deployment(Path(f))) for f in pair(tmp_path)])
+    check_memory(pair_, installed_host(memory_needed_mb([2048, 3072])))
+
+
+def test_one_file_beside_one_installed_instance_is_two_gateways(tmp_path: Path) -> None:
+    facts = installed_host(memory_needed_mb([2048, 3072]) - 1)
+    del facts.installed["paper"]
+    with pytest.raises(UsageError, match=r"beside the host's Gateway instance 'live' \(installed, "
+                                         r"left as it is\): 2 Gateways need"):
+        check_memory(third(tmp_path), facts)
+
+
+def test_the_installed_values_are_read_by_the_hosts_parser_without_the_password(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    render_task(Context(), credentials=pair(tmp_path), out=str(out), config_only=True)
+    env = out / "etc" / "ibkr" / "live" / "credentials.env"
+    src = Path(__file__).resolve().parents[2] / "src"
+    printed = subprocess.run([sys.executable, "-c", ENV_PROBE, str(src), "live", str(env),
+                              *ENV_KEYS], capture_output=True, text=True, check=True).stdout
+    assert not any(p in printed for p in PASSWORDS)
+    found = parse_facts("LAYOUT live live\n" + printed).installed["live"]
+    assert found == Installed("live", "live_user", ("16:45", "America/New_York"), 4001, 7463,
+                              ":2", 3072)
+
+
 # --- the daily restarts, staggered -------------------------------------------------------------
 
 def restarts(found: list[Instance]) -> list[str]:
@@ -215,6 +299,15 @@ def loaded(tmp_path: Path, live: str = LIVE, paper: str = PAPER) -> list[Instanc
 
 def test_the_step_is_the_restart_runners_bound() -> None:
     assert RESTART_GAP_MIN == 15  # warm 300 s, then a cold login 600 s
+
+
+def test_the_credentials_template_tells_the_step() -> None:
+    # The schema cannot import the step, so its text says it: this holds the two together.
+    step = f"staggered by {RESTART_GAP_MIN} minutes by default"
+    assert step in " ".join(schema.RESTART_TIME.comment.split())
+    assert step in " ".join(schema.INSTANCE.comment.split())
+    assert f"less than {RESTART_GAP_MIN} minutes from another Gateway's on the host are " \
+           "refused" in " ".join(schema.RESTART_TIME.comment.split())
 
 
 def test_default_restarts_are_staggered_by_the_step(tmp_path: Path) -> None:

@@ -17,8 +17,10 @@ from invoke.exceptions import Exit
 
 from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import UNITS
+from ibkr_ops.remote.install import instance_files
 from ibkr_ops.render import render, render_template, restart_calendar
 from ibkr_ops.settings import Deployment, load_deployment
+from ibkr_ops.tasks.common import instances
 from ibkr_ops.tasks.deploy import render as render_task
 
 REFERENCE = Path(__file__).resolve().parents[2] / "deploy" / "reference"
@@ -46,6 +48,25 @@ def test_render_matches_reference_byte_for_byte(tmp_path: Path, mode: str) -> No
             f"{f.path} differs from deploy/reference/{mode}: run `invoke render --config-only "
             f"--credentials deploy/reference/{mode}.env --out deploy/reference/{mode}` after "
             "reviewing the change")
+
+
+def test_render_of_a_paper_and_live_pair_matches_reference_byte_for_byte(tmp_path: Path) -> None:
+    # As `invoke render` reads the two files: each an instance, the restarts staggered.
+    sources = []
+    for name in ("paper.env", "pair-live.env"):
+        shutil.copy(REFERENCE / name, tmp_path / name)
+        os.chmod(tmp_path / name, 0o600)
+        sources.append(str(tmp_path / name))
+    files = instance_files(instances(sources, {}), tools=False)
+    golden = REFERENCE / "pair"
+    on_disk = sorted("/" + str(p.relative_to(golden)) for p in golden.rglob("*") if p.is_file())
+    assert [f.path for f in files] == on_disk, "files added or removed: re-render deploy/reference"
+    for f in files:
+        assert f.content == (golden / f.path.lstrip("/")).read_bytes(), (
+            f"{f.path} differs from deploy/reference/pair: run `invoke render --config-only "
+            "--credentials deploy/reference/paper.env --credentials "
+            "deploy/reference/pair-live.env --out deploy/reference/pair` (on copies of the two "
+            "files of mode 0600) after reviewing the change")
 
 
 def test_modes_and_owners(tmp_path: Path) -> None:

@@ -450,12 +450,16 @@ INSTANCE = OptionalText(
             "file\neach, e.g. paper and live): its units become ibkr-gateway@NAME.service. 1-32 "
             "lower-case\nletters, digits, '-' or '_'. Default: IBKR_TRADING_MODE when the install "
             "is given more than\none credentials file; none (the single-Gateway host) for one "
-            "file alone.")
+            "file alone. The daily restarts\nof a host's instances are staggered by 15 minutes "
+            "by default (see IBKR_RESTART_TIME).")
 RESTART_TIME = Text(
     name="restart_time", key="IBKR_RESTART_TIME", default="16:30", option="restart_time",
     help="daily restart time, Mon-Fri", hint="HH:MM, 24-hour", valid=_hhmm, section=RESTARTS,
     comment="Daily restart, Monday to Friday, in IBKR_TIMEZONE. Defaults 16:30 America/New_York\n"
-            "(after the US close; follows daylight saving time).")
+            "(after the US close; follows daylight saving time). The Gateways of one host are\n"
+            "staggered by 15 minutes by default (16:30, 16:45, ...) so that two logins never run "
+            "at\nonce; set times less than 15 minutes from another Gateway's on the host are "
+            "refused.")
 TIMEZONE = Text(
     name="timezone", key="IBKR_TIMEZONE", default="America/New_York", option="timezone",
     help="time zone of the restart time", hint="an IANA zone, e.g. America/New_York",

@@ -73,10 +73,14 @@ MODE_PROBE = ("import sys; sys.path.insert(0, sys.argv[1]); "
               "print('MODE', HostConfig.load(sys.argv[2]).trading_mode)")
 
 
-# Of each Gateway installed on the host: the login (for a migration to instances) and the
-# daily restart (for the stagger), read with the host's own parser of credentials.env. Never
-# the password: only these keys are printed, each a word (the schema refuses blanks in them).
-ENV_KEYS = (schema.USERNAME.key, schema.RESTART_TIME.key, schema.TIMEZONE.key)
+# Of each Gateway installed on the host: the login (for a migration to instances, and an
+# account no second instance may log in to), the daily restart (for the stagger), what it
+# holds that another instance may not (its ports and display) and its MemoryMax= (for the
+# host's memory), read with the host's own parser of credentials.env. Never the password:
+# only these keys are printed, each a word (the schema refuses blanks in them).
+ENV_KEYS = (schema.USERNAME.key, schema.RESTART_TIME.key, schema.TIMEZONE.key,
+            schema.API_PORT.key, schema.COMMAND_SERVER_PORT.key, schema.DISPLAY.key,
+            schema.MEMORY_MAX_MB.key)
 ENV_PROBE = ("import sys, pathlib; sys.path.insert(0, sys.argv[1]); "
              "from ibkr_ops.host.envfile import read_env_file; "
              "v = read_env_file(pathlib.Path(sys.argv[3])); "
@@ -120,6 +124,11 @@ class Installed:
     trading_mode: str = "unknown"
     username: str | None = None
     restart: tuple[str, str] | None = None  # (HH:MM, zone)
+    # None where its credentials.env does not say (then nothing is compared with it).
+    api_port: int | None = None
+    command_server_port: int | None = None
+    display: str | None = None
+    memory_max_mb: int | None = None
 
 
 @dataclass
@@ -217,11 +226,19 @@ def parse_facts(text: str) -> Facts:
             f.units[parts[0]] = (parts[1], parts[2])
         elif key == "LAYOUT" and len(parts) == 2 and (name := layout_name(parts[0])) != "":
             f.installed[name] = Installed(trading_mode=parts[1])
-        elif key == "LENV" and len(parts) == 4 and (name := layout_name(parts[0])) in f.installed:
-            user, time, zone = (None if p == "-" else p for p in parts[1:])
-            f.installed[name].username = user
-            f.installed[name].restart = (time, zone) if time and zone else None
+        elif (key == "LENV" and len(parts) == 1 + len(ENV_KEYS)
+              and (name := layout_name(parts[0])) in f.installed):
+            _read_env(f.installed[name], parts[1:])
     return f
+
+
+def _read_env(found: Installed, values: list[str]) -> None:
+    """One Gateway's ``ENV_KEYS`` values, in that order ('-': its file does not say)."""
+    user, time, zone, api, command, display, memory = (None if v == "-" else v for v in values)
+    found.username, found.display = user, display
+    found.restart = (time, zone) if time and zone else None
+    found.api_port, found.command_server_port, found.memory_max_mb = (
+        int(v) if v and v.isdigit() else None for v in (api, command, memory))
 
 
 def preflight(f: Facts) -> list[str]:

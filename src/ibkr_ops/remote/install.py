@@ -17,7 +17,7 @@ from ibkr_ops.botunit import dropins
 from ibkr_ops.errors import OpsError, UsageError
 from ibkr_ops.gateway_installer import check_arch, check_fits
 from ibkr_ops.host import schema
-from ibkr_ops.instances import Instance, check_memory, stagger
+from ibkr_ops.instances import Instance, check_installed, check_memory, left_alone, stagger
 from ibkr_ops.layout import DEFAULT, Layout
 from ibkr_ops.remote import converge, diff
 from ibkr_ops.remote.artifacts import GatewayInstaller, IbcSource, host_tools
@@ -153,8 +153,9 @@ def install_instances(host: Host, instances: Sequence[Instance], options: Instal
         report.warnings = preflight(facts)
         check_arch(options.gateway, facts.arch)
         host.sudo = facts.privilege == "sudo"
-        check_memory(instances, facts)
         into = migration_target(instances, facts)
+        check_installed(instances, facts)
+        check_memory(instances, facts)
         instances = stagger(instances, _others(instances, facts), _installed(facts, into))
         _check_live_switch(instances, facts, into, options)
         extra_paths = tuple(f.path for f in options.extra_files)
@@ -254,9 +255,8 @@ def migration_target(instances: Sequence[Instance], facts: Facts) -> Instance | 
 
 def _others(instances: Sequence[Instance], facts: Facts) -> dict[str, tuple[str, str]]:
     """The restart times of the host's instances this install leaves alone."""
-    given = {i.name for i in instances}
-    return {name: found.restart for name, found in facts.installed.items()
-            if name is not None and name not in given and found.restart is not None}
+    return {name: found.restart for name, found in left_alone(instances, facts).items()
+            if found.restart is not None}
 
 
 def _installed(facts: Facts, into: Instance | None) -> dict[str | None, tuple[str, str]]:

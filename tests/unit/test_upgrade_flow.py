@@ -76,7 +76,8 @@ def test_an_upgrade_to_the_running_build_is_refused_before_the_host_is_asked_mor
     with pytest.raises(UsageError, match=r"10\.30\.1, the build already running"):
         upgrade.upgrade(Host(conn, "rec"), installer(tmp_path, "10.30.1"),
                         upgrade.UpgradeOptions(), lambda _: None)
-    assert len(conn.commands) == 2  # the settings and the builds, read; nothing else
+    # The Gateways listed, their settings and the builds read; nothing else.
+    assert len(conn.commands) == 3
     assert not changed_anything(conn)
 
 

@@ -184,7 +184,7 @@ def _where(host: Host, found: Sequence[Instance]) -> str:
 
 
 def _whose(i: Instance) -> str:
-    return f" of instance {i.name}" if i.name else ""
+    return f" (instance {i.name})" if i.name else ""
 
 
 def _allowed(host: Host, current: list[Instance], force: bool, why: str) -> list[str]:
@@ -252,7 +252,7 @@ def _keep_settings(host: Host, current: list[Instance], running: Build | None,
     kept = []
     for i in current:
         kept.append(switch.backup(host, name, i.layout))
-        report.steps.append(f"settings{_whose(i)} of the running build kept in {kept[-1]} "
+        report.steps.append(f"settings of the running build{_whose(i)} kept in {kept[-1]} "
                             "(0600)")
     d = current[0].deployment
     if running is not None and inventory(host, d.home).history[-1:] != [running.version]:
@@ -341,10 +341,11 @@ def _roll_back(host: Host, cause: OpsError, current: list[Instance], running: Bu
     if failed is not None:
         host.root(builds.remove([failed], inventory(host, home), home))
         report.steps.append(f"removed the failed build {failed.version}")
-    them = ("every instance, healthy again with its settings" if report.instances else
-            "which is healthy again with its settings")
-    report.error = (f"{cause}; rolled back to IB Gateway {running.version}, {them}"
-                    if isinstance(cause, Restarted) else
+    back_on = (f"rolled back every instance to IB Gateway {running.version}, each healthy "
+               "again with its settings" if report.instances else
+               f"rolled back to IB Gateway {running.version}, which is healthy again with its "
+               "settings")
+    report.error = (f"{cause}; {back_on}" if isinstance(cause, Restarted) else
                     f"{cause}; IB Gateway {running.version} was not stopped and runs on with "
                     "its settings")
     _tell(host, current, "error", f"ibkr-ops: Gateway switch failed on {where}: {cause}; "

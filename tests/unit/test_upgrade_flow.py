@@ -64,8 +64,10 @@ def installer(tmp_path: Path, version: str = "10.30.2") -> GatewayInstaller:
 
 
 def changed_anything(conn: BuildsHost) -> bool:
-    """An upload, or a command beyond the reads (the facts script only asks systemctl)."""
-    acts = [c for c in conn.commands if "dpkg-query" not in c]
+    """An upload, or a command beyond the reads (the facts script and is-enabled only ask
+    systemctl)."""
+    acts = [c for c in conn.commands
+            if "dpkg-query" not in c and not c.startswith("systemctl is-enabled")]
     return bool(conn.uploads) or any(
         word in c for c in acts for word in ("runuser", "install -", "systemctl", "backup",
                                              "ln -s"))
@@ -120,7 +122,7 @@ class InstancesHost(BuildsHost):
     rendered: it lists them, answers each one's health and pre-restart check, and holds
     each one's settings (and the copy the upgrade keeps of them)."""
 
-    def __init__(self, refusing: Layout | None = None) -> None:
+    def __init__(self, refusing: Layout | None = None, live: str = "enabled") -> None:
         found = pair()
         facts = with_sums(INSTALLED.replace("MODE paper", ""), instance_files(found)) + \
             units_of(found) + NAMED
@@ -131,7 +133,9 @@ class InstancesHost(BuildsHost):
             files[f"{i.layout.backup_dir}/gateway-10.30.1/credentials.env"] = text
         answers = {**HEALTH, **{f"{layout.pre_restart_tool} --instance {layout.instance} --json":
                                 REFUSED[DEFAULT.pre_restart_tool] if layout == refusing
-                                else ALLOWED for layout in (PAPER, LIVE)}}
+                                else ALLOWED for layout in (PAPER, LIVE)},
+                   "systemctl is-enabled ibkr-gateway@live.service ibkr-gateway@paper.service":
+                   f"{live}\nenabled\n"}
         super().__init__(facts, files, answers)
 
     def run(self, command: str, **kwargs: Any) -> Result:
@@ -261,3 +265,20 @@ def test_install_with_a_new_build_on_a_running_instance_host_goes_the_upgrades_w
     assert report.error.startswith("instance live refuses the restart")
     assert "`invoke upgrade --force` switches builds" in report.error
     assert not changed_anything(conn)
+
+
+def test_an_instance_left_stopped_stays_stopped_and_the_others_switch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live instance go-live's rollback stopped and disabled is not started by an upgrade."""
+    conn = InstancesHost(live="disabled")
+    monkeypatch.setattr(switch, "ready", Readiness(conn))
+    report = upgrade.upgrade(Host(conn, "rec"), installer(tmp_path), upgrade.UpgradeOptions(),
+                             lambda _: None)
+    assert report.error is None, report.lines()
+    assert [c for c in conn.commands if c.startswith(PAPER.pre_restart_tool)] == [
+        f"{PAPER.pre_restart_tool} --instance paper --json"]
+    assert [c.split(" &&")[0] for c in switched(conn)] == [
+        "systemctl stop ibkr-gateway@paper.service", "READY paper"]
+    assert not any("ibkr-gateway@live.service" in c for c in conn.commands
+                   if c.startswith(("systemctl start", "systemctl reset-failed")))
+    assert any(line.startswith("left stopped and disabled: live") for line in report.lines())

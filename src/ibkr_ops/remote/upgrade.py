@@ -59,6 +59,7 @@ class UpgradeReport(switch.SwitchReport):
     error: str | None = None
     files: list[tuple[str, str]] = field(default_factory=list)  # the settings' install rows
     instances: list[str] = field(default_factory=list)  # none: the single-Gateway layout
+    stopped: list[str] = field(default_factory=list)  # instances left stopped and disabled
 
     def lines(self) -> list[str]:
         """The report as the task prints it."""
@@ -66,6 +67,9 @@ class UpgradeReport(switch.SwitchReport):
         if self.instances:
             out.append(f"instances (one installation, switched together): "
                        f"{', '.join(self.instances)}")
+        if self.stopped:
+            out.append(f"left stopped and disabled: {', '.join(self.stopped)} (each starts on "
+                       "the running build when it is started again)")
         out.append("kept: " + (", ".join(self.kept) or "none"))
         if self.removed:
             out.append("removed: " + ", ".join(self.removed))
@@ -118,8 +122,8 @@ def upgrade(host: Host, installer: GatewayInstaller, options: UpgradeOptions,
                              home=each.deployment.home)
     report = _report(host, current, running)
     progress("pre-restart check (no switch inside the trading session unless --force)")
-    report.steps += _allowed(host, current, options.force, f"Gateway upgrade to "
-                                                            f"{installer.version}")
+    report.steps += _allowed(host, _moving(current, report), options.force,
+                             f"Gateway upgrade to {installer.version}")
     run_steps(host, [converge.install_gateway(new[0].deployment, installer, link=False)],
               progress)
     report.steps.append(f"installed IB Gateway {installer.version} beside "
@@ -140,8 +144,8 @@ def rollback(host: Host, options: UpgradeOptions, progress: Progress) -> Upgrade
                          f"{', '.join(b.version for b in inv.kept(running)) or 'none'}); "
                          "nothing to roll back to")
     report = _report(host, current, running)
-    report.steps += _allowed(host, current, options.force, f"Gateway rollback to "
-                                                            f"{previous.version}")
+    report.steps += _allowed(host, _moving(current, report), options.force,
+                             f"Gateway rollback to {previous.version}")
     back = _targets(current, None, previous.major)
     return _go(host, report, (current, back), previous, running, None, options, progress,
                f"{_where(host, current)} is back on IB Gateway {previous.version} (rollback)")
@@ -173,8 +177,25 @@ def _targets(current: list[Instance], target: Target | None, major: str) -> list
 
 
 def _report(host: Host, current: list[Instance], running: Build | None) -> UpgradeReport:
+    """The report of a switch, with the instances that stay stopped (the ones whose Gateway
+    is disabled: an operator's stop, or go-live's rollback of a live instance)."""
+    named = [i for i in current if i.name]
+    stopped: list[str] = []
+    if named:
+        units = " ".join(i.layout.gateway_unit for i in named)
+        states = str(host.root(f"systemctl is-enabled {units}", warn=True).stdout).split()
+        stopped = [i.name for i, state in zip(named, states, strict=False)
+                   if state != "enabled" and i.name]
+        if len(stopped) == len(named):
+            raise UsageError(f"every Gateway instance of {host.name} is stopped and disabled "
+                             f"({', '.join(stopped)}); start one with `invoke install` first")
     return UpgradeReport(host.name, running=running.version if running else "",
-                         instances=[i.name for i in current if i.name])
+                         instances=[i.name for i in named if i.name], stopped=stopped)
+
+
+def _moving(found: Sequence[Instance], report: UpgradeReport) -> list[Instance]:
+    """The Gateways the switch restarts: all but the ones left stopped."""
+    return [i for i in found if i.name not in report.stopped]
 
 
 def _where(host: Host, found: Sequence[Instance]) -> str:
@@ -214,7 +235,7 @@ def _go(host: Host, report: UpgradeReport,
     backups = _keep_settings(host, current, running, report)
     try:
         report.switch_s, report.health, report.files = _switch(
-            host, current, new, build, options, progress, f"switching to IB Gateway "
+            host, report, settings, build, options, progress, f"switching to IB Gateway "
             f"{build.version}")
     except OpsError as exc:
         _roll_back(host, exc, current, running, backups, failed, options, progress, report)
@@ -266,12 +287,13 @@ class Restarted(OpsError):
     putting back.)"""
 
 
-def _switch(host: Host, current: list[Instance], new: list[Instance], build: Build,
-            options: UpgradeOptions, progress: Progress,
+def _switch(host: Host, report: UpgradeReport, settings: tuple[list[Instance], list[Instance]],
+            build: Build, options: UpgradeOptions, progress: Progress,
             doing: str) -> tuple[float, str, list[tuple[str, str]]]:
-    """Put ``new``'s settings in place, point its major's link at ``build`` and cold-restart
-    every Gateway, one after another: (seconds from the restart to all healthy and checked,
-    the health, the settings' rows)."""
+    """Put ``settings[1]`` in place, point its major's link at ``build`` and cold-restart
+    every Gateway but the ones left stopped, one after another: (seconds from the restart to
+    all healthy and checked, the health, the settings' rows)."""
+    current, new = settings
     d = new[0].deployment
     if d.tws_major_vrsn != current[0].deployment.tws_major_vrsn:
         # Not the running major's link: pointing it now changes nothing that runs, and lets
@@ -283,7 +305,8 @@ def _switch(host: Host, current: list[Instance], new: list[Instance], build: Bui
     wait = options.install.wait_s
     started = time.monotonic()
     healths = []
-    for n, i in enumerate(new):
+    moving = _moving(new, report)
+    for n, i in enumerate(moving):
         where = f"{host.name} instance {i.name}" if i.name else host.name
         if options.install.notify:
             notify(host, "warning", f"ibkr-ops: {doing} on {where}: a new login, approve it "
@@ -293,7 +316,7 @@ def _switch(host: Host, current: list[Instance], new: list[Instance], build: Bui
         try:
             if n == 0:  # every Gateway stops, the link moves, the first one starts
                 host.root(builds.switch_command(d.home, d.tws_major_vrsn, build.path,
-                                                d.service_user, [g.layout for g in new]),
+                                                d.service_user, [g.layout for g in moving]),
                           what="switching the Gateway's build", timeout=240)
             else:
                 host.root(systemctl.afresh("start", i.layout.gateway_unit),
@@ -325,7 +348,7 @@ def _roll_back(host: Host, cause: OpsError, current: list[Instance], running: Bu
             # A build from before builds were kept has moved into builds/ while stopped.
             back = found.by_version(running.version) or running
             report.rollback_s, report.health, _ = _switch(
-                host, current, kept, back, dataclasses.replace(
+                host, report, (current, kept), back, dataclasses.replace(
                     options, install=dataclasses.replace(options.install, notify=False)),
                 progress, f"rolling back to IB Gateway {running.version}")
         else:  # never stopped: the previous build still runs, its settings come back

@@ -26,11 +26,14 @@ from sim_support import real_ibc_zip, wait_for
 
 from ibkr_ops import sandbox, verify
 from ibkr_ops.checks.runner import FabricRunner
+from ibkr_ops.gateway_installer import gateway_installer
 from ibkr_ops.instances import RESTART_GAP_MIN
 from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote import upgrade
 from ibkr_ops.remote.install import HostReport, install_host
 from ibkr_ops.sandbox.paths import Layout as SandboxLayout
 from ibkr_ops.settings import load_deployment
+from ibkr_ops.sim import artifacts as sim_artifacts
 from ibkr_ops.tasks.common import instances
 from ibkr_ops.tasks.hosts import install as install_task
 from ibkr_ops.tasks.hosts import logs as logs_task
@@ -313,3 +316,37 @@ def test_go_live_rolls_back_and_re_adds_a_live_instance_beside_paper(
     assert run(f"systemctl is-enabled {LIVE.gateway_unit}").strip() == "enabled"
     assert java_pid(PAPER) == paper_java
     assert logins(PAPER.settings_dir(HOME)) == paper_logins
+
+
+def api_builds() -> list[str]:
+    """The build each Gateway's API answers from (the stand-in's API child runs from its
+    build's jars and names its version)."""
+    children = run("ps -eo args | grep '[i]bkr-gateway-sim.pyz api'").splitlines()
+    return sorted(f"{line.split('/jars/')[0].rsplit('/', 1)[-1]} "
+                  f"{line.split('--gateway-version ')[1].split()[0]}" for line in children)
+
+
+def test_an_upgrade_switches_both_instances_and_rollback_returns_both(
+        migrated: Migrated, tmp_path: Path) -> None:
+    """Last in the module (it restarts both): the pair upgraded to another simulated build,
+    both healthy on it, then `--rollback`, both healthy on the build from before."""
+    release = sim_artifacts.Release("10.30.3")
+    path = tmp_path / release.installer_name
+    path.write_bytes(sim_artifacts.build_installer(release))
+    # The guest's clock may be inside the trading session: the checks are asked and overruled.
+    options = upgrade.UpgradeOptions(dataclasses.replace(ms.options(240.0), gateway=None),
+                                     force=True)
+    before = sim_artifacts.GATEWAY_VERSION
+    with ms.root(GUEST) as host:
+        report = upgrade.upgrade(host, gateway_installer(path), options, ms.say)
+    assert report.error is None, report.lines()
+    assert report.instances == ["live", "paper"]
+    assert report.running.startswith("10.30.3") and report.kept[0].startswith(before)
+    assert all(health(layout).get("healthy") for layout in (PAPER, LIVE))
+    assert api_builds() == ["10.30.3 10.30.3", "10.30.3 10.30.3"]
+    with ms.root(GUEST) as host:
+        back = upgrade.rollback(host, options, ms.say)
+    assert back.error is None, back.lines()
+    assert back.running.startswith(before)
+    assert all(health(layout).get("healthy") for layout in (PAPER, LIVE))
+    assert api_builds() == [f"{before} {before}", f"{before} {before}"]

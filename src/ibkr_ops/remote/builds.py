@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ibkr_ops.errors import UsageError
@@ -223,12 +224,15 @@ def link(home: str, major: str, target: str, user: str) -> str:
             f"chown -h {owner} {here}.ibkr-ops-new && mv -T {here}.ibkr-ops-new {here}")
 
 
-def switch_command(home: str, major: str, target: str, user: str, layout: Layout) -> str:
-    """The switch itself: stop the Gateway (it logs out), point the link, start it (a cold
-    start: a full login). The link moves only while no Gateway runs from it."""
-    unit = layout.gateway_unit
-    return (f"{systemctl.control('stop', [unit])} && {link(home, major, target, user)} && "
-            f"{systemctl.afresh('start', unit)}")
+def switch_command(home: str, major: str, target: str, user: str,
+                   layouts: Sequence[Layout]) -> str:
+    """The switch itself: stop every Gateway of the installation (each logs out), point the
+    link, start the first (a cold start: a full login). The link moves only while no Gateway
+    runs from it; the others start one after another, each once the one before is ready, so
+    that their logins never overlap."""
+    units = [layout.gateway_unit for layout in layouts]
+    return (f"{systemctl.control('stop', units)} && {link(home, major, target, user)} && "
+            f"{systemctl.afresh('start', units[0])}")
 
 
 def record(home: str, version: str, user: str) -> str:

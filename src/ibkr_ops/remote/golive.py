@@ -46,12 +46,9 @@ class GoLiveOptions:
 
 
 @dataclass
-class GoLiveReport:
+class GoLiveReport(switch.SwitchReport):
     """What was done on the host and what the bot must change."""
 
-    host: str
-    steps: list[str] = field(default_factory=list)
-    health: str = ""
     bot: list[str] = field(default_factory=list)
 
 

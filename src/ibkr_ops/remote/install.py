@@ -170,10 +170,13 @@ def install_instances(host: Host, instances: Sequence[Instance], options: Instal
                 one.gateway_action = None
         _check_sources(facts, options, d)
         single = len(instances) == 1 and instances[0].name is None
-        if single and plan.shared.gateway is not None and replaces_running_build(facts, options):
+        if plan.shared.gateway is not None and replaces_running_build(
+                facts, options, [i.layout for i in instances]) and (
+                single or switches_together(facts, instances, plan)):
             from ibkr_ops.remote import upgrade  # noqa: PLC0415 - it imports install_on
 
-            return upgrade.from_install(host, d, plan.shared.gateway, options, progress)
+            return upgrade.from_install(host, d if single else instances, plan.shared.gateway,
+                                        options, progress)
         report.items = plan_items(plan, dry_run=options.dry_run)
         if options.dry_run:
             report.diff = _diffs(host, plan, instances)
@@ -304,11 +307,20 @@ def install_files(host: Host, d: Deployment | Sequence[Instance], options: Insta
     return report
 
 
-def replaces_running_build(facts: Facts, options: InstallOptions) -> bool:
-    """Whether a new build would replace the Gateway a host has enabled: then it goes beside
+def replaces_running_build(facts: Facts, options: InstallOptions,
+                           layouts: Sequence[Layout] = (DEFAULT,)) -> bool:
+    """Whether a new build would replace a Gateway a host has enabled: then it goes beside
     it, with the upgrade's switch and rollback (a dry run only shows the plan)."""
-    enabled = facts.units.get(DEFAULT.gateway_unit, ("none", ""))[0] == "enabled"
+    enabled = any(facts.units.get(layout.gateway_unit, ("none", ""))[0] == "enabled"
+                  for layout in layouts)
     return enabled and options.start_gateway and not options.dry_run
+
+
+def switches_together(facts: Facts, instances: Sequence[Instance], plan: HostPlan) -> bool:
+    """Whether the upgrade can switch a host of instances to a new build: every instance
+    given is installed there already and none moves out of the single-Gateway layout (the
+    upgrade switches every Gateway of the host; a new instance is installed as before)."""
+    return plan.migrate_into is None and all(i.name in facts.installed for i in instances)
 
 
 def change_summary(report: HostReport) -> str:

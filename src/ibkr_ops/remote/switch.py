@@ -11,6 +11,7 @@ import json
 import shlex
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from ibkr_ops import checks
 from ibkr_ops.errors import OpsError
@@ -20,6 +21,16 @@ from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import Progress, wait_healthy
 from ibkr_ops.remote.primitives import Host
 from ibkr_ops.settings import Deployment, parse_deployment
+
+
+@dataclass
+class SwitchReport:
+    """What a switch of a host's Gateway (go-live, upgrade) did, step by step, and the health
+    it ended with."""
+
+    host: str
+    steps: list[str] = field(default_factory=list)
+    health: str = ""
 
 
 def stack_units(layout: Layout = DEFAULT) -> tuple[str, ...]:

@@ -26,11 +26,12 @@ from ibkr_ops.tasks.report import progress_for
                    "(default 2: the running and the previous one)",
     "trust_new_host": "accept and record an unknown SSH host key (never a changed one)",
     "wait": "seconds the new build has to log in and pass the checks before the previous one "
-            "comes back (default 300)"})
+            "comes back (default 300; on a host of instances, each instance's Gateway in turn)"})
 def upgrade(c: Context, host: str | None = None, gateway_installer: str | None = None,
             rollback: bool = False, force: bool = False, keep_builds: str = "2",
             trust_new_host: bool = False, wait: float = 300.0) -> None:
-    """Switch the Gateway to a new build beside the running one; roll back if it fails."""
+    """Switch the Gateway (on a host of instances, every instance) to a new build beside the
+    running one; roll back if it fails."""
     with user_errors():
         if not host:
             raise UsageError("--host is required")

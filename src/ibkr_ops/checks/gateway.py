@@ -14,6 +14,7 @@ from ibkr_ops.checks.result import Failed, Passed, Result, check, require
 from ibkr_ops.checks.runner import Runner, output, quietly
 from ibkr_ops.host.health import LAYERS
 from ibkr_ops.layout import DEFAULT, Layout
+from ibkr_ops.remote import gateways
 
 
 def gateway_jvms(runner: Runner, layout: Layout = DEFAULT) -> dict[int, str]:
@@ -37,7 +38,7 @@ def _own(runner: Runner, layout: Layout, jvms: dict[int, str]) -> dict[int, str]
 def health(runner: Runner, layout: Layout = DEFAULT) -> dict[str, Any] | None:
     """The host's own health check of the layout's Gateway as JSON, or None when it cannot
     run or says nothing."""
-    ran = quietly(runner, f"{layout.health_check_tool}{layout.instance_args} --json")
+    ran = quietly(runner, gateways.tool_command(layout.health_check_tool, layout, "--json"))
     return parse.health_report(ran.stdout) if ran is not None else None
 
 
@@ -86,7 +87,8 @@ def api_port_listens(runner: Runner, expect: Expect) -> Passed:
 def health_passes(runner: Runner, expect: Expect) -> Passed:
     """ibkr-health-check exits 0 and every layer is ok, with accounts of the right mode."""
     layout = expect.layout
-    ran = runner.run(f"{layout.health_check_tool}{layout.instance_args} --json", timeout=90)
+    ran = runner.run(gateways.tool_command(layout.health_check_tool, layout, "--json"),
+                     timeout=90)
     report = parse.health_report(ran.stdout) or {}
     layers = {c["name"]: (c["status"], c["detail"]) for c in report.get("checks", [])}
     bad = {name: layers.get(name, ("missing", "")) for name in LAYERS

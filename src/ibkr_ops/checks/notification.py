@@ -8,12 +8,12 @@ tool prints its id: Discord's own answer is the proof. A deployment without a we
 from __future__ import annotations
 
 import re
-import shlex
 import uuid
 
 from ibkr_ops.checks.expect import Expect
 from ibkr_ops.checks.result import NotConfigured, Passed, check, require
 from ibkr_ops.checks.runner import Runner
+from ibkr_ops.remote import gateways
 
 
 def test_message() -> str:
@@ -27,8 +27,9 @@ def notification_accepted(runner: Runner, expect: Expect, text: str | None = Non
     if not expect.webhook:
         raise NotConfigured("DISCORD_WEBHOOK_URL is not set in the host's credentials.env: "
                             "the host sends no alerts")
-    notify = expect.layout.notify_tool + expect.layout.instance_args
-    sent = runner.run(f"{notify} --level info {shlex.quote(text or test_message())}", timeout=90)
+    layout = expect.layout
+    sent = runner.run(gateways.tool_command(layout.notify_tool, layout, "--level", "info",
+                                            text or test_message()), timeout=90)
     require(sent.ok, f"ibkr-notify exit {sent.rc}: {sent.last_error()}")
     ids = re.findall(r"\d{6,}", sent.stdout.partition("id")[2])
     require(ids, f"no message id in ibkr-notify's answer: {sent.stdout.strip()!r}")

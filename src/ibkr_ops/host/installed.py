@@ -74,6 +74,15 @@ def instances() -> list[str]:
     return sorted(found)
 
 
+def option_instance(name: str) -> str:
+    """An ``--instance`` value as units and directories can carry it; a UsageError saying why
+    not (shared by the host tools and the operator's tasks)."""
+    try:
+        return layout.check_instance(name)
+    except ValueError as exc:
+        raise UsageError(f"--instance: {exc}") from None
+
+
 def every(config: str | None, instance: str | None) -> list[Target]:
     """The Gateways a command means: the one named, or all this host runs (see above)."""
     if config is not None and instance is not None:
@@ -81,11 +90,7 @@ def every(config: str | None, instance: str | None) -> list[Target]:
     if config is not None:
         return [Target(None, config)]
     if instance is not None:
-        try:
-            layout.check_instance(instance)
-        except ValueError as exc:
-            raise UsageError(f"--instance: {exc}") from None
-        path = ops_json(instance)
+        path = ops_json(option_instance(instance))
         if not os.path.isfile(path):
             installed = instances()
             raise UsageError(f"this host has no Gateway instance {instance!r} ({path} is missing)"

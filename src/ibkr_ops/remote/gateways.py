@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 
 from ibkr_ops.errors import UsageError
+from ibkr_ops.host.installed import option_instance
 from ibkr_ops.layout import CONFIG_ROOT, DEFAULT, Layout, check_instance
 from ibkr_ops.remote.primitives import Host
 
@@ -56,10 +57,7 @@ def on_host(host: Host, instance: str | None = None) -> list[Layout]:
     found = parse_listing(str(host.root(LIST_COMMAND, warn=True).stdout))
     if instance is None:
         return found or [DEFAULT]
-    try:
-        wanted = Layout(instance)
-    except ValueError as exc:
-        raise UsageError(f"--instance: {exc}") from None
+    wanted = Layout(option_instance(instance))
     if wanted not in found:
         raise UsageError(f"{host.name} has no Gateway instance {instance!r} (it has: "
                          f"{names(found)})")

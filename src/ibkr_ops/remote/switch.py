@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ibkr_ops import checks
 from ibkr_ops.errors import OpsError
 from ibkr_ops.layout import DEFAULT, Layout
-from ibkr_ops.remote import systemctl
+from ibkr_ops.remote import gateways, systemctl
 from ibkr_ops.remote.hosts import open_host
 from ibkr_ops.remote.install import Progress, wait_healthy
 from ibkr_ops.remote.primitives import Host
@@ -110,8 +110,8 @@ def start_gateway(host: Host, *, restart: bool = False, layout: Layout = DEFAULT
 def restart_allowed(host: Host, *, force: bool, why: str, layout: Layout = DEFAULT) -> str:
     """The host's pre-restart check of the layout's Gateway (trading session, blackouts);
     OpsError when refused."""
-    args = f" --force --reason {shlex.quote(why)}" if force else ""
-    result = host.root(f"{layout.pre_restart_tool}{layout.instance_args} --json{args}",
+    forced = ("--force", "--reason", why) if force else ()
+    result = host.root(gateways.tool_command(layout.pre_restart_tool, layout, "--json", *forced),
                        warn=True, timeout=60)
     try:
         verdict = json.loads(result.stdout)

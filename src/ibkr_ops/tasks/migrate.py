@@ -11,8 +11,8 @@ from invoke.tasks import task
 
 from ibkr_ops.errors import UsageError
 from ibkr_ops.host import schema
+from ibkr_ops.host.installed import option_instance
 from ibkr_ops.instances import Instance
-from ibkr_ops.layout import check_instance
 from ibkr_ops.remote import golive
 from ibkr_ops.remote.golive import GoLiveOptions, GoLiveReport
 from ibkr_ops.remote.install import InstallOptions
@@ -66,7 +66,7 @@ def migrate(c: Context, source: str | None = None, target: str | None = None,
         install = install_options(ibc_zip, ibc_version, gateway_installer, False,
                                   trust_new_host, wait)
         if instance is not None:
-            check_option_instance(instance)
+            option_instance(instance)
         refuse_same_host(source, target, ssh_configs())
         with connected(source, trust_new_host) as src, connected(target, trust_new_host) as tgt:
             report = run_migrate(src, tgt, MigrateOptions(install, stop_source, dry_run, instance),
@@ -115,7 +115,7 @@ def go_live(c: Context, host: str | None = None, credentials: str | None = None,
         if not host:
             raise UsageError("--host is required")
         if instance is not None:
-            check_option_instance(instance)
+            option_instance(instance)
         options = GoLiveOptions(InstallOptions(wait_s=wait), force)
         live = None
         if not rollback:
@@ -128,14 +128,6 @@ def go_live(c: Context, host: str | None = None, credentials: str | None = None,
             print_go_live(golive.rollback(target, options, progress_for(host), instance)
                           if live is None
                           else golive.go_live(target, live, options, progress_for(host)))
-
-
-def check_option_instance(name: str) -> str:
-    """--instance as units and directories can carry it (UsageError saying why not)."""
-    try:
-        return check_instance(name)
-    except ValueError as exc:
-        raise UsageError(f"--instance: {exc}") from None
 
 
 def live_instance(credentials: str | None, instance: str | None) -> Instance:
